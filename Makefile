@@ -1,0 +1,31 @@
+# Two commands matter: `make demo` (record, replay --verify and verify an example
+# actor) and `make test` (the whole test suite). Both create .venv and install the
+# pinned project into it first, so they work on a machine with nothing but Python.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m theater.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest -q -m bench --benchmark-only --benchmark-columns=mean,ops,rounds tests/bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check theater replay verify tui fixtures tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) demo.db build *.egg-info

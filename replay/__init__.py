@@ -1,0 +1,1 @@
+"""Deterministic replay of recorded chains, and divergence reports."""

@@ -1,0 +1,53 @@
+"""Shared fixtures: real SQLite files in tmp_path, real components."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from theater.chain import canonical_json, export_type, host_type, make_header
+from theater.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+def write_chain(store: Store, n: int = 10, *, actor: str = "test-actor", finish: bool = True, seed: int = 7,
+                batch: int = 4) -> str:
+    """Write a small synthetic chain of n host events (+ an end event) through the library."""
+    header = make_header(actor=actor, component_sha256="ab" * 32, seed=seed)
+    w = store.create_chain(header, batch=batch)
+    for i in range(n):
+        if i % 3 == 2:
+            w.append(export_type("theater:simple/actor", "init"),
+                     canonical_json({"args": {"state": None}, "result": {"ok": [None]}}))
+        else:
+            w.append(host_type("wasi:random/random@0.2.3", "get-random-u64"),
+                     canonical_json({"args": {}, "result": i * 7919 + seed}))
+    if finish:
+        w.finish("completed")
+    else:
+        w.flush()
+    return w.chain_id
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "t.db")
+    yield s
+    s.close()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI (`python -m theater`) in a subprocess."""
+    e = dict(os.environ)
+    e.pop("THEATER_DB", None)
+    if env:
+        e.update(env)
+    return subprocess.run([sys.executable, "-m", "theater", *args], capture_output=True, text=True,
+                          env=e, cwd=cwd, timeout=timeout)

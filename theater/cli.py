@@ -1,0 +1,107 @@
+"""The ``theater`` command line: a thin layer over the library.
+
+Commands live in ``theater/commands/`` (one module per idea); this module holds the
+group, the shared options and the error handling that maps exceptions to the exit
+code contract in :class:`theater.errors.ExitCode` (stdout for data, stderr for
+diagnostics, one line per error, no traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from . import __version__
+from .errors import ExitCode, TheaterError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DB_HELP = (
+    "SQLite database file. Default: $THEATER_DB if set, else theater.db in the user data "
+    "dir ($XDG_DATA_HOME/theater, normally ~/.local/share/theater)."
+)
+
+
+def db_option(f: F) -> F:
+    return click.option("--db", "db", type=click.Path(dir_okay=False), default=None, help=DB_HELP)(f)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON value on stdout.")(f)
+
+
+def db_path(db: str | None) -> Path:
+    from .store import default_db_path
+
+    return Path(db) if db else default_db_path()
+
+
+def open_store(db: str | None, *, create: bool = False) -> Any:
+    from .store import Store
+
+    return Store(db_path(db), create=create)
+
+
+def emit_json(value: Any) -> None:
+    """Write one JSON value and a newline on stdout."""
+    sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+
+
+def err(message: str) -> None:
+    """One diagnostic line on stderr."""
+    click.echo(message, err=True)
+
+
+class Exit(Exception):
+    """Leave a command with an exit code after its output was written."""
+
+    def __init__(self, code: int) -> None:
+        self.code = int(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="theater")
+def cli() -> None:
+    """Record, replay and verify WebAssembly component actors.
+
+    Exit codes: 0 ok, 1 verification failed / replay diverged / actor failed,
+    2 usage or input error, 130 interrupted.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    from .commands import register
+
+    register(cli)
+    code: int
+    try:
+        rv = cli.main(args=argv, prog_name="theater", standalone_mode=False)
+        code = int(rv) if isinstance(rv, int) else 0
+    except Exit as e:
+        code = e.code
+    except TheaterError as e:
+        err(f"theater: error: {e}")
+        code = int(e.exit_code)
+    except click.exceptions.Abort:
+        err("theater: interrupted")
+        code = ExitCode.INTERRUPTED
+    except click.ClickException as e:
+        e.show()
+        code = ExitCode.USAGE
+    except KeyboardInterrupt:
+        err("theater: interrupted")
+        code = ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = ExitCode.OK
+    sys.exit(code)

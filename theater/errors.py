@@ -1,0 +1,70 @@
+"""The exception hierarchy of theater.
+
+::
+
+    TheaterError                 base of everything theater raises on purpose
+    ├── UsageError               bad input from the user: a path, an id, a flag (exit 2)
+    │   ├── ManifestError        a manifest that cannot be loaded (names file and key)
+    │   └── ChainNotFound        no chain, or an ambiguous prefix
+    ├── StoreError               a database that cannot be opened or read whole (exit 2)
+    ├── ComponentError           a file that is not a usable component (exit 2)
+    │   └── CapabilityError      an import the manifest does not grant (exit 2)
+    ├── ActorError               the actor trapped, ran out of fuel or returned err (exit 1)
+    └── ReplayError              replay could not run at all (exit 2); a divergence
+                                 is a result, not an exception
+
+Every message is one line saying what is wrong and, where it helps, what to do.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The CLI's exit-code contract."""
+
+    OK = 0
+    FAILED = 1  # verification failed, replay diverged, the actor failed
+    USAGE = 2  # usage or input error
+    INTERRUPTED = 130
+
+
+class TheaterError(Exception):
+    """Base class of every error theater raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+class UsageError(TheaterError):
+    """Bad input from the user."""
+
+
+class ManifestError(UsageError):
+    """A manifest that cannot be loaded."""
+
+
+class ChainNotFound(UsageError):
+    """No chain matches the given id or prefix, or the prefix is ambiguous."""
+
+
+class StoreError(TheaterError):
+    """A database that cannot be opened, written or read whole."""
+
+
+class ComponentError(TheaterError):
+    """A file that is not a usable WebAssembly component."""
+
+
+class CapabilityError(ComponentError):
+    """The component imports an interface that the manifest does not grant."""
+
+
+class ActorError(TheaterError):
+    """The actor trapped, ran out of fuel, or returned an error."""
+
+    exit_code = ExitCode.FAILED
+
+
+class ReplayError(TheaterError):
+    """Replay could not be started (missing component, unreadable chain)."""

@@ -1,0 +1,1 @@
+"""The Textual chain browser (the only package that imports textual)."""
