@@ -1,16 +1,24 @@
-"""CLI commands, one module per idea. ``register`` adds them all to the group."""
+"""CLI commands, one module per idea, each with a ``COMMANDS`` list.
+
+``register`` discovers every module in this package and adds its commands. Modules
+must import heavy dependencies (wasmtime, textual) inside the command function, so
+that `theater verify` starts fast and the core never imports textual.
+"""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 import click
 
-MODULES = ("inspect", "verify")
+
+def modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
 def register(group: click.Group) -> None:
-    for name in MODULES:
+    for name in modules():
         module = importlib.import_module(f"{__name__}.{name}")
-        for command in module.COMMANDS:
+        for command in getattr(module, "COMMANDS", []):
             group.add_command(command)
