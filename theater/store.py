@@ -193,8 +193,12 @@ class Store:
         replay_of: str | None = None,
         format: str = "v1",
         batch: int = DEFAULT_BATCH,
+        component_sha256: str | None = None,
     ) -> ChainWriter:
-        """Start a new chain and return the writer that appends its events."""
+        """Start a new chain and return the writer that appends its events.
+
+        ``component_sha256`` overrides the header's (a replay with ``--component``
+        keeps the recorded header but ran another component)."""
         hb = header if isinstance(header, bytes) else canonical_json(header)
         hobj = header if isinstance(header, dict) else _loads(hb)
         chain_id = secrets.token_hex(8)
@@ -206,7 +210,7 @@ class Store:
                 str(hobj.get("actor", "?")) if isinstance(hobj, dict) else "?",
                 format,
                 hb,
-                hobj.get("component_sha256") if isinstance(hobj, dict) else None,
+                component_sha256 or (hobj.get("component_sha256") if isinstance(hobj, dict) else None),
                 time.time(),
                 replay_of,
                 os.getpid(),
@@ -287,6 +291,17 @@ class Store:
         """Events in seq order (streamed; constant memory)."""
         for seq, h, parent, type_, data, written_at in self.event_rows(chain_id, start, stop):
             yield Event(seq, bytes(parent), type_, bytes(data), bytes(h), written_at)
+
+    def events_of_type(self, chain_id: str, prefix: str) -> Iterator[Event]:
+        """Events whose type starts with ``prefix``, in seq order (streamed)."""
+        cur = self.conn.execute(
+            "SELECT seq, hash, parent, type, data, written_at FROM events"
+            " WHERE chain = ? AND substr(type, 1, ?) = ? ORDER BY seq",
+            (chain_id, len(prefix), prefix),
+        )
+        while rows := cur.fetchmany(PAGE):
+            for seq, h, parent, type_, data, written_at in rows:
+                yield Event(seq, bytes(parent), type_, bytes(data), bytes(h), written_at)
 
     def event(self, chain_id: str, seq: int) -> Event | None:
         for ev in self.events(chain_id, seq, seq + 1):

@@ -1,0 +1,81 @@
+"""Divergence: the first point where a replayed run differs from its recording."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from theater.chain import Event
+from theater.jsondiff import Difference, differences
+
+#: kinds of divergence
+KINDS = {
+    "different_call": "the replay made a different host call than the recording",
+    "arguments": "a host call had different arguments",
+    "extra_call": "the replay made a host call the recording does not have",
+    "missing_call": "the recording has a host call the replay did not make",
+    "result": "an export returned a different result or state",
+    "trap": "the replay trapped where the recording did not, or the reverse",
+    "end": "the run ended differently",
+    "result_type": "a recorded result does not fit the replayed component's types",
+    "signature": "the replayed component's export has a different signature",
+}
+
+
+@dataclass
+class Divergence:
+    """Where and how a replay first differed from its recording.
+
+    ``seq`` is the seq of the first recorded event that the replay did not reproduce;
+    ``expected`` / ``actual`` are the recorded and replayed values (JSON);
+    ``differences`` the structural diff between them; ``context`` the few recorded
+    events just before.
+    """
+
+    seq: int
+    kind: str
+    type: str
+    message: str
+    expected: Any
+    actual: Any
+    differences: list[Difference] = field(default_factory=list)
+    context: list[Event] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, seq: int, kind: str, type_: str, message: str, expected: Any, actual: Any,
+              context: list[Event]) -> Divergence:
+        diffs = differences(expected, actual) if expected is not None and actual is not None else []
+        return cls(seq, kind, type_, message, expected, actual, diffs, context)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "type": self.type,
+            "message": self.message,
+            "expected": self.expected,
+            "actual": self.actual,
+            "differences": [d.to_json() for d in self.differences],
+            "context": [{"seq": e.seq, "type": e.type, "hash": e.hash.hex()} for e in self.context],
+        }
+
+    def report(self) -> str:
+        """A human report: the event, what differed field by field, and what came before."""
+        lines = [f"diverged at event {self.seq}: {self.type}", f"  {self.message}"]
+        for d in self.differences[:10]:
+            lines.append(f"  {d.describe()}")
+        if not self.differences:
+            lines.append(f"  expected: {_short(self.expected)}")
+            lines.append(f"  actual:   {_short(self.actual)}")
+        if self.context:
+            lines.append("  events before it (recorded):")
+            for e in self.context:
+                lines.append(f"    {e.seq:>6}  {e.type}")
+        return "\n".join(lines)
+
+
+def _short(v: Any, limit: int = 160) -> str:
+    import orjson
+
+    s = orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode() if v is not None else "nothing"
+    return s if len(s) <= limit else s[: limit - 3] + "..."

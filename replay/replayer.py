@@ -1,0 +1,201 @@
+"""The replayer: re-run a recorded chain on recorded host results and check it.
+
+Every host crossing is answered from the recording (the live handlers are never
+built, let alone called: no clock, no OS randomness, no environment). The recorded
+export calls are driven in order with their recorded arguments. The new run is
+stored as its own chain (``replay_of`` = the original); it has the original's header,
+so a faithful replay reproduces the chain hash for hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from theater.boundary import Boundary, DivergenceSignal, StopReplay, dumps
+from theater.chain import END_TYPE, split_type
+from theater.codec import CodecError, decode_params
+from theater.engine import load_component, read_component_file
+from theater.errors import ComponentError, ReplayError
+from theater.manifest import DEFAULT_FUEL, DEFAULT_MEMORY
+from theater.recorder import apply_result, end_detail
+from theater.runtime import ActorInstance, load_imports, plan_imports, resource_codec
+from theater.store import ChainInfo, Store
+
+from .divergence import Divergence
+
+CONTEXT = 3
+
+
+@dataclass
+class ReplayResult:
+    """The outcome of a replay.
+
+    ``verified`` is True when the replay reproduced the recording hash for hash: no
+    divergence and the same head hash (at ``until`` when given). ``chain`` is the new
+    chain's id; ``head`` its head hash; ``expected_head`` the recording's.
+    """
+
+    chain: str
+    original: str
+    verified: bool
+    events: int
+    head: bytes
+    expected_head: bytes | None
+    divergence: Divergence | None = None
+    until: int | None = None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chain": self.chain,
+            "original": self.original,
+            "verified": self.verified,
+            "events": self.events,
+            "head": self.head.hex(),
+            "expected_head": None if self.expected_head is None else self.expected_head.hex(),
+            "until": self.until,
+            "note": self.note,
+            "divergence": None if self.divergence is None else self.divergence.to_json(),
+        }
+
+
+def _component(store: Store, header: dict[str, Any], path: Path | None) -> tuple[bytes, str]:
+    if path is not None:
+        data = read_component_file(path)
+        return data, hashlib.sha256(data).hexdigest()
+    sha = str(header.get("component_sha256"))
+    data_db = store.get_component(sha)
+    if data_db is None:
+        raise ReplayError(
+            f"the recorded component {sha[:16]} is not in {store.path}; pass --component PATH"
+        )
+    return data_db, sha
+
+
+def replay(
+    store: Store,
+    chain: ChainInfo | str,
+    *,
+    component: Path | None = None,
+    until: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ReplayResult:
+    """Replay a recorded chain; see :class:`ReplayResult`."""
+    info = chain if isinstance(chain, ChainInfo) else store.resolve(chain)
+    if info.format != "v1":
+        raise ReplayError(f"chain {info.id} is in the {info.format} format; only v1 chains can be replayed")
+    try:
+        header = orjson.loads(info.header)
+    except orjson.JSONDecodeError:
+        raise ReplayError(f"chain {info.id} has a malformed header") from None
+    if until is not None and until < 0:
+        raise ReplayError("--until must be a seq >= 0")
+    data, sha = _component(store, header, component)
+    comp = load_component(data, sha256=sha)
+    handler_types = [h.get("type") for h in header.get("handlers", []) if isinstance(h, dict)]
+    plan = plan_imports(load_imports(comp), handler_types, None)
+    limits = header.get("limits") or {}
+
+    writer = store.create_chain(info.header, replay_of=info.id, component_sha256=sha)
+    boundary = Boundary(writer, source=store.events(info.id), resources=resource_codec(plan), until=until)
+    divergence: DivergenceSignal | None = None
+    stopped = False
+    outcome, error = "completed", None
+    try:
+        actor = ActorInstance(comp, plan, boundary, fuel=int(limits.get("fuel", DEFAULT_FUEL)),
+                              memory=int(limits.get("memory", DEFAULT_MEMORY)))
+        for ev in store.events_of_type(info.id, "export:"):
+            _, iface, fn = split_type(ev.type)
+            payload = ev.payload()
+            found = actor.export(iface.partition("@")[0], fn)
+            if found is None or not isinstance(payload, dict):
+                divergence = DivergenceSignal("signature", writer.length, ev.type, payload, None,
+                                              f"the replayed component does not export {iface}#{fn}")
+                break
+            name, func, sig = found
+            try:
+                args = decode_params(sig, payload.get("args"), resource_decoder=None)
+            except CodecError as e:
+                divergence = DivergenceSignal("signature", writer.length, ev.type, payload.get("args"), None,
+                                              f"the recorded arguments do not fit {fn}: {e}")
+                break
+            status, value = boundary.call_export(actor.store, func, name, fn, sig, args, fuel=actor.fuel)
+            if progress is not None:
+                progress(writer.length)
+            if status == "trap":
+                outcome, error = "trapped", value
+                break
+            ok, _state, _resp, err = apply_result(fn, value)
+            if not ok:
+                outcome, error = "error", err
+                break
+            if boundary.shutdown_seen:
+                outcome = "stopped"
+                break
+        if divergence is None:
+            nxt = boundary.peek()
+            if nxt is not None:
+                end_data = dumps({"outcome": outcome, **end_detail(outcome, error)})
+                if nxt.type != END_TYPE:
+                    kind = "missing_call" if nxt.type.startswith("host:") else "end"
+                    divergence = DivergenceSignal(kind, writer.length, nxt.type, orjson.loads(nxt.data),
+                                                  {"type": END_TYPE, **orjson.loads(end_data)},
+                                                  f"the recording goes on with {nxt.type}; the replay ended")
+                elif nxt.data != end_data:
+                    divergence = DivergenceSignal("end", writer.length, END_TYPE, orjson.loads(nxt.data),
+                                                  orjson.loads(end_data), "the run ended differently")
+                else:
+                    boundary.take()
+                    writer.append(END_TYPE, end_data)
+    except DivergenceSignal as d:
+        divergence = d
+    except StopReplay:
+        stopped = True
+    except ComponentError:
+        writer.abandon()
+        raise
+    note = None
+    if divergence is not None:
+        writer.finish("diverged", seq=divergence.seq, kind=divergence.kind)
+    elif stopped or until is not None:
+        writer.abandon()  # a prefix, by request
+        note = f"stopped after seq {until}"
+    elif writer.length and store.last_event(info.id) is not None and store.last_event(info.id).type != END_TYPE:  # type: ignore[union-attr]
+        writer.abandon()
+        note = "the recording is incomplete (no end event); replayed the prefix it has"
+    else:
+        writer.flush()
+        store.conn.execute("UPDATE chains SET status = 'complete', writer_pid = NULL WHERE id = ?",
+                           (writer.chain_id,))
+        writer.finished = True
+
+    div_obj = None
+    head = writer.head
+    if divergence is not None:
+        ctx = list(store.events(info.id, max(0, divergence.seq - CONTEXT), divergence.seq))
+        div_obj = Divergence.build(divergence.seq, divergence.kind, divergence.type, divergence.message,
+                                   divergence.expected, divergence.actual, ctx)
+        head = _prefix_head(writer)
+    compare_at = writer.length - 1 if divergence is None else None
+    expected = None
+    if compare_at is not None and compare_at >= 0:
+        ev = store.event(info.id, compare_at)
+        expected = None if ev is None else ev.hash
+    if divergence is not None:
+        last = store.last_event(info.id)
+        expected = None if last is None else last.hash
+    verified = divergence is None and expected is not None and expected == head
+    if divergence is None and until is None and note is None:
+        last = store.last_event(info.id)
+        verified = verified and last is not None and last.hash == head
+    return ReplayResult(writer.chain_id, info.id, verified, writer.length, head, expected, div_obj, until, note)
+
+
+def _prefix_head(writer: Any) -> bytes:
+    return bytes(writer.head)

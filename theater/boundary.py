@@ -1,0 +1,298 @@
+"""The boundary: the one place every crossing between actor and host goes through.
+
+Host imports (the actor calls the host) and guest exports (the host calls the actor)
+are both wrapped here. A handler is only a live implementation; it never knows
+whether the actor is being recorded or replayed.
+
+- **record**: call the live implementation, append one event with the interface,
+  function, canonical arguments and canonical result (or the trap), return it.
+- **replay**: take the next recorded event, check interface, function and
+  arguments, and return the recorded result decoded to its type. The live
+  implementation is never called. A mismatch raises :class:`DivergenceSignal`, which
+  aborts the guest; the replayer turns it into a :class:`replay.Divergence`.
+
+One event per crossing. An export event is appended when the call returns, after the
+host events it caused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+import wasmtime
+import wasmtime.component
+
+from .chain import END_TYPE, Event, export_type, host_type
+from .codec import CodecError, decode_params, decode_result, encode_params, encode_result
+from .wittypes import FuncSig, HandleT
+
+_OPT = orjson.OPT_SORT_KEYS
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=_OPT)
+
+
+class HostRefusal(Exception):
+    """Raised by a live handler to refuse a call (recorded as a trap crossing)."""
+
+
+class HostTrap(Exception):
+    """What the boundary raises into the guest when a host call traps (recorded)."""
+
+
+class DivergenceSignal(Exception):
+    """Raised inside a replayed run at the first crossing that differs from the record."""
+
+    def __init__(self, kind: str, seq: int, type_: str, expected: Any, actual: Any, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.seq = seq
+        self.type = type_
+        self.expected = expected
+        self.actual = actual
+        self.message = message
+
+
+class StopReplay(Exception):
+    """Raised to stop a replay after a given seq (``--until``)."""
+
+
+class Writer(Protocol):
+    @property
+    def length(self) -> int: ...
+
+    def append(self, type_: str, data: bytes) -> bytes: ...
+
+
+def trap_message(e: BaseException) -> str:
+    """A deterministic one-line description of a trap (no backtrace, no addresses)."""
+    text = str(e)
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("wasm trap:"):
+            return line
+    first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+    return first
+
+
+ResourceCodec = tuple[Callable[..., Any] | None, Callable[..., Any] | None]
+
+
+@dataclass
+class Crossing:
+    """A bound function: where it is, its signature, and its event type."""
+
+    interface: str
+    function: str
+    sig: FuncSig
+    type: str
+
+
+class Boundary:
+    """Records crossings into a writer, or replays them from recorded events.
+
+    ``source`` (replay only) yields the recorded events in seq order. ``on_event``
+    is called with every event appended (for live output such as stdout).
+    """
+
+    def __init__(
+        self,
+        writer: Writer,
+        *,
+        source: Iterator[Event] | None = None,
+        resources: ResourceCodec = (None, None),
+        until: int | None = None,
+    ) -> None:
+        self.writer = writer
+        self.replaying = source is not None
+        self._source = source
+        self._peeked: Event | None = None
+        self.resource_encoder, self.resource_decoder = resources
+        self.until = until
+        self.divergence: DivergenceSignal | None = None
+        self.host_failure: str | None = None
+        self.stopped = False
+        self.shutdown_seen = False  # the actor called theater:simple/runtime#shutdown
+
+    # -- replay source ------------------------------------------------------
+
+    def peek(self) -> Event | None:
+        if self._peeked is None and self._source is not None:
+            self._peeked = next(self._source, None)
+        return self._peeked
+
+    def take(self) -> Event | None:
+        ev = self.peek()
+        self._peeked = None
+        return ev
+
+    def _append(self, type_: str, data: bytes) -> None:
+        self.writer.append(type_, data)
+        if self.until is not None and self.writer.length > self.until:
+            self.stopped = True
+            raise StopReplay()
+
+    def _diverge(self, kind: str, type_: str, expected: Any, actual: Any, message: str) -> DivergenceSignal:
+        sig = DivergenceSignal(kind, self.writer.length, type_, expected, actual, message)
+        self.divergence = sig
+        return sig
+
+    # -- host imports --------------------------------------------------------
+
+    def wrap_import(
+        self, interface: str, function: str, sig: FuncSig, live: Callable[..., Any]
+    ) -> Callable[..., Any]:
+        """The function to bind in the linker for one host import."""
+        type_ = host_type(interface, function)
+        enc_res = self.resource_encoder
+        no_params = not sig.params
+        handles = _handle_params(sig)
+
+        if self.replaying:
+            return self._replay_import(type_, sig)
+
+        def record(store: Any, *args: Any) -> Any:
+            if handles:
+                args = _take_handles(store, args, handles)
+            enc_args = {} if no_params else encode_params(sig, args, resource_encoder=_bind(enc_res, store))
+            try:
+                result = live(store, *args)
+            except HostRefusal as e:
+                self._append(type_, dumps({"args": enc_args, "trap": str(e)}))
+                self.host_failure = f"{type_}: {e}"
+                raise HostTrap(f"{type_}: {e}") from None
+            self._append(
+                type_,
+                dumps({"args": enc_args, "result": encode_result(sig, result, resource_encoder=_bind(enc_res, store))}),
+            )
+            return result
+
+        return record
+
+    def _replay_import(self, type_: str, sig: FuncSig) -> Callable[..., Any]:
+        enc_res, dec_res = self.resource_encoder, self.resource_decoder
+        is_shutdown = type_.startswith("host:theater:simple/runtime") and type_.endswith("#shutdown")
+        handles = _handle_params(sig)
+
+        def replay(store: Any, *args: Any) -> Any:
+            if handles:
+                args = _take_handles(store, args, handles)
+            enc_args = encode_params(sig, args, resource_encoder=_bind(enc_res, store))
+            actual = {"type": type_, "args": enc_args}
+            ev = self.peek()
+            if ev is None or ev.type == END_TYPE:
+                raise self._diverge(
+                    "extra_call", type_, None, actual,
+                    f"the replay called {type_} but the recording has no more crossings here",
+                )
+            if ev.type != type_:
+                kind = "extra_call" if ev.type.startswith("export:") else "different_call"
+                raise self._diverge(
+                    kind, type_, {"type": ev.type, **_payload(ev)}, actual,
+                    f"expected {ev.type}, the replay called {type_}",
+                )
+            recorded = _payload(ev)
+            if recorded.get("args") != enc_args:
+                raise self._diverge(
+                    "arguments", type_, recorded.get("args"), enc_args,
+                    f"{type_} called with different arguments",
+                )
+            self.take()
+            if is_shutdown:
+                self.shutdown_seen = True
+            self._append(type_, ev.data)  # identical canonical bytes: same args, recorded result
+            if "trap" in recorded:
+                self.host_failure = f"{type_}: {recorded['trap']}"
+                raise HostTrap(f"{type_}: {recorded['trap']}")
+            try:
+                return decode_result(sig, recorded.get("result"), resource_decoder=_bind(dec_res, store))
+            except CodecError as e:
+                raise self._diverge("result_type", type_, recorded.get("result"), None,
+                                    f"the recorded result of {type_} does not fit its type: {e}") from None
+
+        return replay
+
+    # -- guest exports --------------------------------------------------------
+
+    def call_export(
+        self, store: wasmtime.Store, func: Any, interface: str, function: str, sig: FuncSig,
+        args: tuple[Any, ...], *, fuel: int,
+    ) -> tuple[str, Any]:
+        """Call an export through the boundary; returns ``("ok", result)`` or ``("trap", msg)``.
+
+        Raises :class:`DivergenceSignal` or :class:`StopReplay` during replay.
+        """
+        type_ = export_type(interface, function)
+        enc_args = encode_params(sig, args, resource_encoder=_bind(self.resource_encoder, store))
+        store.set_fuel(fuel)
+        self.host_failure = None
+        try:
+            result = func(store, *args)
+        except (DivergenceSignal, StopReplay):
+            raise
+        except HostTrap as e:
+            outcome: tuple[str, Any] = ("trap", str(e))
+        except wasmtime.WasmtimeError as e:
+            if self.divergence is not None:
+                raise self.divergence from None
+            if self.stopped:
+                raise StopReplay() from None
+            outcome = ("trap", trap_message(e))
+        else:
+            outcome = ("ok", result)
+        if outcome[0] == "ok":
+            body = {"args": enc_args, "result": encode_result(sig, outcome[1])}
+        else:
+            body = {"args": enc_args, "trap": outcome[1]}
+        data = dumps(body)
+        if self.replaying:
+            ev = self.peek()
+            if ev is None or ev.type != type_:
+                if ev is not None and ev.type.startswith("host:"):
+                    raise self._diverge(
+                        "missing_call", ev.type, {"type": ev.type, **_payload(ev)}, {"type": type_, **body},
+                        f"the recording calls {ev.type} next, but the replayed {function} returned without it",
+                    )
+                exp = None if ev is None else {"type": ev.type, **_payload(ev)}
+                raise self._diverge("different_call", type_, exp, {"type": type_, **body},
+                                    f"expected {None if ev is None else ev.type}, the replay ran {type_}")
+            if ev.data != data:
+                recorded = _payload(ev)
+                kind = "trap" if ("trap" in recorded) != ("trap" in body) else "result"
+                raise self._diverge(kind, type_, recorded, body, f"{type_} returned a different result")
+            self.take()
+        self._append(type_, data)
+        return outcome
+
+
+def _handle_params(sig: FuncSig) -> tuple[int, ...]:
+    return tuple(i for i, (_, t) in enumerate(sig.params) if isinstance(t, HandleT))
+
+
+def _take_handles(store: Any, args: tuple[Any, ...], idx: tuple[int, ...]) -> tuple[Any, ...]:
+    """Convert borrowed/owned host resources to ResourceHost exactly once.
+
+    wasmtime requires a host function to end every borrow it receives; converting a
+    ResourceAny with ``to_host`` does that, and may be done only once per handle.
+    """
+    out = list(args)
+    for i in idx:
+        v = out[i]
+        if isinstance(v, wasmtime.component.ResourceAny):
+            out[i] = v.to_host(store)
+    return tuple(out)
+
+
+def _payload(ev: Event) -> dict[str, Any]:
+    p = ev.payload()
+    return p if isinstance(p, dict) else {"data": ev.data.hex()}
+
+
+def _bind(fn: Callable[..., Any] | None, store: Any) -> Callable[..., Any] | None:
+    if fn is None:
+        return None
+    return lambda value, ty: fn(store, value, ty)

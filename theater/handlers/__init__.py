@@ -1,0 +1,114 @@
+"""Handlers: plain live implementations of host interfaces.
+
+A handler knows nothing about recording or replay; the boundary wraps every function
+it provides. Each handler declares the interfaces it provides by versionless name
+(``wasi:random/random``) and the WASI/theater version family it is compatible with;
+the runtime binds them at the exact version the component imports.
+
+Every live function is called as ``fn(store, *args)`` with wasmtime-py values and
+returns a wasmtime-py value. Raise :class:`theater.boundary.HostRefusal` to refuse a
+call: the refusal is recorded and the guest traps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from ..errors import ManifestError
+from ..manifest import HandlerConfig, Manifest
+
+LiveFn = Callable[..., Any]
+
+
+class Handler:
+    """Base class. Subclasses set ``type`` and implement ``functions``."""
+
+    type: ClassVar[str]
+    settings_schema: ClassVar[dict[str, type | tuple[type, ...]]] = {}
+    #: ``{versionless interface: (function names)}``: what the handler provides, known
+    #: without constructing it (replay binds from this and never builds a handler)
+    interfaces: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: ``{versionless interface: {resource name: host type id}}``
+    resource_types: ClassVar[dict[str, dict[str, int]]] = {}
+
+    def __init__(self, config: HandlerConfig, manifest: Manifest) -> None:
+        self.config = config
+        self.manifest = manifest
+        for key, value in config.settings.items():
+            want = self.settings_schema.get(key)
+            where = f"{manifest.path}: handler[{config.index}] ({self.type}): `{key}`"
+            if want is None:
+                known = ", ".join(self.settings_schema) or "none"
+                raise ManifestError(f"{where}: unknown setting (known settings: {known})")
+            if not isinstance(value, want) or (isinstance(value, bool) and want is int):
+                name = want.__name__ if isinstance(want, type) else "/".join(t.__name__ for t in want)
+                raise ManifestError(f"{where}: must be {name}, got {type(value).__name__} {value!r}")
+
+    def functions(self) -> dict[str, dict[str, LiveFn]]:
+        """``{versionless interface: {function name: live fn}}``."""
+        raise NotImplementedError
+
+    def header_settings(self) -> dict[str, Any]:
+        """The settings recorded in the chain header (deterministic values only)."""
+        return self.config.to_json()
+
+
+def registry() -> dict[str, type[Handler]]:
+    from .environment import EnvironmentHandler
+    from .random import RandomHandler
+    from .runtime import RuntimeHandler
+    from .timing import TimingHandler
+
+    return {h.type: h for h in (RuntimeHandler, RandomHandler, TimingHandler, EnvironmentHandler)}
+
+
+# Which handler type provides an interface, for "not granted" messages.
+PROVIDERS: dict[str, str] = {
+    "theater:simple/runtime": "runtime",
+    "wasi:cli/stdout": "runtime",
+    "wasi:cli/stderr": "runtime",
+    "wasi:io/streams": "runtime",
+    "wasi:io/error": "runtime",
+    "wasi:random/random": "random",
+    "wasi:random/insecure": "random",
+    "wasi:random/insecure-seed": "random",
+    "wasi:clocks/wall-clock": "timing",
+    "wasi:clocks/monotonic-clock": "timing",
+    "theater:simple/timing": "timing",
+    "wasi:cli/environment": "environment",
+    "theater:simple/environment": "environment",
+    "theater:simple/message-server-host": "message-server",
+    "theater:simple/supervisor": "supervisor",
+    "theater:simple/store": "store",
+    "wasi:filesystem/types": "filesystem",
+    "wasi:filesystem/preopens": "filesystem",
+    "theater:simple/filesystem": "filesystem",
+    "wasi:http/outgoing-handler": "http-client",
+    "wasi:http/types": "wasi-http",
+    "theater:simple/process": "process",
+}
+
+
+def build_handlers(manifest: Manifest, *, seed_override: int | None = None) -> list[Handler]:
+    """Instantiate the manifest's handlers (errors name the file and the handler)."""
+    reg = registry()
+    out: list[Handler] = []
+    seen: set[str] = set()
+    for cfg in manifest.handlers:
+        cls = reg.get(cfg.type)
+        if cls is None:
+            from ..manifest import UPSTREAM_HANDLER_TYPES
+
+            what = "is not supported by theater yet" if cfg.type in UPSTREAM_HANDLER_TYPES else "is unknown"
+            raise ManifestError(
+                f"{manifest.path}: handler[{cfg.index}]: type {cfg.type!r} {what} "
+                f"(supported: {', '.join(sorted(reg))})"
+            )
+        if cfg.type in seen:
+            raise ManifestError(f"{manifest.path}: handler[{cfg.index}]: a second {cfg.type!r} handler")
+        seen.add(cfg.type)
+        if cfg.type == "random" and seed_override is not None:
+            cfg = HandlerConfig(cfg.type, {**cfg.settings, "seed": seed_override}, cfg.index)
+        out.append(cls(cfg, manifest))
+    return out

@@ -1,0 +1,150 @@
+"""Actor manifests in the upstream TOML format.
+
+::
+
+    name = "example"
+    version = "0.1.0"
+    component = "actor.wasm"        # upstream's newer name is `package`
+    description = "..."
+    init_state = "state.json"       # optional: bytes given to init as its state
+
+    [limits]                        # theater's own (optional)
+    fuel = 10_000_000_000           # per export call
+    memory = 268435456              # bytes of linear memory per actor
+
+    [[handler]]
+    type = "random"
+    seed = 12345
+
+Relative paths resolve against the manifest's folder. Errors name the file and key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ManifestError
+
+DEFAULT_FUEL = 10_000_000_000
+DEFAULT_MEMORY = 1 << 30
+
+# Handler types upstream knows; the ones theater implements are in theater.handlers.
+UPSTREAM_HANDLER_TYPES = (
+    "runtime", "random", "timing", "environment", "filesystem", "message-server", "store",
+    "supervisor", "process", "http-client", "http-framework", "wasi-http",
+)
+
+
+@dataclass(frozen=True)
+class HandlerConfig:
+    """One ``[[handler]]`` table: its ``type`` and its flattened settings."""
+
+    type: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    index: int = 0  # position in the manifest, for error messages
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, **self.settings}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    name: str
+    version: str
+    component: Path
+    description: str
+    init_state: Path | None
+    handlers: tuple[HandlerConfig, ...]
+    fuel: int
+    memory: int
+    raw: dict[str, Any]
+
+    def where(self, key: str) -> str:
+        return f"{self.path}: {key}"
+
+    def handler(self, type_: str) -> HandlerConfig | None:
+        for h in self.handlers:
+            if h.type == type_:
+                return h
+        return None
+
+    def init_state_bytes(self) -> bytes | None:
+        if self.init_state is None:
+            return None
+        try:
+            return self.init_state.read_bytes()
+        except OSError as e:
+            raise ManifestError(f"{self.path}: init_state: cannot read {self.init_state}: {e.strerror}") from e
+
+
+def _get(raw: dict[str, Any], key: str, types: type | tuple[type, ...], path: Path, *, required: bool = False,
+         default: Any = None) -> Any:
+    if key not in raw:
+        if required:
+            raise ManifestError(f"{path}: missing required key `{key}`")
+        return default
+    value = raw[key]
+    if not isinstance(value, types) or isinstance(value, bool) and bool not in (
+        types if isinstance(types, tuple) else (types,)
+    ):
+        want = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
+        raise ManifestError(f"{path}: key `{key}` must be {want}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Load and check a manifest; raises :class:`ManifestError` naming file and key."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(f"no manifest at {p}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ManifestError(f"cannot read manifest {p}: {e}") from e
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ManifestError(f"{p}: not valid TOML: {e}") from None
+    base = p.parent
+    name = _get(raw, "name", str, p, required=True)
+    version = _get(raw, "version", str, p, default="0.0.0")
+    comp = raw.get("component", raw.get("package"))
+    if comp is None:
+        raise ManifestError(f"{p}: missing required key `component` (or `package`): the .wasm to run")
+    if not isinstance(comp, str):
+        raise ManifestError(f"{p}: key `component` must be a path string, got {type(comp).__name__}")
+    init_state = _get(raw, "init_state", str, p)
+    description = _get(raw, "description", str, p, default="")
+    limits = _get(raw, "limits", dict, p, default={})
+    fuel = _get(limits, "fuel", int, p.with_name(p.name + " [limits]"), default=DEFAULT_FUEL)
+    memory = _get(limits, "memory", int, p.with_name(p.name + " [limits]"), default=DEFAULT_MEMORY)
+    if fuel <= 0 or memory <= 0:
+        raise ManifestError(f"{p}: [limits] fuel and memory must be positive")
+    handlers_raw = raw.get("handler", [])
+    if not isinstance(handlers_raw, list) or not all(isinstance(h, dict) for h in handlers_raw):
+        raise ManifestError(f"{p}: `handler` must be an array of tables ([[handler]])")
+    handlers = []
+    for i, h in enumerate(handlers_raw):
+        t = h.get("type")
+        if not isinstance(t, str):
+            raise ManifestError(f"{p}: handler[{i}]: missing `type` (one of {', '.join(UPSTREAM_HANDLER_TYPES)})")
+        settings = {k: v for k, v in h.items() if k != "type"}
+        if isinstance(settings.get("config"), dict):  # older upstream nests settings in `config`
+            settings = {**settings.pop("config"), **settings}
+        handlers.append(HandlerConfig(t, settings, i))
+    return Manifest(
+        path=p,
+        name=name,
+        version=version,
+        component=(base / comp).resolve(),
+        description=description,
+        init_state=None if init_state is None else (base / init_state).resolve(),
+        handlers=tuple(handlers),
+        fuel=fuel,
+        memory=memory,
+        raw=raw,
+    )

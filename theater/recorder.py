@@ -1,0 +1,161 @@
+"""Recording: run an actor from its manifest and store every crossing as a chain.
+
+``record(manifest, store, ...)`` calls ``init`` and then each input (``handle-send`` /
+``handle-request``) in order, threading the actor's state from each call into the
+next. The chain ends with an end event saying how the run ended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .boundary import Boundary
+from .chain import make_header
+from .engine import load_component, read_component_file
+from .errors import ComponentError, UsageError
+from .handlers import build_handlers
+from .handlers.random import RandomHandler
+from .handlers.runtime import RuntimeHandler
+from .manifest import Manifest
+from .runtime import ACTOR, MESSAGES, ActorInstance, handler_functions, load_imports, plan_imports, resource_codec
+from .store import Store
+
+
+@dataclass(frozen=True)
+class Input:
+    """One export call after init: ``send`` (handle-send) or ``request`` (handle-request)."""
+
+    kind: str
+    payload: bytes
+
+
+@dataclass
+class RecordResult:
+    """The outcome of a recording. ``outcome`` is completed, stopped, trapped or error."""
+
+    chain: str
+    events: int
+    head: bytes
+    outcome: str
+    error: str | None = None
+    state: bytes | None = None
+    responses: list[bytes | None] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("completed", "stopped")
+
+
+def header_for(manifest: Manifest, component_sha: str, handlers: Sequence[Any], seed: int | None,
+               init_param: str) -> dict[str, Any]:
+    return make_header(
+        actor=manifest.name,
+        component_sha256=component_sha,
+        manifest=manifest.raw,
+        seed=seed,
+        handlers=[h.header_settings() for h in handlers],
+        version=manifest.version,
+        init_param=init_param,
+        limits={"fuel": manifest.fuel, "memory": manifest.memory},
+    )
+
+
+def export_args(kind: str, state: bytes | None, payload: Any, n: int) -> tuple[str, str, tuple[Any, ...]]:
+    """Interface, function and arguments of one export call."""
+    if kind == "init":
+        return ACTOR, "init", (state, (payload,))
+    if kind == "send":
+        return MESSAGES, "handle-send", (state, (payload,))
+    if kind == "request":
+        return MESSAGES, "handle-request", (state, (f"request-{n}", payload))
+    raise UsageError(f"unknown input kind {kind!r}")
+
+
+def apply_result(function: str, result: Any) -> tuple[bool, bytes | None, Any, str | None]:
+    """Interpret an export's result: (ok, new state, response, error message)."""
+    if isinstance(result, str):  # err(string) arrives untagged
+        return False, None, None, result
+    if function == "handle-request":
+        new_state, (response,) = result
+        return True, new_state, response, None
+    (new_state,) = result
+    return True, new_state, None, None
+
+
+def end_detail(outcome: str, error: str | None) -> dict[str, Any]:
+    return {} if error is None else {"error": error}
+
+
+def record(
+    manifest: Manifest,
+    store: Store,
+    *,
+    seed: int | None = None,
+    init_param: str | None = None,
+    inputs: Sequence[Input] = (),
+    sink: Callable[[str, str], None] | None = None,
+    on_event: Callable[[int], None] | None = None,
+) -> RecordResult:
+    """Run the actor and record its chain into ``store``."""
+    handlers = build_handlers(manifest, seed_override=seed)
+    rnd = next((h for h in handlers if isinstance(h, RandomHandler)), None)
+    rt = next((h for h in handlers if isinstance(h, RuntimeHandler)), None)
+    if rt is not None and sink is not None:
+        rt.sink = sink
+    data = read_component_file(manifest.component)
+    sha = hashlib.sha256(data).hexdigest()
+    component = load_component(data, sha256=sha)
+    plan = plan_imports(load_imports(component), [h.type for h in handlers], handler_functions(handlers))
+    param = manifest.name if init_param is None else init_param
+    header = header_for(manifest, sha, handlers, None if rnd is None else rnd.seed, param)
+
+    store.put_component(data)
+    writer = store.create_chain(header)
+    boundary = Boundary(writer, resources=resource_codec(plan))
+    try:
+        try:
+            actor = ActorInstance(component, plan, boundary, fuel=manifest.fuel, memory=manifest.memory)
+        except ComponentError as e:
+            writer.finish("error", error=str(e))
+            raise
+        if actor.export(ACTOR, "init") is None:
+            writer.finish("error", error=f"the component does not export {ACTOR}#init")
+            raise ComponentError(f"the component does not export {ACTOR}#init")
+        if inputs and actor.export(MESSAGES, "handle-send") is None:
+            writer.finish("error", error=f"the component does not export {MESSAGES}")
+            raise UsageError(f"--send/--request need an actor that exports {MESSAGES}; this one does not")
+
+        state = manifest.init_state_bytes()
+        result = RecordResult(writer.chain_id, 0, writer.head, "completed", state=state)
+        calls: list[tuple[str, Any]] = [("init", param)] + [(i.kind, i.payload) for i in inputs]
+        for n, (kind, payload) in enumerate(calls):
+            iface, fn, args = export_args(kind, state, payload, n)
+            status, value = actor.call(iface, fn, args)
+            writer.flush()
+            if on_event is not None:
+                on_event(writer.length)
+            if status == "trap":
+                result.outcome, result.error = "trapped", value
+                break
+            ok, new_state, response, error = apply_result(fn, value)
+            if not ok:
+                result.outcome, result.error = "error", error
+                break
+            state = new_state
+            if fn == "handle-request":
+                result.responses.append(response)
+            if rt is not None and rt.shutdown_requested is not False:
+                result.outcome = "stopped"
+                break
+        if rt is not None:
+            rt.flush_partial()
+        result.head = writer.finish(result.outcome, **end_detail(result.outcome, result.error))
+        result.events = writer.length
+        result.state = state
+        return result
+    finally:
+        if not writer.finished:
+            writer.abandon()

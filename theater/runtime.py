@@ -1,0 +1,218 @@
+"""Running an actor: capability checks, binding every import through the boundary,
+instantiation with limits, and export calls.
+
+Deny by default. An import is bound only when a granted handler provides its
+interface (matched by package and interface across compatible versions, bound at the
+exact version the component imports). A WASI interface no handler grants is bound to
+a recorded trap naming the missing capability (toolchains such as componentize-py
+declare most of WASI 0.2 and call little of it); any other ungranted import is
+refused before the actor runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import wasmtime
+import wasmtime.component as wc
+
+from .boundary import Boundary, HostRefusal
+from .engine import engine
+from .errors import CapabilityError, ComponentError
+from .handlers import PROVIDERS, Handler, LiveFn, registry
+from .wittypes import ROOT, FuncSig, HandleT, InterfaceSig, component_exports, component_imports
+
+ACTOR = "theater:simple/actor"
+MESSAGES = "theater:simple/message-server-client"
+COMPATIBLE = ("0.2.",)
+
+
+def versionless(name: str) -> tuple[str, str | None]:
+    """``wasi:random/random@0.2.9`` -> (``wasi:random/random``, ``0.2.9``)."""
+    base, _, ver = name.partition("@")
+    return base, (ver or None)
+
+
+@dataclass
+class Binding:
+    interface: str  # as the component imports it, with version
+    function: str
+    sig: FuncSig
+    live: LiveFn  # the live implementation, or a refusal
+    handler: str | None  # handler type, None for an ungranted trap
+
+
+@dataclass
+class Plan:
+    """Every import of a component, decided: bound to a handler or to a recorded trap."""
+
+    bindings: list[Binding] = field(default_factory=list)
+    resources: dict[str, dict[str, int]] = field(default_factory=dict)  # iface(with version) -> name -> id
+    trapped: list[str] = field(default_factory=list)  # ungranted WASI interfaces
+
+
+def _resource_id(name: str) -> int:
+    """A stable host type id for a resource no handler defines (never constructed)."""
+    import zlib
+
+    return 0x10000 + zlib.crc32(name.encode()) % 0xFFFF
+
+
+def _refuse(what: str) -> LiveFn:
+    def refuse(store: Any, *args: Any) -> Any:
+        raise HostRefusal(what)
+
+    return refuse
+
+
+def plan_imports(
+    imports: Mapping[str, InterfaceSig],
+    handler_types: Iterable[str],
+    live: Mapping[str, Mapping[str, LiveFn]] | None = None,
+) -> Plan:
+    """Decide every import. ``live`` maps versionless interface -> function -> fn
+    (record mode); without it (replay) functions are bound to a refusal, which the
+    boundary never calls in replay mode."""
+    reg = registry()
+    granted: dict[str, str] = {}
+    resource_types: dict[str, dict[str, int]] = {}
+    for t in handler_types:
+        cls = reg.get(t)
+        if cls is None:
+            continue
+        for iface in cls.interfaces:
+            granted[iface] = t
+        resource_types.update(cls.resource_types)
+    plan = Plan()
+    known_resources: dict[str, int] = {}
+    for names in resource_types.values():
+        known_resources.update(names)
+    refused: list[str] = []
+    for name, isig in sorted(imports.items()):
+        if name == ROOT:
+            funcs = ", ".join(sorted(isig.funcs))
+            refused.append(f"root-level functions ({funcs}), which no handler provides")
+            continue
+        base, ver = versionless(name)
+        # every resource gets a host type, the same in every instance that uses it
+        local = {r: known_resources.setdefault(r, _resource_id(r)) for r in isig.resources}
+        if local:
+            plan.resources[name] = local
+        if ver is not None and not ver.startswith(COMPATIBLE) and not base.startswith("theater:"):
+            if base in granted:
+                refused.append(f"{name} (theater provides {base} at 0.2.x only)")
+                continue
+        htype = granted.get(base)
+        if htype is not None:
+            for fname, fsig in isig.funcs.items():
+                fn = None if live is None else live.get(base, {}).get(fname)
+                if fn is None:
+                    fn = _refuse(f"{name}#{fname} is not implemented by the {htype} handler")
+                plan.bindings.append(Binding(name, fname, fsig, fn, htype))
+            continue
+        provider = PROVIDERS.get(base)
+        hint = (f'add a [[handler]] with type = "{provider}" to the manifest'
+                if provider else "no theater handler provides it")
+        if provider and provider not in reg:
+            hint = f'the "{provider}" handler would provide it, and theater does not support it yet'
+        if base.startswith("wasi:"):
+            plan.trapped.append(name)
+            for fname, fsig in isig.funcs.items():
+                what = f"capability not granted: {name}#{fname} ({hint})"
+                plan.bindings.append(Binding(name, fname, fsig, _refuse(what), None))
+            continue
+        if isig.funcs:  # a types-only interface grants nothing
+            refused.append(f"{name} ({hint})")
+    if refused:
+        first = refused[0]
+        more = f" (and {len(refused) - 1} more: {', '.join(r.split(' ')[0] for r in refused[1:])})" if len(refused) > 1 else ""
+        raise CapabilityError(f"the component imports {first}{more}; the manifest does not grant it")
+    return plan
+
+
+def handler_functions(handlers: Iterable[Handler]) -> dict[str, dict[str, LiveFn]]:
+    out: dict[str, dict[str, LiveFn]] = {}
+    for h in handlers:
+        for iface, fns in h.functions().items():
+            out.setdefault(iface, {}).update(fns)
+    return out
+
+
+def resource_codec(plan: Plan) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """Encode host resources as their rep; decode a rep back to a host handle."""
+    by_name: dict[str, int] = {}
+    for names in plan.resources.values():
+        by_name.update(names)
+
+    def encode(store: Any, value: Any, ty: HandleT) -> Any:
+        if isinstance(value, wc.ResourceHost):
+            return {"rep": value.rep}
+        raise ComponentError(f"cannot record a {type(value).__name__} for {ty.kind}<{ty.resource}>")
+
+    def decode(store: Any, obj: Any, ty: HandleT) -> Any:
+        tid = by_name.get(ty.resource)
+        if tid is None or not isinstance(obj, dict) or "rep" not in obj:
+            raise ComponentError(f"cannot rebuild a handle for {ty.kind}<{ty.resource}> from {obj!r}")
+        make = wc.ResourceHost.own if ty.kind == "own" else wc.ResourceHost.borrow
+        return make(int(obj["rep"]), tid)
+
+    return encode, decode
+
+
+class ActorInstance:
+    """One instantiated component, every import bound through a boundary."""
+
+    def __init__(
+        self, component: wc.Component, plan: Plan, boundary: Boundary, *, fuel: int, memory: int
+    ) -> None:
+        eng = engine()
+        self.component = component
+        self.boundary = boundary
+        self.fuel = fuel
+        self.store = wasmtime.Store(eng)
+        self.store.set_limits(memory_size=memory)
+        self.exports = component_exports(eng, component)
+        linker = wc.Linker(eng)
+        by_iface: dict[str, list[Binding]] = {}
+        for b in plan.bindings:
+            by_iface.setdefault(b.interface, []).append(b)
+        for iface in plan.resources:
+            by_iface.setdefault(iface, [])
+        with linker.root() as root:
+            for iface, binds in by_iface.items():
+                with root.add_instance(iface) as inst:
+                    for rname, tid in plan.resources.get(iface, {}).items():
+                        inst.add_resource(rname, wc.ResourceType.host(tid), lambda store, rep: None)
+                    for b in binds:
+                        inst.add_func(b.function, boundary.wrap_import(b.interface, b.function, b.sig, b.live))
+        linker.define_unknown_imports_as_traps(component)
+        self.store.set_fuel(fuel)
+        try:
+            self.instance = linker.instantiate(self.store, component)
+        except wasmtime.WasmtimeError as e:
+            raise ComponentError(f"cannot instantiate the component: {str(e).splitlines()[0]}") from None
+
+    def export(self, interface: str, function: str) -> tuple[str, Any, FuncSig] | None:
+        """Find an export by versionless interface name: (full name, func, sig)."""
+        for name, isig in self.exports.items():
+            if versionless(name)[0] == interface and function in isig.funcs:
+                idx = self.instance.get_export_index(self.store, name)
+                fidx = self.instance.get_export_index(self.store, function, idx)
+                func = self.instance.get_func(self.store, fidx)
+                if func is None:
+                    return None
+                return name, func, isig.funcs[function]
+        return None
+
+    def call(self, interface: str, function: str, args: tuple[Any, ...]) -> tuple[str, Any]:
+        found = self.export(interface, function)
+        if found is None:
+            raise ComponentError(f"the component does not export {interface}#{function}")
+        name, func, sig = found
+        return self.boundary.call_export(self.store, func, name, function, sig, args, fuel=self.fuel)
+
+
+def load_imports(component: wc.Component) -> dict[str, InterfaceSig]:
+    return component_imports(engine(), component)
