@@ -45,6 +45,9 @@ class Divergence:
     def build(cls, seq: int, kind: str, type_: str, message: str, expected: Any, actual: Any,
               context: list[Event]) -> Divergence:
         diffs = differences(expected, actual) if expected is not None and actual is not None else []
+        type_diff = [d for d in diffs if d.path == "type"]
+        if type_diff:  # a different crossing: its arguments are not comparable
+            diffs = type_diff
         return cls(seq, kind, type_, message, expected, actual, diffs, context)
 
     def to_json(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ host events it caused.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -110,7 +111,7 @@ class Boundary:
         self.writer = writer
         self.replaying = source is not None
         self._source = source
-        self._peeked: Event | None = None
+        self._ahead: deque[Event] = deque()
         self.resource_encoder, self.resource_decoder = resources
         self.until = until
         self.divergence: DivergenceSignal | None = None
@@ -120,14 +121,19 @@ class Boundary:
 
     # -- replay source ------------------------------------------------------
 
-    def peek(self) -> Event | None:
-        if self._peeked is None and self._source is not None:
-            self._peeked = next(self._source, None)
-        return self._peeked
+    def peek(self, n: int = 0) -> Event | None:
+        """The recorded event ``n`` places after the next one, without taking it."""
+        while len(self._ahead) <= n and self._source is not None:
+            ev = next(self._source, None)
+            if ev is None:
+                break
+            self._ahead.append(ev)
+        return self._ahead[n] if len(self._ahead) > n else None
 
     def take(self) -> Event | None:
         ev = self.peek()
-        self._peeked = None
+        if self._ahead:
+            self._ahead.popleft()
         return ev
 
     def _append(self, type_: str, data: bytes) -> None:
@@ -190,15 +196,18 @@ class Boundary:
                     f"the replay called {type_} but the recording has no more crossings here",
                 )
             if ev.type != type_:
-                kind = "extra_call" if ev.type.startswith("export:") else "different_call"
-                raise self._diverge(
-                    kind, type_, {"type": ev.type, **_payload(ev)}, actual,
-                    f"expected {ev.type}, the replay called {type_}",
-                )
+                after = self.peek(1)
+                if ev.type.startswith("export:"):
+                    kind, what = "extra_call", f"the recorded call returned here; the replay called {type_}"
+                elif after is not None and after.type == type_ and _payload(after).get("args") == enc_args:
+                    kind, what = "missing_call", f"the replay skipped the recorded {ev.type} and called {type_}"
+                else:
+                    kind, what = "different_call", f"expected {ev.type}, the replay called {type_} (an extra or different call)"
+                raise self._diverge(kind, type_, {"type": ev.type, **_payload(ev)}, actual, what)
             recorded = _payload(ev)
             if recorded.get("args") != enc_args:
                 raise self._diverge(
-                    "arguments", type_, recorded.get("args"), enc_args,
+                    "arguments", type_, {"args": recorded.get("args")}, {"args": enc_args},
                     f"{type_} called with different arguments",
                 )
             self.take()
@@ -252,6 +261,11 @@ class Boundary:
         if self.replaying:
             ev = self.peek()
             if ev is None or ev.type != type_:
+                if ev is not None and ev.type.startswith("host:") and outcome[0] == "trap":
+                    raise self._diverge(
+                        "trap", type_, {"type": ev.type, **_payload(ev)}, {"type": type_, **body},
+                        f"the replayed {function} trapped ({outcome[1]}); the recording went on with {ev.type}",
+                    )
                 if ev is not None and ev.type.startswith("host:"):
                     raise self._diverge(
                         "missing_call", ev.type, {"type": ev.type, **_payload(ev)}, {"type": type_, **body},

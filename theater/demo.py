@@ -1,32 +1,44 @@
-"""`make demo`: the main job end to end on a fresh machine.
+"""`make demo`: the main job end to end, with the real CLI.
 
-Creates demo.db, writes a small chain through the library, and verifies it with the
-real CLI. (Record and replay of an example actor replace the library write once the
-runtime lands.)
+Builds the example Python actor (componentize-py, cached outside git), then:
+``theater record`` it with a few messages, ``theater replay --verify`` the chain, and
+``theater verify`` it. Everything lands in ./demo/ (demo.db, example.wasm, manifest).
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from .chain import canonical_json, host_type, make_header
-from .rng import ChaCha20Rng
-from .store import Store
+
+def run(*args: str) -> None:
+    cmd = [sys.executable, "-m", "theater", *args]
+    print("$ theater " + " ".join(args), flush=True)
+    code = subprocess.call(cmd)
+    if code != 0:
+        print(f"demo: `theater {args[0]}` exited with {code}", file=sys.stderr)
+        sys.exit(code)
 
 
 def main() -> int:
-    db = Path("demo.db")
-    with Store(db) as store:
-        rng = ChaCha20Rng.seed_from_u64(42)
-        w = store.create_chain(make_header(actor="demo", component_sha256="00" * 32, seed=42))
-        for _ in range(5):
-            w.append(host_type("wasi:random/random@0.2.3", "get-random-u64"),
-                     canonical_json({"args": {}, "result": rng.next_u64()}))
-        w.finish("completed")
-        print(f"wrote chain {w.chain_id} ({w.length} events) to {db}")
-    return subprocess.call([sys.executable, "-m", "theater", "verify", "last", "--db", str(db)])
+    from fixtures.build import build_actor
+
+    root = Path(__file__).resolve().parent.parent
+    out = Path("demo")
+    out.mkdir(exist_ok=True)
+    print("building the example actor with componentize-py (cached after the first time)...", flush=True)
+    wasm = build_actor("example")
+    shutil.copyfile(wasm, out / "example.wasm")
+    shutil.copyfile(root / "fixtures" / "actors" / "example" / "manifest.toml", out / "manifest.toml")
+    db = str(out / "demo.db")
+    run("record", str(out / "manifest.toml"), "--db", db, "--send", "hello", "--request", "status",
+        "--send", "world")
+    run("replay", "last", "--db", db, "--verify")
+    run("verify", "last", "--db", db)
+    print(f"demo: recorded, replayed and verified; browse it with `theater tui --db {db}`")
+    return 0
 
 
 if __name__ == "__main__":

@@ -230,10 +230,11 @@ class Store:
         return _chain_info(row)
 
     def resolve(self, ref: str) -> ChainInfo:
-        """A chain by full id, unique id prefix, or ``last`` (the newest chain)."""
-        if ref == "last":
+        """A chain by full id, unique id prefix, or ``last`` (the newest chain that is not a replay)."""
+        if ref == "last":  # the newest recording: replays are not counted
             row = self.conn.execute(
-                f"SELECT {_CHAIN_COLS} FROM chains ORDER BY created DESC, rowid DESC LIMIT 1"
+                f"SELECT {_CHAIN_COLS} FROM chains WHERE replay_of IS NULL"
+                " ORDER BY created DESC, rowid DESC LIMIT 1"
             ).fetchone()
             if row is None:
                 raise ChainNotFound(f"no chains in {self.path}")

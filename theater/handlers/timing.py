@@ -1,5 +1,12 @@
 """The timing handler: wasi:clocks/wall-clock and monotonic-clock, and
-theater:simple/timing ``now``. Live values; the boundary records what the actor read."""
+theater:simple/timing ``now``. The boundary records every value the actor reads.
+
+Settings: ``start_time`` (unix seconds) switches to a *virtual clock*: the wall clock
+starts there and the monotonic clock at 0, and every read advances both by
+``tick_ns`` (default 1 ms). With it, two recordings with the same seed and inputs are
+identical, hash for hash; without it the live clocks are read (and recorded).
+``max_sleep_duration`` / ``min_sleep_duration`` are accepted for upstream manifests.
+"""
 
 from __future__ import annotations
 
@@ -25,20 +32,35 @@ class TimingHandler(Handler):
         "wasi:clocks/monotonic-clock": ("now", "resolution"),
         "theater:simple/timing": ("now",),
     }
-    settings_schema = {"max_sleep_duration": int, "min_sleep_duration": int}
+    settings_schema = {"max_sleep_duration": int, "min_sleep_duration": int, "start_time": int, "tick_ns": int}
+
+    def __init__(self, config: Any, manifest: Any) -> None:
+        super().__init__(config, manifest)
+        start = config.settings.get("start_time")
+        self.virtual = start is not None
+        self.tick = int(config.settings.get("tick_ns", 1_000_000))
+        self._wall0 = 0 if start is None else int(start) * 1_000_000_000
+        self._reads = 0
+
+    def _advance(self) -> int:
+        self._reads += 1
+        return self._reads * self.tick
+
+    def _wall_ns(self) -> int:
+        return self._wall0 + self._advance() if self.virtual else time.time_ns()
+
+    def _mono_ns(self) -> int:
+        return self._advance() if self.virtual else time.monotonic_ns()
 
     def functions(self) -> dict[str, dict[str, LiveFn]]:
         return {
             "wasi:clocks/wall-clock": {
-                "now": lambda store: _datetime(time.time_ns()),
+                "now": lambda store: _datetime(self._wall_ns()),
                 "resolution": lambda store: _datetime(1),
             },
             "wasi:clocks/monotonic-clock": {
-                "now": lambda store: time.monotonic_ns(),
+                "now": lambda store: self._mono_ns(),
                 "resolution": lambda store: 1,
             },
-            "theater:simple/timing": {"now": lambda store: time.time_ns() // 1_000_000},
+            "theater:simple/timing": {"now": lambda store: self._wall_ns() // 1_000_000},
         }
-
-    def header_settings(self) -> dict[str, Any]:
-        return self.config.to_json()

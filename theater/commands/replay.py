@@ -1,0 +1,52 @@
+"""``theater replay``: re-run a recorded chain on its recorded host results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..cli import Exit, db_option, emit_json, json_option, open_store
+from ..errors import ExitCode
+
+
+@click.command()
+@click.argument("chain")
+@db_option
+@click.option("--verify", "check", is_flag=True,
+              help="Exit 1 unless the replay reproduces the recording hash for hash.")
+@click.option("--component", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Replay against this component instead of the recorded one (e.g. a new build).")
+@click.option("--until", type=click.IntRange(min=0), default=None, metavar="SEQ",
+              help="Stop after event SEQ.")
+@json_option
+def replay(chain: str, db: str | None, check: bool, component: Path | None, until: int | None,
+           as_json: bool) -> None:
+    """Replay CHAIN (an id, a unique prefix, or 'last') without touching live handlers.
+
+    Every host call is answered from the recording; the clock, the OS random source
+    and the environment are never read. The run is stored as a new chain linked to the
+    original. A divergence report names the first event that differs and how.
+    """
+    from replay.replayer import replay as do_replay
+
+    with open_store(db) as store:
+        info = store.resolve(chain)
+        result = do_replay(store, info, component=component, until=until)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        d = result.divergence
+        state = "verified: identical to the recording" if result.verified else (
+            "DIVERGED" if d is not None else "not identical")
+        click.echo(f"replayed {result.original} as {result.chain}: {result.events} events, "
+                   f"head {result.head.hex()[:16]}, {state}")
+        if result.note:
+            click.echo(f"  note: {result.note}")
+        if d is not None:
+            click.echo(d.report())
+    if check and not result.verified:
+        raise Exit(ExitCode.FAILED)
+
+
+COMMANDS = [replay]
