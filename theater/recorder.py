@@ -14,13 +14,23 @@ from typing import Any
 
 from .boundary import Boundary
 from .chain import make_header
-from .engine import load_component, read_component_file
+from .engine import engine, load_component, read_component_file
 from .errors import ComponentError, UsageError
 from .handlers import build_handlers
 from .handlers.random import RandomHandler
 from .handlers.runtime import RuntimeHandler
 from .manifest import Manifest
-from .runtime import ACTOR, MESSAGES, ActorInstance, handler_functions, load_imports, plan_imports, resource_codec
+from .runtime import (
+    ACTOR,
+    MESSAGES,
+    ActorInstance,
+    handler_functions,
+    load_imports,
+    plan_imports,
+    resource_codec,
+    versionless,
+)
+from .wittypes import component_exports
 from .store import Store
 
 
@@ -112,6 +122,12 @@ def record(
     param = manifest.name if init_param is None else init_param
     header = header_for(manifest, sha, handlers, None if rnd is None else rnd.seed, param)
 
+    exports = {versionless(n)[0]: isig for n, isig in component_exports(engine(), component).items()}
+    if "init" not in getattr(exports.get(ACTOR), "funcs", {}):
+        raise ComponentError(f"the component does not export {ACTOR}#init; is it a theater actor?")
+    if inputs and "handle-send" not in getattr(exports.get(MESSAGES), "funcs", {}):
+        raise UsageError(f"--send/--request need an actor that exports {MESSAGES}; this one does not")
+
     store.put_component(data)
     writer = store.create_chain(header)
     boundary = Boundary(writer, resources=resource_codec(plan))
@@ -121,13 +137,6 @@ def record(
         except ComponentError as e:
             writer.finish("error", error=str(e))
             raise
-        if actor.export(ACTOR, "init") is None:
-            writer.finish("error", error=f"the component does not export {ACTOR}#init")
-            raise ComponentError(f"the component does not export {ACTOR}#init")
-        if inputs and actor.export(MESSAGES, "handle-send") is None:
-            writer.finish("error", error=f"the component does not export {MESSAGES}")
-            raise UsageError(f"--send/--request need an actor that exports {MESSAGES}; this one does not")
-
         state = manifest.init_state_bytes()
         result = RecordResult(writer.chain_id, 0, writer.head, "completed", state=state)
         calls: list[tuple[str, Any]] = [("init", param)] + [(i.kind, i.payload) for i in inputs]
