@@ -98,7 +98,7 @@ def replay(
         raise ReplayError("--until must be a seq >= 0")
     data, sha = _component(store, header, component)
     comp = load_component(data, sha256=sha)
-    handler_types = [h.get("type") for h in header.get("handlers", []) if isinstance(h, dict)]
+    handler_types = [str(h.get("type")) for h in header.get("handlers", []) if isinstance(h, dict)]
     plan = plan_imports(load_imports(comp), handler_types, None)
     limits = header.get("limits") or {}
 
@@ -166,7 +166,7 @@ def replay(
     elif stopped or until is not None:
         writer.abandon()  # a prefix, by request
         note = f"stopped after seq {until}"
-    elif writer.length and store.last_event(info.id) is not None and store.last_event(info.id).type != END_TYPE:  # type: ignore[union-attr]
+    elif writer.length and _last_type(store, info.id) not in (None, END_TYPE):
         writer.abandon()
         note = "the recording is incomplete (no end event); replayed the prefix it has"
     else:
@@ -183,10 +183,10 @@ def replay(
                                    divergence.expected, divergence.actual, ctx)
         head = _prefix_head(writer)
     compare_at = writer.length - 1 if divergence is None else None
-    expected = None
+    expected: bytes | None = None
     if compare_at is not None and compare_at >= 0:
-        ev = store.event(info.id, compare_at)
-        expected = None if ev is None else ev.hash
+        at = store.event(info.id, compare_at)
+        expected = None if at is None else at.hash
     if divergence is not None:
         last = store.last_event(info.id)
         expected = None if last is None else last.hash
@@ -195,6 +195,11 @@ def replay(
         last = store.last_event(info.id)
         verified = verified and last is not None and last.hash == head
     return ReplayResult(writer.chain_id, info.id, verified, writer.length, head, expected, div_obj, until, note)
+
+
+def _last_type(store: Store, chain_id: str) -> str | None:
+    last = store.last_event(chain_id)
+    return None if last is None else last.type
 
 
 def _prefix_head(writer: Any) -> bytes:

@@ -2,8 +2,8 @@
 
 import orjson
 import pytest
-
 from conftest import run_cli, write_chain
+
 from theater.store import Store
 
 

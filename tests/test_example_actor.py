@@ -3,9 +3,9 @@ print, the clock and messages, state kept across calls."""
 
 import orjson
 import pytest
-
 from actors import py_manifest
 from conftest import run_cli
+
 from fixtures.build import build_actor
 from theater import ChaCha20Rng
 

@@ -4,9 +4,9 @@ import base64
 
 import orjson
 import pytest
-
 from actors import wat_manifest
 from conftest import run_cli
+
 from theater import ChaCha20Rng
 from theater.errors import CapabilityError, ComponentError, ManifestError
 from theater.manifest import load_manifest

@@ -5,9 +5,9 @@ import shutil
 
 import orjson
 import pytest
-
 from actors import wat_manifest
 from conftest import run_cli
+
 from fixtures.build import wat_path
 from replay.replayer import replay
 from theater.manifest import load_manifest
@@ -119,7 +119,8 @@ def test_cli_replay_verify_and_json(tmp_path):
     out = orjson.loads(res.stdout)
     assert out["verified"] is False and out["divergence"]["seq"] == 5
     assert out["divergence"]["type"] == "host:wasi:random/random@0.2.3#get-random-bytes"
-    assert out["divergence"]["expected"] == {"args": {"len": 4}} and out["divergence"]["actual"] == {"args": {"len": 16}}
+    assert out["divergence"]["expected"] == {"args": {"len": 4}}
+    assert out["divergence"]["actual"] == {"args": {"len": 16}}
     assert set(out) >= {"chain", "verified", "head", "divergence"}
     res = run_cli("replay", "nope", "--db", db)
     assert res.returncode == 2 and "no chain matches" in res.stderr

@@ -1,8 +1,8 @@
 import sqlite3
 
 import pytest
-
 from conftest import write_chain
+
 from theater.chain import ChainBuilder, canonical_json
 from theater.errors import ChainNotFound, StoreError
 from theater.store import Store

@@ -27,7 +27,7 @@ import wasmtime
 import wasmtime.component
 
 from .chain import END_TYPE, Event, export_type, host_type
-from .codec import CodecError, decode_params, decode_result, encode_params, encode_result
+from .codec import CodecError, decode_result, encode_params, encode_result
 from .wittypes import FuncSig, HandleT
 
 _OPT = orjson.OPT_SORT_KEYS
@@ -202,7 +202,8 @@ class Boundary:
                 elif after is not None and after.type == type_ and _payload(after).get("args") == enc_args:
                     kind, what = "missing_call", f"the replay skipped the recorded {ev.type} and called {type_}"
                 else:
-                    kind, what = "different_call", f"expected {ev.type}, the replay called {type_} (an extra or different call)"
+                    kind = "different_call"
+                    what = f"expected {ev.type}, the replay called {type_} (an extra or different call)"
                 raise self._diverge(kind, type_, {"type": ev.type, **_payload(ev)}, actual, what)
             recorded = _payload(ev)
             if recorded.get("args") != enc_args:

@@ -30,8 +30,8 @@ from .runtime import (
     resource_codec,
     versionless,
 )
-from .wittypes import component_exports
 from .store import Store
+from .wittypes import component_exports
 
 
 @dataclass(frozen=True)

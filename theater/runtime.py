@@ -127,7 +127,8 @@ def plan_imports(
             refused.append(f"{name} ({hint})")
     if refused:
         first = refused[0]
-        more = f" (and {len(refused) - 1} more: {', '.join(r.split(' ')[0] for r in refused[1:])})" if len(refused) > 1 else ""
+        others = ", ".join(r.split(" ")[0] for r in refused[1:])
+        more = f" (and {len(refused) - 1} more: {others})" if len(refused) > 1 else ""
         raise CapabilityError(f"the component imports {first}{more}; the manifest does not grant it")
     return plan
 
@@ -200,6 +201,8 @@ class ActorInstance:
             if versionless(name)[0] == interface and function in isig.funcs:
                 idx = self.instance.get_export_index(self.store, name)
                 fidx = self.instance.get_export_index(self.store, function, idx)
+                if fidx is None:
+                    return None
                 func = self.instance.get_func(self.store, fidx)
                 if func is None:
                     return None

@@ -19,13 +19,14 @@ from ..errors import ManifestError
 from ..manifest import HandlerConfig, Manifest
 
 LiveFn = Callable[..., Any]
+Schema = dict[str, Any]  # setting name -> expected type (a type or a tuple of types)
 
 
 class Handler:
     """Base class. Subclasses set ``type`` and implement ``functions``."""
 
     type: ClassVar[str]
-    settings_schema: ClassVar[dict[str, type | tuple[type, ...]]] = {}
+    settings_schema: ClassVar[Schema] = {}
     #: ``{versionless interface: (function names)}``: what the handler provides, known
     #: without constructing it (replay binds from this and never builds a handler)
     interfaces: ClassVar[dict[str, tuple[str, ...]]] = {}
@@ -42,7 +43,7 @@ class Handler:
                 known = ", ".join(self.settings_schema) or "none"
                 raise ManifestError(f"{where}: unknown setting (known settings: {known})")
             if not isinstance(value, want) or (isinstance(value, bool) and want is int):
-                name = want.__name__ if isinstance(want, type) else "/".join(t.__name__ for t in want)
+                name = want.__name__ if isinstance(want, type) else "/".join(str(t.__name__) for t in want)
                 raise ManifestError(f"{where}: must be {name}, got {type(value).__name__} {value!r}")
 
     def functions(self) -> dict[str, dict[str, LiveFn]]:

@@ -59,7 +59,7 @@ class RuntimeHandler(Handler):
 
     # -- output streams --
 
-    def _write(self, store: Any, stream: Any, contents: bytes) -> None:
+    def _write(self, store: Any, stream: Any, contents: bytes) -> Variant:
         rep = stream.rep  # the boundary hands resources over as ResourceHost
         buf = self._partial.get(rep, b"") + contents
         *lines, rest = buf.split(b"\n")

@@ -20,8 +20,8 @@ from . import Handler, LiveFn
 
 def _datetime(ns: int) -> Record:
     r = Record()
-    r.seconds = ns // 1_000_000_000
-    r.nanoseconds = ns % 1_000_000_000
+    setattr(r, "seconds", ns // 1_000_000_000)  # noqa: B010 (Record has no declared fields)
+    setattr(r, "nanoseconds", ns % 1_000_000_000)  # noqa: B010
     return r
 
 
