@@ -188,3 +188,16 @@ def test_cli_inputs_file_keeps_order(tmp_path):
     inputs.write_text("not json\n")
     r = run_cli("record", str(wat_manifest(tmp_path, "counter")), "--db", str(db), "--inputs", str(inputs))
     assert r.returncode == 2 and "in.jsonl:1" in r.stderr
+
+
+def test_without_a_seed_one_is_drawn_and_recorded(tmp_path):
+    handlers = '[[handler]]\ntype = "runtime"\n\n[[handler]]\ntype = "random"\n'
+    store, r = rec(tmp_path, "counter", sends=[b"a", b"b"], handlers=handlers)
+    seed = orjson.loads(store.chain(r.chain).header)["seed"]
+    assert isinstance(seed, int) and 0 <= seed < 2**64
+    rng = ChaCha20Rng.seed_from_u64(seed)
+    got = [e.payload()["result"] for e in store.events(r.chain) if e.type.endswith("get-random-bytes")]
+    assert got == ["base64:" + base64.b64encode(rng.fill_bytes(4)).decode() for _ in got]
+    from replay.replayer import replay
+
+    assert replay(store, r.chain).verified
