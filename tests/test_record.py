@@ -201,3 +201,23 @@ def test_without_a_seed_one_is_drawn_and_recorded(tmp_path):
     from replay.replayer import replay
 
     assert replay(store, r.chain).verified
+
+
+def test_record_signs_checkpoints(tmp_path):
+    db = tmp_path / "s.db"
+    assert run_cli("keygen", "--out", str(tmp_path / "k")).returncode == 0
+    m = wat_manifest(tmp_path, "counter")
+    r = run_cli("record", str(m), "--db", str(db), "--send", "abc", "--send", "de", "--sign-key",
+                str(tmp_path / "k.key"), "--checkpoint-every", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    out = orjson.loads(r.stdout)
+    with Store(db) as s:
+        rows = s.conn.execute("SELECT size, head FROM checkpoints ORDER BY id").fetchall()
+        sizes = [row[0] for row in rows]
+        assert sizes == [5, 8, 9]  # after the commits that crossed 3 and 6 events, and at the end
+        for size, head in rows:
+            assert s.event(out["chain"], size - 1).hash == bytes(head)
+    r = run_cli("verify", "--db", str(db), "--key", str(tmp_path / "k.pub"), "--json")
+    assert r.returncode == 0, r.stdout
+    r = run_cli("record", str(m), "--db", str(db), "--checkpoint-every", "3")
+    assert r.returncode == 2 and "--sign-key" in r.stderr

@@ -4,8 +4,8 @@ with the right class at the right seq."""
 import tracemalloc
 
 import pytest
-
 from conftest import write_chain
+
 from theater.chain import canonical_json, make_header
 from verify.integrity import Failure, verify_chain, verify_rows
 
@@ -145,3 +145,94 @@ def test_memory_does_not_grow_with_length(tmp_path):
         assert r.ok and r.events == n + 1
     # 10x the events must not need more memory: rows are streamed in pages
     assert peaks[1] < peaks[0] * 1.5, peaks
+
+
+# -- reading whole, or not at all ------------------------------------------------
+
+
+def _big_db(tmp_path):
+    from theater.store import Store
+
+    path = tmp_path / "big.db"
+    with Store(path) as s:
+        write_chain(s, 3000, batch=1000)
+    return path
+
+
+@pytest.mark.parametrize("damage", ["overwrite", "truncate"])
+def test_unreadable_database_is_exit_2_never_a_pass(tmp_path, damage):
+    from conftest import run_cli
+
+    path = _big_db(tmp_path)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        if damage == "overwrite":  # garbage over pages in the middle of the events
+            f.seek(size // 2)
+            f.write(b"\xff" * 8192)
+        else:
+            f.truncate(size // 2)
+    r = run_cli("verify", "--db", str(path))
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and "malformed" in r.stderr
+
+
+def test_mid_read_error_raises_store_error(tmp_path):
+    """The iteration itself fails half way (not the open): a StoreError, not a result."""
+    from theater.errors import StoreError
+    from theater.store import Store
+
+    path = _big_db(tmp_path)
+    with open(path, "r+b") as f:
+        f.seek(path.stat().st_size // 2)
+        f.write(b"\xff" * 8192)
+    s = Store(path, create=False)
+    info = s.chains()[0]
+    with pytest.raises(StoreError, match="whole"):
+        verify_chain(s, info)
+
+
+def test_tail_deleted_behind_the_cache_is_truncated(store):
+    cid = write_chain(store, 10)
+    store.conn.execute("DELETE FROM events WHERE chain=? AND seq >= 8", (cid,))
+    r = verify_chain(store, cid)
+    assert (r.problem.kind, r.problem.seq, r.problem.expected, r.problem.computed) == (
+        Failure.TRUNCATED, 8, "11", "8")
+
+
+def test_unknown_format_is_malformed(store):
+    cid = write_chain(store, 2)
+    store.conn.execute("UPDATE chains SET format='v7' WHERE id=?", (cid,))
+    r = verify_chain(store, cid)
+    assert r.problem.kind == Failure.MALFORMED and "v7" in r.problem.message
+
+
+def test_json_report_shape(tmp_path):
+    import orjson
+    from conftest import run_cli
+
+    from theater.store import Store
+
+    db = tmp_path / "j.db"
+    with Store(db) as s:
+        cid = write_chain(s, 4)
+        s.conn.execute("UPDATE events SET data=x'00' WHERE chain=? AND seq=2", (cid,))
+    r = run_cli("verify", "--db", str(db), "--json")
+    assert r.returncode == 1
+    out = orjson.loads(r.stdout)
+    assert set(out) >= {"chain", "format", "ok", "events", "complete", "head", "problem", "problems",
+                        "checkpoints", "random_checked", "notes"}
+    assert out["problem"] == out["problems"][0]
+    assert set(out["problem"]) >= {"class", "seq", "message", "expected", "computed"}
+    assert (out["problem"]["class"], out["problem"]["seq"], out["events"]) == ("hash_mismatch", 2, 2)
+
+
+def test_verify_does_not_import_cryptography_unless_asked():
+    """`theater verify` (no --key, no --audit-random) starts without cryptography."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from theater.cli import cli; from theater.commands import register; register(cli); "
+            "import verify.integrity, verify.audit; "
+            "print(sorted(m for m in sys.modules if m.startswith('cryptography')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr

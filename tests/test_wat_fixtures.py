@@ -81,6 +81,7 @@ SHAPES = {
     "counter_trap": (COUNTER_IMPORTS, COUNTER_EXPORTS),
     "counter_err": (COUNTER_IMPORTS, COUNTER_EXPORTS),
     "spin": ({}, {ACTOR: {"init": INIT_SIG}}),
+    "grow": ({}, {ACTOR: {"init": INIT_SIG}}),  # memory-limit fixture (tests/test_reliability.py)
     "no_init": ({}, {ACTOR: {"ping": "func() -> u32"}}),
     "needs_fs": ({SUPERVISOR: {"list-children": LIST_CHILDREN_SIG}}, {ACTOR: {"init": INIT_SIG}}),
 }

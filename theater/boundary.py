@@ -28,9 +28,11 @@ import wasmtime.component
 
 from .chain import END_TYPE, Event, export_type, host_type
 from .codec import CodecError, decode_result, encode_params, encode_result
-from .wittypes import FuncSig, HandleT
+from .wittypes import INT_RANGES, FuncSig, HandleT, Prim
 
 _OPT = orjson.OPT_SORT_KEYS
+# The canonical event bytes of a function without params start with this prefix.
+_NO_ARGS_RESULT = b'{"args":{},"result":'
 
 
 def dumps(obj: Any) -> bytes:
@@ -131,10 +133,9 @@ class Boundary:
         return self._ahead[n] if len(self._ahead) > n else None
 
     def take(self) -> Event | None:
-        ev = self.peek()
         if self._ahead:
-            self._ahead.popleft()
-        return ev
+            return self._ahead.popleft()
+        return None if self._source is None else next(self._source, None)
 
     def _append(self, type_: str, data: bytes) -> None:
         self.writer.append(type_, data)
@@ -158,8 +159,13 @@ class Boundary:
         no_params = not sig.params
         handles = _handle_params(sig)
 
+        int_range = _int_result(sig) if no_params else None
         if self.replaying:
+            if int_range is not None:
+                return self._replay_int(type_, sig, int_range)
             return self._replay_import(type_, sig)
+        if int_range is not None:
+            return self._record_int(type_, sig, live, int_range)
 
         def record(store: Any, *args: Any) -> Any:
             if handles:
@@ -168,9 +174,7 @@ class Boundary:
             try:
                 result = live(store, *args)
             except HostRefusal as e:
-                self._append(type_, dumps({"args": enc_args, "trap": str(e)}))
-                self.host_failure = f"{type_}: {e}"
-                raise HostTrap(f"{type_}: {e}") from None
+                raise self._refused(type_, enc_args, e) from None
             self._append(
                 type_,
                 dumps({"args": enc_args, "result": encode_result(sig, result, resource_encoder=_bind(enc_res, store))}),
@@ -178,6 +182,60 @@ class Boundary:
             return result
 
         return record
+
+    def _refused(self, type_: str, enc_args: Any, e: HostRefusal) -> HostTrap:
+        """Record a refused host call; returns the trap to raise into the guest."""
+        self._append(type_, dumps({"args": enc_args, "trap": str(e)}))
+        self.host_failure = f"{type_}: {e}"
+        return HostTrap(f"{type_}: {e}")
+
+    # Fast paths for ``func() -> <integer>`` (get-random-u64, a clock's resolution, ...),
+    # the commonest crossing. They produce and accept exactly the bytes of the general
+    # path, ``{"args":{},"result":N}`` (tests/test_boundary_fastpath.py proves it), and
+    # hand anything else to the general path.
+
+    def _record_int(
+        self, type_: str, sig: FuncSig, live: Callable[..., Any], int_range: tuple[int, int]
+    ) -> Callable[..., Any]:
+        lo, hi = int_range
+        append = self.writer.append if self.until is None else self._append
+
+        def record_int(store: Any) -> Any:
+            try:
+                result = live(store)
+            except HostRefusal as e:
+                raise self._refused(type_, {}, e) from None
+            if type(result) is int and lo <= result <= hi:
+                data = b"%b%d}" % (_NO_ARGS_RESULT, result)
+            else:  # not an in-range int: the general encoding (raises its CodecError)
+                data = dumps({"args": {}, "result": encode_result(sig, result)})
+            append(type_, data)
+            return result
+
+        return record_int
+
+    def _replay_int(self, type_: str, sig: FuncSig, int_range: tuple[int, int]) -> Callable[..., Any]:
+        lo, hi = int_range
+        general = self._replay_import(type_, sig)
+        ahead = self._ahead
+        start = len(_NO_ARGS_RESULT)
+
+        def replay_int(store: Any) -> Any:
+            ev = ahead[0] if ahead else self.peek()
+            if ev is not None and ev.type == type_:
+                data = ev.data
+                digits = data[start:-1]
+                # canonical JSON of a non-negative int: digits, no leading zero
+                if (data.startswith(_NO_ARGS_RESULT) and data.endswith(b"}") and digits.isdigit()
+                        and (digits[0] != 0x30 or len(digits) == 1)):
+                    value = int(digits)
+                    if lo <= value <= hi:
+                        ahead.popleft()
+                        self._append(type_, data)
+                        return value
+            return general(store)  # a trap, a mismatch, a negative or bad value
+
+        return replay_int
 
     def _replay_import(self, type_: str, sig: FuncSig) -> Callable[..., Any]:
         enc_res, dec_res = self.resource_encoder, self.resource_decoder
@@ -282,6 +340,11 @@ class Boundary:
             self.take()
         self._append(type_, data)
         return outcome
+
+
+def _int_result(sig: FuncSig) -> tuple[int, int] | None:
+    """The value range of an integer result type (u8 .. s64), else None."""
+    return INT_RANGES.get(sig.result.kind) if isinstance(sig.result, Prim) else None
 
 
 def _handle_params(sig: FuncSig) -> tuple[int, ...]:

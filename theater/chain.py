@@ -57,6 +57,13 @@ def event_hash(seq: int, parent: bytes, type_: str, data: bytes) -> bytes:
     ).digest()
 
 
+def type_field(type_: str) -> bytes:
+    """The hashed type field, ``u32be(len(type)) || type``: a recorder's types are few,
+    so :class:`ChainBuilder` computes it once per type."""
+    t = type_.encode()
+    return _I.pack(len(t)) + t
+
+
 def host_type(interface: str, function: str) -> str:
     """The event type of a host import crossing, e.g. ``host:wasi:random/random@0.2.3#get-random-u64``."""
     return f"{HOST_PREFIX}{interface}#{function}"
@@ -120,18 +127,24 @@ def make_header(
 class ChainBuilder:
     """Compute hashes for a growing chain (no storage): the core of the recorder."""
 
-    __slots__ = ("header", "genesis", "head", "seq")
+    __slots__ = ("header", "genesis", "head", "seq", "_types")
 
     def __init__(self, header: bytes) -> None:
         self.header = header
         self.genesis = genesis_hash(header)
         self.head = self.genesis
         self.seq = 0
+        self._types: dict[str, bytes] = {}
 
     def append(self, type_: str, data: bytes) -> tuple[int, bytes, bytes]:
-        """Hash the next event; returns (seq, parent, hash) and advances the head."""
+        """Hash the next event; returns (seq, parent, hash) and advances the head.
+
+        The same bytes as :func:`event_hash`, with the type field computed once per type."""
         seq, parent = self.seq, self.head
-        h = event_hash(seq, parent, type_, data)
+        tf = self._types.get(type_)
+        if tf is None:
+            tf = self._types[type_] = type_field(type_)
+        h = _sha256(b"".join((EVENT_TAG, _Q.pack(seq), parent, tf, _Q.pack(len(data)), data))).digest()
         self.seq = seq + 1
         self.head = h
         return seq, parent, h

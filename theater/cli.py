@@ -9,6 +9,7 @@ diagnostics, one line per error, no traceback).
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -90,6 +91,13 @@ def main(argv: list[str] | None = None) -> None:
     except TheaterError as e:
         err(f"theater: error: {e}")
         code = int(e.exit_code)
+    except sqlite3.Error as e:
+        # a database that went bad under a command that reads it lazily (a damaged
+        # page, a read-only file, a lock held too long): one line, never a traceback
+        from .store import describe_sqlite_error
+
+        err(f"theater: error: cannot read or write the database: {describe_sqlite_error(e)}")
+        code = ExitCode.USAGE
     except click.exceptions.Abort:
         err("theater: interrupted")
         code = ExitCode.INTERRUPTED

@@ -99,6 +99,19 @@ def end_detail(outcome: str, error: str | None) -> dict[str, Any]:
     return {} if error is None else {"error": error}
 
 
+def _periodic_checkpoints(store: Store, key: Any, every: int) -> Callable[[Any], None]:
+    from .checkpoint import sign_checkpoint
+
+    signed = [0]
+
+    def on_commit(writer: Any) -> None:
+        if writer.length // every > signed[0]:
+            signed[0] = writer.length // every
+            sign_checkpoint(store, writer.chain_id, key, size=writer.length, head=writer.head)
+
+    return on_commit
+
+
 def record(
     manifest: Manifest,
     store: Store,
@@ -108,8 +121,14 @@ def record(
     inputs: Sequence[Input] = (),
     sink: Callable[[str, str], None] | None = None,
     on_event: Callable[[int], None] | None = None,
+    sign_key: Any = None,
+    checkpoint_every: int | None = None,
 ) -> RecordResult:
-    """Run the actor and record its chain into ``store``."""
+    """Run the actor and record its chain into ``store``.
+
+    With ``sign_key`` (an Ed25519 private key, theater.checkpoint.load_private_key) a
+    signed checkpoint is stored when the recording ends, and after every commit that
+    crosses a multiple of ``checkpoint_every`` events."""
     handlers = build_handlers(manifest, seed_override=seed)
     rnd = next((h for h in handlers if isinstance(h, RandomHandler)), None)
     rt = next((h for h in handlers if isinstance(h, RuntimeHandler)), None)
@@ -117,19 +136,26 @@ def record(
         rt.sink = sink
     data = read_component_file(manifest.component)
     sha = hashlib.sha256(data).hexdigest()
-    component = load_component(data, sha256=sha)
+    try:
+        component = load_component(data, sha256=sha)
+    except ComponentError as e:  # name the file: the manifest may point anywhere
+        raise ComponentError(f"{manifest.component}: {e}") from None
     plan = plan_imports(load_imports(component), [h.type for h in handlers], handler_functions(handlers))
     param = manifest.name if init_param is None else init_param
     header = header_for(manifest, sha, handlers, None if rnd is None else rnd.seed, param)
 
     exports = {versionless(n)[0]: isig for n, isig in component_exports(engine(), component).items()}
     if "init" not in getattr(exports.get(ACTOR), "funcs", {}):
-        raise ComponentError(f"the component does not export {ACTOR}#init; is it a theater actor?")
+        raise ComponentError(
+            f"{manifest.component}: the component does not export {ACTOR}#init; is it a theater actor?"
+        )
     if inputs and "handle-send" not in getattr(exports.get(MESSAGES), "funcs", {}):
         raise UsageError(f"--send/--request need an actor that exports {MESSAGES}; this one does not")
 
     store.put_component(data)
     writer = store.create_chain(header)
+    if sign_key is not None and checkpoint_every:
+        writer.on_commit = _periodic_checkpoints(store, sign_key, checkpoint_every)
     boundary = Boundary(writer, resources=resource_codec(plan))
     try:
         try:
@@ -161,7 +187,12 @@ def record(
                 break
         if rt is not None:
             rt.flush_partial()
+        writer.on_commit = None  # the final checkpoint is signed below
         result.head = writer.finish(result.outcome, **end_detail(result.outcome, result.error))
+        if sign_key is not None:
+            from .checkpoint import sign_checkpoint
+
+            sign_checkpoint(store, writer.chain_id, sign_key, size=writer.length, head=writer.head)
         result.events = writer.length
         result.state = state
         return result

@@ -193,7 +193,10 @@ class ActorInstance:
         try:
             self.instance = linker.instantiate(self.store, component)
         except wasmtime.WasmtimeError as e:
-            raise ComponentError(f"cannot instantiate the component: {str(e).splitlines()[0]}") from None
+            first = str(e).strip().splitlines()[0] if str(e).strip() else "instantiation failed"
+            if "memory limits" in first:
+                first += f" (the manifest's [limits] memory is {memory} bytes)"
+            raise ComponentError(f"cannot instantiate the component: {first}") from None
 
     def export(self, interface: str, function: str) -> tuple[str, Any, FuncSig] | None:
         """Find an export by versionless interface name: (full name, func, sig)."""

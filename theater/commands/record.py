@@ -74,11 +74,15 @@ def _read_inputs(path: Path) -> list[tuple[str, bytes]]:
               help="Call handle-request with MSG's UTF-8 bytes.")
 @click.option("--inputs", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help='JSON lines of inputs after the --send/--request ones: {"kind": "send", "text": "..."}.')
+@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Ed25519 private key (theater keygen): sign a checkpoint when the recording ends.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, metavar="N",
+              help="With --sign-key, also sign a checkpoint every N events.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not show the actor's log and stdout lines.")
 @json_option
 def record(manifest: str, db: str | None, seed: int | None, init_param: str | None,
-           sends: tuple[str, ...], requests: tuple[str, ...], inputs: Path | None, quiet: bool,
-           as_json: bool) -> None:
+           sends: tuple[str, ...], requests: tuple[str, ...], inputs: Path | None, sign_key: Path | None,
+           checkpoint_every: int | None, quiet: bool, as_json: bool) -> None:
     """Run the actor of MANIFEST and record every host crossing into a chain.
 
     Calls init, then each --send/--request in the order given, threading the actor's
@@ -90,6 +94,13 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
     from ..recorder import record as do_record
 
     m = load_manifest(manifest)
+    key = None
+    if sign_key is not None:
+        from ..checkpoint import load_private_key
+
+        key = load_private_key(sign_key)
+    elif checkpoint_every is not None:
+        raise UsageError("--checkpoint-every needs --sign-key")
     items = [(k, v.encode()) for k, v in _ordered_inputs(sends, requests)]
     if inputs is not None:
         items += _read_inputs(inputs)
@@ -100,7 +111,8 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
 
     with open_store(db, create=True) as store:
         result = do_record(m, store, seed=seed, init_param=init_param,
-                           inputs=[Input(k, p) for k, p in items], sink=sink)
+                           inputs=[Input(k, p) for k, p in items], sink=sink,
+                           sign_key=key, checkpoint_every=checkpoint_every)
         payload: dict[str, Any] = {
             "chain": result.chain,
             "events": result.events,
@@ -115,7 +127,10 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
             click.echo(f"recorded chain {result.chain}: {result.events} events, head {result.head.hex()[:16]}, "
                        f"{result.outcome} (db {store.path})")
             if result.error:
-                err(f"theater: the actor {result.outcome}: {result.error}")
+                what = "returned an error" if result.outcome == "error" else result.outcome
+                hint = (f" (the manifest's [limits] fuel is {m.fuel} per call)"
+                        if "all fuel consumed" in result.error else "")
+                err(f"theater: the actor {what}: {result.error}{hint}")
     if not result.ok:
         raise Exit(ExitCode.FAILED)
 

@@ -1,47 +1,115 @@
-"""``theater verify``: check chains' integrity without running code."""
+"""``theater verify``: check chains without running code (integrity, checkpoints, seed)."""
 
 from __future__ import annotations
+
+import sqlite3
+from typing import Any
 
 import click
 
 from ..cli import Exit, db_option, emit_json, err, json_option, open_store
-from ..errors import ExitCode, UsageError
+from ..errors import ExitCode, StoreError, UsageError
 
 
 @click.command()
 @click.argument("chain", required=False)
 @click.option("--all", "all_", is_flag=True, help="Verify every chain in the database.")
+@click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False),
+              help="Public key file to check signed checkpoints with (repeatable). With a key, "
+                   "every chain verified must have a checkpoint signed by it.")
+@click.option("--checkpoint", "checkpoints", multiple=True, type=click.Path(dir_okay=False),
+              help="A checkpoint text file to check as well (repeatable; needs --key). Without "
+                   "CHAIN or --all, verifies the chains the checkpoints name.")
+@click.option("--audit-random", is_flag=True,
+              help="Regenerate the seeded random stream and check every recorded random value.")
 @db_option
 @json_option
-def verify(chain: str | None, all_: bool, db: str | None, as_json: bool) -> None:
+def verify(chain: str | None, all_: bool, keys: tuple[str, ...], checkpoints: tuple[str, ...],
+           audit_random: bool, db: str | None, as_json: bool) -> None:
     """Verify CHAIN (default: the newest), or every chain with --all.
 
-    Recomputes every hash from the header and the stored fields and reports the first
-    failure with its class, seq, and expected versus computed values. Exit 0 when all
-    verify, 1 when any fails.
+    Recomputes every hash from the header and the stored fields (SHA-256 for v1
+    chains, upstream's SHA-1 rule for imported legacy ones) and reports the first
+    failure with its class, seq, and expected versus computed values. With --key,
+    checks signed checkpoints: a chain shorter than a checkpoint is truncated, one
+    whose head differs was rewritten (fork). Exit 0 when all verify, 1 when any
+    fails, 2 when the input cannot be read whole.
     """
-    from verify.integrity import verify_chain
+    from theater.checkpoint import load_public_key, read_checkpoint
+    from verify.audit import audit_chain, missing_chain
+    from verify.checkpoints import CheckpointItem
 
     if chain and all_:
         raise UsageError("give a CHAIN or --all, not both")
+    if checkpoints and not keys:
+        raise UsageError("--checkpoint needs --key (a checkpoint is evidence only when a known key signed it)")
+    pubs = [load_public_key(k) for k in keys]
+    given = [CheckpointItem(read_checkpoint(p), p) for p in checkpoints]
+    for item in given:
+        if item.checkpoint.chain is None:
+            raise UsageError(f"{item.source}: origin {item.checkpoint.origin!r} is not a theater chain")
     with open_store(db) as store:
-        infos = store.chains() if all_ else [store.resolve(chain or "last")]
-        results = []
-        for info in infos:
-            r = verify_chain(store, info)
-            results.append(r)
-            if not as_json:
-                (click.echo if r.ok else err)(r.summary())
-                if r.problem and r.problem.expected is not None:
-                    err(f"  expected: {r.problem.expected}")
-                    err(f"  computed: {r.problem.computed}")
-        if as_json:
-            emit_json(results[0].to_json() if not all_ else {
-                "ok": all(r.ok for r in results),
-                "chains": [r.to_json() for r in results],
-            })
-        if not all(r.ok for r in results):
-            raise Exit(ExitCode.FAILED)
+        try:
+            results = _run(store, chain, all_, pubs, given, audit_random, audit_chain, missing_chain)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot read {store.path} whole: {e}") from e
+    for r in results:
+        if not as_json:
+            _print(r)
+    if as_json:
+        emit_json(results[0].to_json() if len(results) == 1 and not all_ else {
+            "ok": all(r.ok for r in results),
+            "chains": [r.to_json() for r in results],
+        })
+    if not all(r.ok for r in results):
+        raise Exit(ExitCode.FAILED)
+
+
+def _run(store: Any, chain: str | None, all_: bool, pubs: list[Any], given: list[Any], audit_random: bool,
+         audit_chain: Any, missing_chain: Any) -> list[Any]:
+    named = list(dict.fromkeys(item.checkpoint.chain for item in given))
+    if all_:
+        infos = store.chains()
+    elif chain:
+        infos = [store.resolve(chain)]
+        for item in given:
+            if item.checkpoint.chain != infos[0].id:
+                raise UsageError(f"{item.source} is a checkpoint of chain {item.checkpoint.chain}, "
+                                 f"not {infos[0].id}")
+    elif given:
+        infos = [store.chain(c) for c in named if _exists(store, c)]
+    else:
+        infos = [store.resolve("last")]
+    results = []
+    for info in infos:
+        mine = [i for i in given if i.checkpoint.chain == info.id]
+        results.append(audit_chain(store, info, keys=pubs, checkpoints=mine, audit_random=audit_random))
+    present = {info.id for info in infos}
+    for c in named:
+        if c not in present:
+            results.append(missing_chain(c, [i for i in given if i.checkpoint.chain == c], pubs))
+    return results
+
+
+def _exists(store: Any, chain_id: str) -> bool:
+    row = store.conn.execute("SELECT 1 FROM chains WHERE id = ?", (chain_id,)).fetchone()
+    return row is not None
+
+
+def _print(r: Any) -> None:
+    if r.ok:
+        click.echo(r.summary())
+        return
+    err(r.summary())
+    p = r.problem
+    if p.expected is not None or p.computed is not None:
+        err(f"  expected: {p.expected}")
+        err(f"  computed: {p.computed}")
+    for ev in p.evidence:
+        err(f"  evidence: {ev.get('source')} size {ev.get('size')} head {ev.get('head')}")
+    for q in r.problems[1:]:
+        where = "" if q.seq is None else f" at seq {q.seq}"
+        err(f"  also: {q.kind}{where}: {q.message}")
 
 
 COMMANDS = [verify]

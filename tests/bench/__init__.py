@@ -1,0 +1,1 @@
+"""Performance benchmarks (``make bench``); see docs/performance.md."""

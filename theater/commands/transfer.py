@@ -1,0 +1,74 @@
+"""``theater import`` and ``theater export``: chains in and out of a database as files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..cli import Exit, db_option, emit_json, err, json_option, open_store
+from ..errors import ExitCode, UsageError
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--format", "kind", type=click.Choice(["auto", "legacy-json", "jsonl"]), default="auto",
+              show_default=True, help="legacy-json: a chain saved by the Rust Theater runtime; "
+                                      "jsonl: a `theater export`.")
+@click.option("--actor", default=None, help="Actor name for a legacy chain (default: the file name).")
+@db_option
+@json_option
+def import_(file: str, kind: str, actor: str | None, db: str | None, as_json: bool) -> None:
+    """Verify the chain in FILE (- for stdin) and store it under a new id (printed on stdout).
+
+    Nothing is stored unless the whole chain verifies (exit 1 with the first failure).
+    """
+    from verify.importer import import_file
+
+    if file != "-" and not Path(file).exists():
+        raise UsageError(f"no file {file}")
+    with open_store(db, create=True) as store:
+        res = import_file(store, file, kind=kind, actor=actor)
+    if as_json:
+        emit_json({"ok": res.ok, "chain": res.chain, "kind": res.kind, "format": res.format,
+                   "verify": res.result.to_json()})
+    elif res.ok:
+        click.echo(res.chain)
+        err(f"imported {file} ({res.kind}, {res.result.events} events, format {res.format}) as {res.chain}")
+    else:
+        err(res.result.summary().replace(f" {res.result.chain}:", f" {file}:", 1))
+        p = res.result.problem
+        if p is not None and p.expected is not None:
+            err(f"  expected: {p.expected}")
+            err(f"  computed: {p.computed}")
+        err("theater: nothing imported")
+    if not res.ok:
+        raise Exit(ExitCode.FAILED)
+
+
+@click.command()
+@click.argument("chain")
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True,
+              help="jsonl: a first line describing the chain and its header, then one event a line.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
+@db_option
+def export(chain: str, fmt: str, out: str | None, db: str | None) -> None:
+    """Write CHAIN with its header as JSON lines (`theater import` reads it back)."""
+    from ..export import write_jsonl
+
+    with open_store(db) as store:
+        info = store.resolve(chain)
+        if out is None:
+            n = write_jsonl(store, info, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            try:
+                with open(out, "wb") as f:
+                    n = write_jsonl(store, info, f)
+            except OSError as e:
+                raise UsageError(f"cannot write {out}: {e.strerror}") from e
+            err(f"exported {info.id} ({n} events) to {out}")
+
+
+COMMANDS = [import_, export]

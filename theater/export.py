@@ -1,0 +1,239 @@
+"""Chains as JSON lines (``theater export`` / ``theater import``), and transactional import.
+
+The export format (docs/verification.md), one JSON object per line, keys sorted:
+
+    {"kind": "theater-chain", "version": 1, "format": "v1" | "legacy", "id": ..., "actor": ...,
+     "status": ..., "events": N, "head": hex | null, "header": {...}}
+    {"seq": 0, "hash": hex, "parent": hex, "type": "...", "data": hex, "written_at": t | null}
+    ...
+
+``header`` is the stored header object; when the stored header bytes are not the
+canonical JSON of an object, ``header_hex`` carries the exact bytes instead. Hashes,
+parents and data are the stored bytes in lowercase hex, so an export read back gives
+the identical header, events and hashes (under a new chain id). ``events`` and
+``head`` let a reader see that a file was cut short. ``written_at`` is
+unauthenticated metadata, carried along.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import orjson
+
+from .chain import canonical_json
+from .errors import UsageError
+from .store import ChainInfo, Store
+
+KIND = "theater-chain"
+VERSION = 1
+FORMATS = ("v1", "legacy")
+
+Row = tuple[Any, Any, Any, Any, Any, Any]  # seq, hash, parent, type, data, written_at
+
+
+def _dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def chain_line(info: ChainInfo, events: int, head: bytes | None) -> dict[str, Any]:
+    """The first line of an export: what the chain is, and its header."""
+    obj: dict[str, Any] = {
+        "kind": KIND,
+        "version": VERSION,
+        "format": info.format,
+        "id": info.id,
+        "actor": info.actor,
+        "status": info.display_status,
+        "events": events,
+        "head": None if head is None else head.hex(),
+    }
+    try:
+        header = orjson.loads(info.header)
+    except orjson.JSONDecodeError:
+        header = None
+    if isinstance(header, dict) and canonical_json(header) == info.header:
+        obj["header"] = header
+    else:
+        obj["header_hex"] = info.header.hex()
+    return obj
+
+
+def event_line(row: tuple[Any, ...]) -> dict[str, Any]:
+    seq, h, parent, type_, data, written_at = row[:6]
+    return {
+        "seq": seq,
+        "hash": bytes(h).hex(),
+        "parent": bytes(parent).hex(),
+        "type": type_,
+        "data": bytes(data).hex(),
+        "written_at": written_at,
+    }
+
+
+def write_jsonl(store: Store, info: ChainInfo, out: IO[bytes]) -> int:
+    """Write one chain as JSON lines (streamed); returns the number of events written.
+
+    The chain is written as stored, without verifying it: export a tampered chain to
+    examine it elsewhere; ``theater import`` will refuse it.
+    """
+    conn = store.conn
+    conn.execute("BEGIN")  # one read snapshot: the first line agrees with the events
+    try:
+        last = store.last_event(info.id)
+        n = 0 if last is None else last.seq + 1
+        out.write(_dumps(chain_line(info, n, None if last is None else last.hash)))
+        count = 0
+        for row in store.event_rows(info.id):
+            out.write(_dumps(event_line(row)))
+            count += 1
+    finally:
+        conn.execute("COMMIT")
+    return count
+
+
+@dataclass
+class ChainFile:
+    """A parsed export: the first line, the exact header bytes, and the event rows."""
+
+    meta: dict[str, Any]
+    header: bytes
+    format: str
+    rows: Iterator[Row]
+
+
+def _hex(value: Any) -> bytes | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return None
+
+
+def _parse_line(line: bytes, lineno: int) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        raise UsageError(f"line {lineno} of the export is not JSON ({e})") from None
+
+
+def read_jsonl(lines: Iterable[bytes]) -> ChainFile:
+    """Parse an export. Rows are yielded lazily; a field that does not fit comes out as
+    None so the verifier reports that event as malformed."""
+    it = iter(lines)
+    first = next(it, b"")
+    meta = _parse_line(first, 1)
+    if not isinstance(meta, dict) or meta.get("kind") != KIND:
+        raise UsageError("not a theater chain export (the first line has no \"kind\": \"theater-chain\")")
+    if meta.get("version") != VERSION:
+        raise UsageError(f"theater chain export version {meta.get('version')!r} is not supported")
+    fmt = meta.get("format")
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown chain format {fmt!r} in the export")
+    if "header_hex" in meta:
+        header = _hex(meta["header_hex"])
+        if header is None:
+            raise UsageError("the export's header_hex is not hex")
+    elif isinstance(meta.get("header"), dict):
+        header = canonical_json(meta["header"])
+    else:
+        raise UsageError("the export has no header object")
+
+    def rows() -> Iterator[Row]:
+        for lineno, line in enumerate(it, start=2):
+            if not line.strip():
+                continue
+            obj = _parse_line(line, lineno)
+            if not isinstance(obj, dict):
+                yield (None, None, None, None, None, None)
+                continue
+            t = obj.get("type")
+            w = obj.get("written_at")
+            yield (
+                obj.get("seq") if type(obj.get("seq")) is int else None,
+                _hex(obj.get("hash")),
+                _hex(obj.get("parent")),
+                t if isinstance(t, str) else None,
+                _hex(obj.get("data")),
+                w if isinstance(w, (int, float)) and not isinstance(w, bool) else None,
+            )
+
+    return ChainFile(meta, header, str(fmt), rows())
+
+
+class ChainImport:
+    """Insert a new chain in one transaction: all of its events, or nothing.
+
+    ``tee(rows)`` passes rows through to a verifier and stores each one only when the
+    verifier asks for the next (so after it accepted this one); ``commit`` finishes,
+    ``rollback`` leaves the database as it was.
+    """
+
+    def __init__(self, store: Store, header: bytes, format: str, *, batch: int = 1024) -> None:
+        self.store = store
+        self.batch = batch
+        self._rows: list[tuple[Any, ...]] = []
+        self.events = 0
+        self.head: bytes | None = None
+        self.last_type: str | None = None
+        try:
+            obj = orjson.loads(header)
+        except orjson.JSONDecodeError:
+            obj = None
+        meta = obj if isinstance(obj, dict) else {}
+        self.chain_id = secrets.token_hex(8)
+        store.conn.execute("BEGIN IMMEDIATE")
+        try:  # the chain row in the same transaction as its events: all or nothing
+            store.conn.execute(
+                "INSERT INTO chains (id, actor, format, header, component_sha256, created, status,"
+                " writer_pid) VALUES (?, ?, ?, ?, ?, ?, 'recording', ?)",
+                (self.chain_id, str(meta.get("actor", "?")), format, header,
+                 meta.get("component_sha256") if isinstance(meta.get("component_sha256"), str) else None,
+                 time.time(), os.getpid()),
+            )
+        except BaseException:
+            store.conn.execute("ROLLBACK")
+            raise
+        self.open = True
+
+    def _flush(self) -> None:
+        if self._rows:
+            self.store.conn.executemany(
+                "INSERT INTO events (chain, seq, hash, parent, type, data, written_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                self._rows,
+            )
+            self._rows = []
+
+    def tee(self, rows: Iterable[Row]) -> Iterator[Row]:
+        for row in rows:
+            yield row
+            seq, h, parent, type_, data, written_at = row
+            self._rows.append((self.chain_id, seq, h, parent, type_, data, written_at))
+            self.events += 1
+            self.head, self.last_type = h, type_
+            if len(self._rows) >= self.batch:
+                self._flush()
+        self._flush()
+
+    def commit(self, status: str) -> str:
+        """Store what was accepted with ``status`` (complete or incomplete); returns the id."""
+        self._flush()
+        self.store.conn.execute(
+            "UPDATE chains SET status = ?, writer_pid = NULL, length = ?, head = ? WHERE id = ?",
+            (status, self.events, self.head, self.chain_id),
+        )
+        self.store.conn.execute("COMMIT")
+        self.open = False
+        return self.chain_id
+
+    def rollback(self) -> None:
+        if self.open:
+            self.store.conn.execute("ROLLBACK")
+            self.open = False

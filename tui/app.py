@@ -1,0 +1,135 @@
+"""The theater chain browser: chains, events, verification and diffs in a terminal.
+
+::
+
+    TheaterApp(db_path, chain=None)
+    ├── ChainsScreen            every chain; enter opens, v verifies, d diffs
+    │   └── ChainScreen         events (virtual list) beside the selected event's detail
+    │       └── EventScreen     one event full screen
+    └── DiffScreen              two chains aligned by seq, the prefix folded
+
+The app owns the main-thread :class:`~theater.store.Store`; workers open their own
+connection to the same file (SQLite connections stay in the thread that made them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from theater.store import Store
+from verify.integrity import VerifyResult
+
+from .data import ChainSource
+from .screens.chain import ChainScreen
+from .screens.chains import ChainsScreen
+from .screens.dialogs import PickChainScreen, default_partner
+from .screens.diff import DiffScreen
+
+
+class TheaterApp(App[None]):
+    """Browse the chains of one database. ``chain`` opens that chain at once."""
+
+    TITLE = "theater"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="quit", tooltip="Leave theater"),
+        Binding("f1", "toggle_help", "Help", id="help", tooltip="Show or hide the keys and help"),
+        Binding("ctrl+p", "command_palette", "Commands", id="command-palette", show=False,
+                priority=True, tooltip="Open the command palette"),
+    ]
+
+    def __init__(self, db_path: str | os.PathLike[str], chain: str | None = None, *,
+                 cursor_blink: bool = True) -> None:
+        super().__init__()
+        self.db_path = Path(db_path)
+        self.store = Store(self.db_path, create=False)
+        self.initial_chain = None if chain is None else self.store.resolve(chain).id
+        self.cursor_blink = cursor_blink
+        self.verified: dict[str, VerifyResult | str] = {}
+        self.sub_title = self.db_path.name
+
+    def get_default_screen(self) -> Screen[None]:
+        return ChainsScreen()
+
+    def on_mount(self) -> None:
+        if self.initial_chain is not None:
+            self.open_chain(self.initial_chain)
+
+    def on_unmount(self) -> None:
+        self.store.close()
+
+    # -- navigation -------------------------------------------------------------
+
+    def source(self, chain_id: str) -> ChainSource:
+        """A fresh on-demand reader of one chain (main thread)."""
+        return ChainSource(self.store, chain_id)
+
+    def open_chain(self, chain_id: str) -> ChainScreen:
+        """Push the screen of one chain."""
+        screen = ChainScreen(self.store.chain(chain_id), self.source(chain_id))
+        self.push_screen(screen)
+        return screen
+
+    def open_diff(self, a: str, b: str) -> DiffScreen:
+        """Push the diff of chain ``a`` (expected) with chain ``b`` (actual)."""
+        ia, ib = self.store.chain(a), self.store.chain(b)
+        if ib.id == ia.replay_of:
+            ia, ib = ib, ia  # the recording is the expected side, its replay the actual one
+        screen = DiffScreen(ia, ib, self.source(ia.id), self.source(ib.id))
+        self.push_screen(screen)
+        return screen
+
+    def pick_and_diff(self, first: str) -> None:
+        """Ask for the chain to compare ``first`` with (defaulting to its replay link)."""
+        chains = self.store.chains()
+        info = next((c for c in chains if c.id == first), None)
+        if info is None:
+            return
+        if len(chains) < 2:
+            self.notify("there is no other chain to compare with", severity="warning")
+            return
+
+        def picked(second: str | None) -> None:
+            if second == first:
+                self.notify("pick a chain other than the first", severity="warning")
+            elif second is not None:
+                self.open_diff(first, second)
+
+        title = f"Diff {first} with which chain? (enter picks, escape cancels)"
+        self.push_screen(PickChainScreen(title, chains, default_partner(info, chains), self.verified),
+                         picked)
+
+    def action_toggle_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    # -- command palette ------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, ChainScreen):
+            yield SystemCommand("Verify this chain", "Recompute every hash", screen.action_verify)
+            yield SystemCommand("Go to seq", "Move to an event by seq", screen.action_goto)
+            yield SystemCommand("Find event type", "Search the event types", screen.action_find)
+            yield SystemCommand("Diff this chain", "Compare with another chain", screen.action_diff)
+            yield SystemCommand("Go to start", "The first event", screen.events.action_first)
+            yield SystemCommand("Go to end", "The last event", screen.events.action_last)
+        if isinstance(screen, DiffScreen):
+            yield SystemCommand("Next difference", "Move to the next differing event",
+                                screen.action_next_difference)
+            yield SystemCommand("Previous difference", "Move to the previous differing event",
+                                screen.action_previous_difference)
+        for info in self.store.chains():
+            yield SystemCommand(
+                f"Open chain {info.id}", f"{info.actor}, {info.length:,} events, {info.display_status}",
+                lambda chain_id=info.id: self.open_chain(chain_id),
+            )

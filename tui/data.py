@@ -1,0 +1,193 @@
+"""Chain data for the browser, read on demand: pages of rows by seq in an LRU cache.
+
+Nothing here imports textual; the widgets ask a :class:`ChainSource` for the row at
+a seq and it fetches the page around it (one indexed range query on ``(chain, seq)``),
+so opening a chain of a million events costs a handful of small queries, never a
+load of the whole chain. Helpers format hashes, sizes, times and hex dumps.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from theater.chain import Event
+from theater.store import Store
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+PAGE_SIZE = 256
+CACHED_PAGES = 64
+
+
+class LRU(Generic[K, V]):
+    """A small least-recently-used map with a fixed number of entries."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._data.get(key)
+        if value is not None:
+            self._data.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """The events of one page of seqs; ``repeated`` holds seqs stored more than once."""
+
+    events: dict[int, Event]
+    repeated: frozenset[int]
+
+
+class ChainSource:
+    """Random access to one chain's events by seq, for a virtual list.
+
+    ``rows`` is the highest stored seq plus one, so a missing seq (a deleted event in
+    a tampered file) shows as a gap at its place rather than shifting later rows.
+    Use from one thread only (the store's connection is not shared across threads).
+    """
+
+    def __init__(
+        self, store: Store, chain_id: str, *, page_size: int = PAGE_SIZE, pages: int = CACHED_PAGES
+    ) -> None:
+        self.store = store
+        self.chain_id = chain_id
+        self.page_size = page_size
+        self._cache: LRU[int, Page] = LRU(pages)
+        self.fetches = 0
+        self.rows = 0
+        self.reload()
+
+    def reload(self) -> None:
+        """Forget cached pages and re-read the chain's extent."""
+        self._cache.clear()
+        row = self.store.conn.execute(
+            "SELECT max(seq) FROM events WHERE chain = ?", (self.chain_id,)
+        ).fetchone()
+        self.rows = 0 if row[0] is None else int(row[0]) + 1
+
+    def _page(self, index: int) -> Page:
+        page = self._cache.get(index)
+        if page is None:
+            lo = index * self.page_size
+            events: dict[int, Event] = {}
+            repeated: set[int] = set()
+            for ev in self.store.events(self.chain_id, lo, lo + self.page_size):
+                if ev.seq in events:
+                    repeated.add(ev.seq)
+                else:
+                    events[ev.seq] = ev
+            page = Page(events, frozenset(repeated))
+            self._cache.put(index, page)
+            self.fetches += 1
+        return page
+
+    def event(self, seq: int) -> Event | None:
+        """The event at ``seq`` (the first stored, if repeated), or None for a gap."""
+        if seq < 0 or seq >= self.rows:
+            return None
+        return self._page(seq // self.page_size).events.get(seq)
+
+    def repeated(self, seq: int) -> bool:
+        """True when ``seq`` is stored more than once (only in a tampered file)."""
+        if seq < 0 or seq >= self.rows:
+            return False
+        return seq in self._page(seq // self.page_size).repeated
+
+
+def find_type(store: Store, chain_id: str, text: str, start: int, *, backwards: bool = False) -> int | None:
+    """The next seq after ``start`` (or before it, ``backwards``) whose type contains
+    ``text``, case-insensitive; wraps around the chain once."""
+    needle = text.lower()
+    if backwards:
+        sql = ("SELECT seq FROM events WHERE chain = ? AND seq {op} ? AND instr(lower(type), ?) > 0"
+               " ORDER BY seq DESC LIMIT 1")
+        first, wrap = (sql.format(op="<"), start), (sql.format(op=">="), start)
+    else:
+        sql = ("SELECT seq FROM events WHERE chain = ? AND seq {op} ? AND instr(lower(type), ?) > 0"
+               " ORDER BY seq LIMIT 1")
+        first, wrap = (sql.format(op=">"), start), (sql.format(op="<="), start)
+    for query, bound in (first, wrap):
+        row = store.conn.execute(query, (chain_id, bound, needle)).fetchone()
+        if row is not None:
+            return int(row[0])
+    return None
+
+
+# -- formatting -----------------------------------------------------------------
+
+
+def short_hash(h: bytes | None, n: int = 8) -> str:
+    """The first ``n`` hex digits of a hash, or ``-``."""
+    return "-" if not h else h.hex()[:n]
+
+
+def human_size(n: int) -> str:
+    """A byte count for a narrow column: ``812 B``, ``12.5 KB``, ``3.0 MB``."""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def utc(ts: float | None) -> str:
+    """A timestamp as ``YYYY-MM-DD HH:MM:SS UTC`` (the same on every machine)."""
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def hexdump(data: bytes, *, width: int = 16, limit: int = 4096) -> str:
+    """Offset, hex and ASCII columns; at most ``limit`` bytes, then a count of the rest."""
+    lines = []
+    for off in range(0, min(len(data), limit), width):
+        chunk = data[off : off + width]
+        hx = " ".join(f"{b:02x}" for b in chunk)
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{off:08x}  {hx:<{width * 3 - 1}}  {text}")
+    if len(data) > limit:
+        lines.append(f"... {len(data) - limit} more bytes")
+    return "\n".join(lines)
+
+
+def tagged_bytes(value: Any, path: str = "") -> Iterator[tuple[str, bytes]]:
+    """Every ``"base64:..."`` string in a decoded payload, as ``(path, bytes)``."""
+    if isinstance(value, str):
+        if value.startswith("base64:"):
+            try:
+                yield (path or "value", base64.b64decode(value[7:], validate=True))
+            except (binascii.Error, ValueError):
+                return
+    elif isinstance(value, dict):
+        for k in sorted(value):
+            yield from tagged_bytes(value[k], f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from tagged_bytes(v, f"{path}[{i}]")
+
+
+def chain_status(status: str, replay_of: str | None) -> str:
+    """``complete``, ``incomplete``, ``recording``, with ``replay of <id>`` when it is one."""
+    return status + (f", replay of {replay_of[:8]}" if replay_of else "")

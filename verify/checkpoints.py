@@ -1,0 +1,184 @@
+"""Checking signed checkpoints against a chain.
+
+A checkpoint counts as evidence only when a trusted key signed it (signed-note
+rules, :func:`theater.checkpoint.open_checkpoint`). Then, for a chain verified up to
+``n`` events:
+
+- a checkpoint with ``size <= n`` must name the hash of event ``size - 1`` (the
+  genesis hash for size 0); otherwise the history was rewritten (``fork``: the stored
+  chain and the signed one part at or before that event);
+- a checkpoint with ``size > n`` on a chain that verified to its end means events
+  were cut off (``truncated``, at seq ``n``);
+- two signed checkpoints that cannot both be on one chain (the same size with
+  different heads, or a smaller one the chain does not match while a larger one it
+  does match commits to the chain's own event there) are a ``fork``, with both as
+  evidence.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from theater.chain import genesis_hash
+from theater.checkpoint import (
+    BadSignature,
+    Checkpoint,
+    CheckpointError,
+    PublicKey,
+    open_checkpoint,
+    parse_checkpoint,
+    stored_checkpoints,
+)
+from theater.errors import StoreError
+from theater.store import Store
+
+from .integrity import Failure, Problem
+
+
+@dataclass(frozen=True)
+class CheckpointItem:
+    """A checkpoint and where it came from (``db #id`` or a file name)."""
+
+    checkpoint: Checkpoint
+    source: str
+
+    def evidence(self) -> dict[str, Any]:
+        cp = self.checkpoint
+        return {"source": self.source, "size": cp.size, "head": cp.head.hex(), "note": cp.text}
+
+
+def load_stored(store: Store, chain_id: str) -> tuple[list[CheckpointItem], list[Problem]]:
+    """The chain's stored checkpoints; rows that cannot be read are ``malformed`` problems."""
+    items: list[CheckpointItem] = []
+    problems: list[Problem] = []
+    try:
+        rows = stored_checkpoints(store, chain_id)
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"cannot read the checkpoints of {chain_id} from {store.path}: {e}") from e
+    for row_id, _chain, note in rows:
+        source = f"db #{row_id}"
+        try:
+            cp = parse_checkpoint(note)
+        except CheckpointError as e:
+            problems.append(Problem(Failure.MALFORMED, None, f"stored checkpoint {source} cannot be read: {e}"))
+            continue
+        if cp.chain != chain_id:
+            problems.append(Problem(
+                Failure.MALFORMED, None,
+                f"stored checkpoint {source} is filed under {chain_id} but signs {cp.origin!r}",
+            ))
+            continue
+        items.append(CheckpointItem(cp, source))
+    return items, problems
+
+
+@dataclass
+class CheckpointCheck:
+    """Checks checkpoints along one verification pass: feed ``on_event``, then ``finish``."""
+
+    chain_id: str
+    format: str
+    header: bytes
+    items: list[CheckpointItem]
+    keys: list[PublicKey]
+    problems: list[Problem] = field(default_factory=list)
+    report: list[dict[str, Any]] = field(default_factory=list)
+    valid: list[tuple[CheckpointItem, dict[str, Any]]] = field(default_factory=list)
+    heads: dict[int, bytes | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for item in self.items:
+            cp = item.checkpoint
+            entry: dict[str, Any] = {"source": item.source, "size": cp.size, "head": cp.head.hex(),
+                                     "signers": [], "status": "ok"}
+            self.report.append(entry)
+            if cp.chain != self.chain_id:
+                entry["status"] = "malformed"
+                self.problems.append(Problem(
+                    Failure.MALFORMED, None, f"checkpoint {item.source} signs {cp.origin!r}, not this chain",
+                    evidence=(item.evidence(),),
+                ))
+                continue
+            try:
+                signers = open_checkpoint(cp, self.keys)
+            except BadSignature as e:
+                entry["status"] = "bad_signature"
+                self.problems.append(Problem(
+                    Failure.BAD_SIGNATURE, None, f"checkpoint {item.source} (size {cp.size}): {e}",
+                    evidence=(item.evidence(),),
+                ))
+                continue
+            entry["signers"] = [f"{k.name}+{k.id.hex()}" for k in signers]
+            self.valid.append((item, entry))
+            self.heads.setdefault(cp.size, None)
+        if 0 in self.heads and self.format == "v1":
+            self.heads[0] = genesis_hash(self.header)
+
+    def on_event(self, seq: int, hash_: bytes, type_: str, data: bytes) -> None:
+        if seq + 1 in self.heads:
+            self.heads[seq + 1] = hash_
+
+    def finish(self, verified: int, walk_ok: bool) -> list[Problem]:
+        """Judge every valid checkpoint against the chain verified up to ``verified`` events."""
+        problems = list(self.problems)
+        by_size: dict[int, list[tuple[CheckpointItem, dict[str, Any]]]] = {}
+        for item, entry in self.valid:
+            by_size.setdefault(item.checkpoint.size, []).append((item, entry))
+        conflicted: set[int] = set()
+        for size, group in sorted(by_size.items()):
+            distinct = {i.checkpoint.head: (i, e) for i, e in group}
+            if len(distinct) > 1:
+                (a, ea), (b, eb) = list(distinct.values())[:2]
+                conflicted.add(size)
+                ea["status"] = eb["status"] = "fork"
+                problems.append(Problem(
+                    Failure.FORK, max(size - 1, 0),
+                    f"checkpoints {a.source} and {b.source} sign different heads for size {size}",
+                    a.checkpoint.head.hex(), b.checkpoint.head.hex(), (a.evidence(), b.evidence()),
+                ))
+        matches: list[CheckpointItem] = []
+        mismatches: list[tuple[CheckpointItem, bytes | None]] = []
+        for item, entry in self.valid:
+            cp = item.checkpoint
+            if cp.size <= verified:
+                actual = self.heads.get(cp.size)
+                if actual == cp.head:
+                    matches.append(item)
+                else:
+                    entry["status"] = entry["status"] if entry["status"] == "fork" else "mismatch"
+                    mismatches.append((item, actual))
+            elif walk_ok:
+                entry["status"] = "truncated"
+                problems.append(Problem(
+                    Failure.TRUNCATED, verified,
+                    f"the chain has {verified} events but checkpoint {item.source} signed {cp.size}"
+                    " (events were cut off)",
+                    str(cp.size), str(verified), (item.evidence(),),
+                ))
+            else:
+                entry["status"] = "not_checked"
+        for item, actual in mismatches:
+            cp = item.checkpoint
+            if cp.size in conflicted:
+                continue
+            above = [a for a in matches if a.checkpoint.size > cp.size]
+            seq = max(cp.size - 1, 0)
+            if above:
+                a = above[0]
+                problems.append(Problem(
+                    Failure.FORK, seq,
+                    f"checkpoints {item.source} (size {cp.size}) and {a.source} (size {a.checkpoint.size})"
+                    " cannot both be on one chain",
+                    cp.head.hex(), None if actual is None else actual.hex(), (item.evidence(), a.evidence()),
+                ))
+            else:
+                chain_ev = {"source": "chain", "size": cp.size, "head": None if actual is None else actual.hex()}
+                problems.append(Problem(
+                    Failure.FORK, seq,
+                    f"history rewritten: at size {cp.size} the chain's head is not the one checkpoint"
+                    f" {item.source} signed (the chain parts from it at or before seq {seq})",
+                    cp.head.hex(), None if actual is None else actual.hex(), (item.evidence(), chain_ev),
+                ))
+        return problems
