@@ -141,3 +141,25 @@ def test_copied_database_replays_alone(tmp_path):
     shutil.rmtree(src)
     res = run_cli("replay", "last", "--db", str(other / "a.db"), "--verify")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_cli_diff_recording_vs_replay_and_two_seeds(tmp_path):
+    db = str(tmp_path / "d.db")
+    for seed in ("1", "2"):
+        r = run_cli("record", str(wat_manifest(tmp_path, "counter")), "--db", db, "--seed", seed,
+                    "--send", "abc", "--send", "de", "-q")
+        assert r.returncode == 0, r.stderr
+    with Store(db) as s:
+        first, second = [c.id for c in s.chains()]
+    r = run_cli("replay", first, "--db", db, "--json")
+    replayed = orjson.loads(r.stdout)["chain"]
+    r = run_cli("diff", first, replayed, "--db", db, "--json")
+    assert r.returncode == 0, r.stdout
+    assert orjson.loads(r.stdout)["identical"] is True
+    r = run_cli("diff", first, second, "--db", db, "--json")
+    assert r.returncode == 1
+    out = orjson.loads(r.stdout)
+    # init logs and returns the same; the first random draw (seq 2) differs
+    assert out["common_prefix"] == 2 and out["first"]["seq"] == 2
+    r = run_cli("diff", first, second, "--db", db)
+    assert "result" in r.stdout and "seq 2" in r.stdout
