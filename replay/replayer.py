@@ -103,7 +103,7 @@ def replay(
     limits = header.get("limits") or {}
 
     writer = store.create_chain(info.header, replay_of=info.id, component_sha256=sha)
-    boundary = Boundary(writer, source=store.events(info.id), resources=resource_codec(plan), until=until)
+    boundary = Boundary(writer, source=store.event_rows(info.id), resources=resource_codec(plan), until=until)
     divergence: DivergenceSignal | None = None
     stopped = False
     outcome, error = "completed", None
@@ -138,7 +138,8 @@ def replay(
             if boundary.shutdown_seen:
                 outcome = "stopped"
                 break
-        if divergence is None:
+        incomplete = _last_type(store, info.id) != END_TYPE
+        if divergence is None and not incomplete:
             nxt = boundary.peek()
             if nxt is not None:
                 end_data = dumps({"outcome": outcome, **end_detail(outcome, error)})
@@ -166,9 +167,10 @@ def replay(
     elif stopped or until is not None:
         writer.abandon()  # a prefix, by request
         note = f"stopped after seq {until}"
-    elif writer.length and _last_type(store, info.id) not in (None, END_TYPE):
+    elif _last_type(store, info.id) != END_TYPE:
         writer.abandon()
-        note = "the recording is incomplete (no end event); replayed the prefix it has"
+        note = ("the recording is incomplete (no end event): replayed its complete export calls, "
+                f"{writer.length} of its {store.count(info.id)} events")
     else:
         writer.flush()
         store.conn.execute("UPDATE chains SET status = 'complete', writer_pid = NULL WHERE id = ?",

@@ -163,3 +163,15 @@ def test_cli_diff_recording_vs_replay_and_two_seeds(tmp_path):
     assert out["common_prefix"] == 2 and out["first"]["seq"] == 2
     r = run_cli("diff", first, second, "--db", db)
     assert "result" in r.stdout and "seq 2" in r.stdout
+
+
+def test_incomplete_recording_replays_its_complete_calls(tmp_path):
+    """A recorder that died mid-call leaves host events with no export event: the
+    replay reproduces the complete calls and says so."""
+    store, r = recorded(tmp_path)
+    # as if the recorder was killed during the last handle-send (after its random draw)
+    store.conn.execute("DELETE FROM events WHERE chain = ? AND seq >= 10", (r.chain,))
+    rr = replay(store, r.chain)
+    assert rr.divergence is None and rr.verified
+    assert rr.events == 8 and rr.head == store.event(r.chain, 7).hash
+    assert "incomplete" in rr.note

@@ -83,6 +83,7 @@ def trap_message(e: BaseException) -> str:
 
 
 ResourceCodec = tuple[Callable[..., Any] | None, Callable[..., Any] | None]
+Row = tuple[Any, ...]  # a stored event row, see Boundary
 
 
 @dataclass
@@ -98,22 +99,24 @@ class Crossing:
 class Boundary:
     """Records crossings into a writer, or replays them from recorded events.
 
-    ``source`` (replay only) yields the recorded events in seq order. ``on_event``
-    is called with every event appended (for live output such as stdout).
+    ``source`` (replay only) yields the recorded rows ``(seq, hash, parent, type,
+    data, written_at)`` in seq order, as :meth:`Store.event_rows` gives them (the hot
+    path reads a row's type and data without building an :class:`Event`);
+    :meth:`peek` and :meth:`take` return them as events.
     """
 
     def __init__(
         self,
         writer: Writer,
         *,
-        source: Iterator[Event] | None = None,
+        source: Iterator[Row] | None = None,
         resources: ResourceCodec = (None, None),
         until: int | None = None,
     ) -> None:
         self.writer = writer
         self.replaying = source is not None
         self._source = source
-        self._ahead: deque[Event] = deque()
+        self._ahead: deque[Row] = deque()
         self.resource_encoder, self.resource_decoder = resources
         self.until = until
         self.divergence: DivergenceSignal | None = None
@@ -125,17 +128,19 @@ class Boundary:
 
     def peek(self, n: int = 0) -> Event | None:
         """The recorded event ``n`` places after the next one, without taking it."""
-        while len(self._ahead) <= n and self._source is not None:
-            ev = next(self._source, None)
-            if ev is None:
+        ahead = self._ahead
+        while len(ahead) <= n and self._source is not None:
+            row = next(self._source, None)
+            if row is None:
                 break
-            self._ahead.append(ev)
-        return self._ahead[n] if len(self._ahead) > n else None
+            ahead.append(row)
+        return _event(ahead[n]) if len(ahead) > n else None
 
     def take(self) -> Event | None:
         if self._ahead:
-            return self._ahead.popleft()
-        return None if self._source is None else next(self._source, None)
+            return _event(self._ahead.popleft())
+        row = None if self._source is None else next(self._source, None)
+        return None if row is None else _event(row)
 
     def _append(self, type_: str, data: bytes) -> None:
         self.writer.append(type_, data)
@@ -217,22 +222,25 @@ class Boundary:
     def _replay_int(self, type_: str, sig: FuncSig, int_range: tuple[int, int]) -> Callable[..., Any]:
         lo, hi = int_range
         general = self._replay_import(type_, sig)
-        ahead = self._ahead
+        ahead, rows = self._ahead, self._source
+        assert rows is not None
         start = len(_NO_ARGS_RESULT)
+        append = self.writer.append if self.until is None else self._append
 
         def replay_int(store: Any) -> Any:
-            ev = ahead[0] if ahead else self.peek()
-            if ev is not None and ev.type == type_:
-                data = ev.data
+            row = ahead.popleft() if ahead else next(rows, None)
+            if row is not None and row[3] == type_:
+                data = row[4]
                 digits = data[start:-1]
                 # canonical JSON of a non-negative int: digits, no leading zero
-                if (data.startswith(_NO_ARGS_RESULT) and data.endswith(b"}") and digits.isdigit()
+                if (data[:start] == _NO_ARGS_RESULT and data[-1:] == b"}" and digits.isdigit()
                         and (digits[0] != 0x30 or len(digits) == 1)):
                     value = int(digits)
                     if lo <= value <= hi:
-                        ahead.popleft()
-                        self._append(type_, data)
+                        append(type_, data)  # the recorded bytes, as the general path does
                         return value
+            if row is not None:
+                ahead.appendleft(row)
             return general(store)  # a trap, a mismatch, a negative or bad value
 
         return replay_int
@@ -363,6 +371,12 @@ def _take_handles(store: Any, args: tuple[Any, ...], idx: tuple[int, ...]) -> tu
         if isinstance(v, wasmtime.component.ResourceAny):
             out[i] = v.to_host(store)
     return tuple(out)
+
+
+def _event(row: Row) -> Event:
+    """A stored row ``(seq, hash, parent, type, data, written_at)`` as an Event."""
+    seq, h, parent, type_, data, written_at = row[:6]
+    return Event(seq, bytes(parent), type_, bytes(data), bytes(h), written_at)
 
 
 def _payload(ev: Event) -> dict[str, Any]:
