@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest -q -m bench --benchmark-only --benchmark-columns=mean,ops,rounds tests/bench
+	$(BIN)/python -m pytest -q -m bench --benchmark-only --benchmark-columns=min,mean,rounds tests/bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check theater replay verify tui fixtures tests

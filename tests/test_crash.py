@@ -30,9 +30,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from actors import wat_manifest
 from conftest import run_cli
+
 from theater.store import DEFAULT_BATCH, Store
 from verify.integrity import verify_chain
 
@@ -81,7 +81,10 @@ class Recorder:
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                rows = conn.execute("SELECT id FROM chains WHERE writer_pid = ?", (proc.pid,)).fetchall()
+                try:
+                    rows = conn.execute("SELECT id FROM chains WHERE writer_pid = ?", (proc.pid,)).fetchall()
+                except sqlite3.OperationalError:  # a new file: no tables yet
+                    rows = []
                 with self.lock:
                     new = [r[0] for r in rows if r[0] not in self.known]
                     if new:
@@ -216,11 +219,11 @@ def test_sigkill_loses_only_the_uncommitted_tail(tmp_path: Path) -> None:
             expected.update(snapshot(db, [chain]))
         return Trial(kind.name, chain, killed, n, res.complete)
 
-    threads = [threading.Thread(target=worker, args=(s, TRIALS // 2)) for s in (1, 2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    workers = [threading.Thread(target=worker, args=(s, TRIALS // 2)) for s in (1, 2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
     assert not failures, "\n".join(failures)
     assert len(trials) == TRIALS
 
@@ -255,3 +258,60 @@ def test_sigkill_loses_only_the_uncommitted_tail(tmp_path: Path) -> None:
     r = run_cli("record", str(loop_m), "--db", str(db), "-q", "--json", "--init-param", str(LOOP_N))
     assert r.returncode == 0, r.stderr
     assert bytes.fromhex(orjson.loads(r.stdout)["head"]) == kinds["loop"].hashes[-1]
+
+
+def test_ctrl_c_keeps_what_was_recorded_as_incomplete(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) at random points: exit 130 with one line naming the chain, which
+    is kept, marked incomplete, and is a prefix of the uninterrupted recording. The
+    interrupt never shows up in the chain as a trap of the actor."""
+    db = tmp_path / "int.db"
+    loop_m = wat_manifest(tmp_path, "random_loop", seed=3)
+    counter_m = wat_manifest(tmp_path, "counter", seed=3)
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_bytes(b"".join(orjson.dumps({"kind": "send", "text": f"m{i}"}) + b"\n" for i in range(SENDS)))
+    args = {
+        "loop": ["record", str(loop_m), "--db", str(db), "-q", "--init-param", str(LOOP_N)],
+        "inputs": ["record", str(counter_m), "--db", str(db), "-q", "--inputs", str(inputs)],
+    }
+    rec = Recorder(db)
+    full = {}
+    for name, a in args.items():
+        proc, chain, _ = rec.start(a)
+        err = finish(proc)
+        assert proc.returncode == 0, err
+        full[name] = hashes(db, chain)
+    rng = random.Random(11)
+    interrupted = 0
+    for i in range(8):
+        name = ("loop", "inputs")[i % 2]
+        proc, chain, _ = rec.start(args[name])
+        target = rng.uniform(0.05, 0.9) * len(full[name])
+        watch = sqlite3.connect(db, timeout=30)
+        try:
+            while proc.poll() is None:
+                if watch.execute("SELECT length FROM chains WHERE id = ?", (chain,)).fetchone()[0] >= target:
+                    break
+                time.sleep(0.001)
+        finally:
+            watch.close()
+        proc.send_signal(signal.SIGINT)
+        err = finish(proc)
+        if proc.returncode == 0:
+            continue  # it finished first
+        interrupted += 1
+        assert proc.returncode == 130, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in err, err
+        with Store(db, create=False) as s:
+            info = s.chain(chain)
+            res = verify_chain(s, info)
+            stored = [bytes(r[1]) for r in s.event_rows(chain)]
+            traps = [e.seq for e in s.events(chain) if b'"trap"' in e.data]
+        assert lines[0] == (f"theater: error: interrupted: chain {chain} kept as incomplete, "
+                            f"{len(stored)} events (it verifies as a prefix)")
+        assert info.status == "incomplete" and res.ok and not res.complete, res.summary()
+        assert stored == full[name][: len(stored)] and info.length == len(stored)
+        assert traps == []
+    assert interrupted >= 6
+    r = run_cli("verify", "--all", "--db", str(db))
+    assert r.returncode == 0, r.stdout + r.stderr

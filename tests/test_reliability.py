@@ -22,9 +22,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from actors import wat_manifest
 from conftest import run_cli, write_chain
+
 from fixtures.build import wat_path
 from theater.errors import ExitCode
 from theater.store import Store
@@ -82,15 +82,15 @@ def chain_ids(db: Path) -> list[str]:
         return [c.id for c in s.chains()]
 
 
-def assert_intact(db: Path, base: Base) -> None:
+def assert_intact(db: Path, base: Base, *, all_chains: bool = True) -> None:
     """The base chain is still there, verifies, and has the same head and length; every
-    other chain in the file verifies too."""
+    other chain in the file verifies too (unless ``all_chains`` is False)."""
     with Store(db, create=False) as s:
         info = s.chain(base.chain)
         res = verify_chain(s, info)
         assert res.ok and res.complete, res.summary()
         assert res.head is not None and res.head.hex() == base.head and res.events == base.events
-        for other in s.chains():
+        for other in s.chains() if all_chains else []:
             assert verify_chain(s, other).ok, other.id
 
 
@@ -453,3 +453,28 @@ def test_read_only_database(where: str, base: Base, unprivileged: tuple[list[str
         assert sorted(p.name for p in d.iterdir()) == ["ro.db"]  # nothing created beside it
         r = run_as(prefix, home, "record", str(manifest), "--db", str(d / "new.db"), "-q")
         one_line_error(r, USAGE, "new.db", "unable to open database file")
+
+
+def test_tampered_chains_row_is_reported_not_crashed_on(base: Base, tmp_path: Path) -> None:
+    """Values of the wrong type in the chains table (SQLite does not enforce types):
+    listing still works and verification fails that chain with a reason."""
+    db = copy_db(base, tmp_path / "db")
+    r = run_cli("record", str(wat_manifest(tmp_path, "counter")), "--db", str(db), "-q", "--json")
+    victim = orjson.loads(r.stdout)["chain"]
+    import sqlite3
+
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("UPDATE chains SET header = CAST(header AS TEXT) || 'x', created = 1e300, writer_pid = 'pid',"
+                 " actor = x'00ff', head = 2.5, length = 'many', status = 7 WHERE id = ?", (victim,))
+    conn.close()
+    r = run_cli("chains", "--db", str(db))
+    assert r.returncode == 0 and victim in r.stdout and base.chain in r.stdout, r.stderr
+    assert "Traceback" not in r.stderr
+    r = run_cli("chains", "--db", str(db), "--json")
+    assert r.returncode == 0 and {c["id"] for c in orjson.loads(r.stdout)} == {victim, base.chain}
+    r = run_cli("verify", "--all", "--db", str(db))
+    assert r.returncode == FAILED and "Traceback" not in r.stderr
+    assert f"ok {base.chain}" in r.stdout and f"FAILED {victim}: malformed" in r.stderr
+    r = run_cli("events", victim, "--db", str(db))
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    assert_intact(db, base, all_chains=False)

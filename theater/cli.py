@@ -9,9 +9,11 @@ diagnostics, one line per error, no traceback).
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,6 +67,39 @@ class Exit(Exception):
 
     def __init__(self, code: int) -> None:
         self.code = int(code)
+
+
+@contextmanager
+def interruptible() -> Iterator[Any]:
+    """While an actor runs, the first Ctrl-C asks it to stop; the second stops at once.
+
+    Yields a :class:`theater.runtime.Interrupt` to give the recorder. The signal
+    handler only sets it: raising from a signal handler can land in wasmtime-py's
+    ctypes glue, where the exception is lost and the call fails as a bogus trap. The
+    recorder raises :class:`theater.runtime.Interrupted` at the next host call or
+    export boundary instead (exit 130; the chain is kept, marked incomplete). SIGINT
+    stays ignored where it was (a background job).
+    """
+    from .runtime import Interrupt
+
+    stop = Interrupt()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    try:
+        old = signal.getsignal(signal.SIGINT)
+        if old is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        old = signal.SIG_IGN
+    try:
+        yield stop
+    finally:
+        if old is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, old)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -24,6 +24,8 @@ from .runtime import (
     ACTOR,
     MESSAGES,
     ActorInstance,
+    Interrupt,
+    Interrupted,
     handler_functions,
     load_imports,
     plan_imports,
@@ -123,12 +125,16 @@ def record(
     on_event: Callable[[int], None] | None = None,
     sign_key: Any = None,
     checkpoint_every: int | None = None,
+    interrupt: Interrupt | None = None,
 ) -> RecordResult:
     """Run the actor and record its chain into ``store``.
 
     With ``sign_key`` (an Ed25519 private key, theater.checkpoint.load_private_key) a
     signed checkpoint is stored when the recording ends, and after every commit that
-    crosses a multiple of ``checkpoint_every`` events."""
+    crosses a multiple of ``checkpoint_every`` events. With ``interrupt`` (set by a
+    signal handler) the run stops at the next host call or export boundary: what was
+    written is committed, the chain is marked incomplete, and :class:`Interrupted` is
+    raised."""
     handlers = build_handlers(manifest, seed_override=seed)
     rnd = next((h for h in handlers if isinstance(h, RandomHandler)), None)
     rt = next((h for h in handlers if isinstance(h, RuntimeHandler)), None)
@@ -159,7 +165,8 @@ def record(
     boundary = Boundary(writer, resources=resource_codec(plan))
     try:
         try:
-            actor = ActorInstance(component, plan, boundary, fuel=manifest.fuel, memory=manifest.memory)
+            actor = ActorInstance(component, plan, boundary, fuel=manifest.fuel, memory=manifest.memory,
+                                  interrupt=interrupt)
         except ComponentError as e:
             writer.finish("error", error=str(e))
             raise
@@ -170,6 +177,8 @@ def record(
             iface, fn, args = export_args(kind, state, payload, n)
             status, value = actor.call(iface, fn, args)
             writer.flush()
+            if interrupt is not None:
+                interrupt.check()
             if on_event is not None:
                 on_event(writer.length)
             if status == "trap":
@@ -196,6 +205,10 @@ def record(
         result.events = writer.length
         result.state = state
         return result
+    except Interrupted:
+        writer.abandon()
+        raise Interrupted(f"interrupted: chain {writer.chain_id} kept as incomplete, {writer.length} events "
+                          "(it verifies as a prefix)") from None
     finally:
         if not writer.finished:
             writer.abandon()

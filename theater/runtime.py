@@ -20,7 +20,7 @@ import wasmtime.component as wc
 
 from .boundary import Boundary, HostRefusal
 from .engine import engine
-from .errors import CapabilityError, ComponentError
+from .errors import CapabilityError, ComponentError, ExitCode, TheaterError
 from .handlers import PROVIDERS, Handler, LiveFn, registry
 from .wittypes import ROOT, FuncSig, HandleT, InterfaceSig, component_exports, component_imports
 
@@ -162,11 +162,44 @@ def resource_codec(plan: Plan) -> tuple[Callable[..., Any], Callable[..., Any]]:
     return encode, decode
 
 
+class Interrupted(TheaterError):  # noqa: N818 (named for what happened, like KeyboardInterrupt)
+    """The user stopped the run (Ctrl-C); exit 130. A recording keeps what it wrote."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+@dataclass
+class Interrupt:
+    """A stop request, set by a signal handler and acted on at a safe point.
+
+    A signal handler must not raise: it can run inside wasmtime-py's ctypes glue, where
+    an exception is lost and the call fails as a bogus trap. When ``requested`` is set,
+    the next host call raises :class:`Interrupted` from inside the host function, where
+    wasmtime-py carries it across the wasm frames and re-raises it from the export
+    call (nothing is recorded for that call); the recorder checks it between export
+    calls too, for actors that make no host calls."""
+
+    requested: bool = False
+
+    def check(self) -> None:
+        if self.requested:
+            raise Interrupted("interrupted")
+
+    def guard(self, live: LiveFn) -> LiveFn:
+        def guarded(store: Any, *args: Any) -> Any:
+            if self.requested:
+                raise Interrupted("interrupted")
+            return live(store, *args)
+
+        return guarded
+
+
 class ActorInstance:
     """One instantiated component, every import bound through a boundary."""
 
     def __init__(
-        self, component: wc.Component, plan: Plan, boundary: Boundary, *, fuel: int, memory: int
+        self, component: wc.Component, plan: Plan, boundary: Boundary, *, fuel: int, memory: int,
+        interrupt: Interrupt | None = None,
     ) -> None:
         eng = engine()
         self.component = component
@@ -187,7 +220,8 @@ class ActorInstance:
                     for rname, tid in plan.resources.get(iface, {}).items():
                         inst.add_resource(rname, wc.ResourceType.host(tid), lambda store, rep: None)
                     for b in binds:
-                        inst.add_func(b.function, boundary.wrap_import(b.interface, b.function, b.sig, b.live))
+                        live = b.live if interrupt is None else interrupt.guard(b.live)
+                        inst.add_func(b.function, boundary.wrap_import(b.interface, b.function, b.sig, live))
         linker.define_unknown_imports_as_traps(component)
         self.store.set_fuel(fuel)
         try:

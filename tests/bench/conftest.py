@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,27 +78,31 @@ def best_of(fn: Callable[[], float], rounds: int) -> float:
     return min(fn() for _ in range(rounds))
 
 
+# Runs one command and reports its wall time and peak RSS. A child's ru_maxrss counts
+# the memory of the process it was forked from (Linux keeps the high-water mark across
+# exec), so the command is started from this small process, not from pytest.
+_MEASURE = """
+import resource, subprocess, sys, time
+t = time.perf_counter()
+code = subprocess.call(sys.argv[1:])
+elapsed = time.perf_counter() - t
+print(f"\\n{elapsed} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}", file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def run_measured(cmd: Sequence[str], *, env: dict[str, str] | None = None,
                  cwd: Path | None = None) -> tuple[float, int, str]:
-    """Run ``cmd``; returns (wall seconds, peak RSS in KiB of that process, stdout).
-
-    The peak RSS is the child's own (``os.wait4``), not the maximum over every
-    child this process ever had (``RUSAGE_CHILDREN``)."""
+    """Run ``cmd``; returns (wall seconds, peak RSS in KiB, stdout)."""
     e = dict(os.environ)
     e.pop("THEATER_DB", None)
     e.update(env or {})
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=e, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - t
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
+    proc = subprocess.run([sys.executable, "-S", "-c", _MEASURE, *cmd], capture_output=True, text=True,
+                          env=e, cwd=cwd)
     if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{stdout}\n{stderr}")
-    return elapsed, int(usage.ru_maxrss), stdout
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    elapsed, rss = proc.stderr.rstrip("\n").rsplit("\n", 1)[-1].split()
+    return float(elapsed), int(rss), proc.stdout
 
 
 def theater_cmd(*args: str) -> list[str]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import wasmtime
 import wasmtime.component as wc
-
 from actors import wat_manifest
+
 from replay.replayer import replay
 from theater.engine import engine, load_component, read_component_file
 from theater.handlers import build_handlers

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..cli import Exit, db_option, emit_json, err, json_option, open_store
+from ..cli import Exit, db_option, emit_json, err, interruptible, json_option, open_store
 from ..errors import ExitCode, UsageError
 
 
@@ -110,9 +110,10 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
             click.echo(f"[{kind}] {text}", err=True)
 
     with open_store(db, create=True) as store:
-        result = do_record(m, store, seed=seed, init_param=init_param,
-                           inputs=[Input(k, p) for k, p in items], sink=sink,
-                           sign_key=key, checkpoint_every=checkpoint_every)
+        with interruptible() as stop:  # Ctrl-C: exit 130, the chain kept as incomplete
+            result = do_record(m, store, seed=seed, init_param=init_param,
+                               inputs=[Input(k, p) for k, p in items], sink=sink,
+                               sign_key=key, checkpoint_every=checkpoint_every, interrupt=stop)
         payload: dict[str, Any] = {
             "chain": result.chain,
             "events": result.events,

@@ -1,0 +1,114 @@
+"""Verify and browse a 1,000,000-event chain (generated once, cached in the temp dir)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import struct
+import time
+
+import pytest
+
+from theater.chain import EVENT_TAG
+
+from .conftest import alternate, bench_chain, fmt_rate, run_measured, theater_cmd
+from .report import Row
+
+BIG = 1_000_000
+SMALL = 100_000
+ROUNDS = 3
+
+pytestmark = pytest.mark.bench
+
+
+def bare_sha256_loop(path: str, chain_id: str) -> tuple[float, int]:
+    """The baseline: a plain loop over the stored rows (the same query order as the
+    verifier) recomputing each event's SHA-256 from its stored bytes, and nothing else:
+    no checks, no links, no report. Returns (seconds, events)."""
+    q, i = struct.Struct(">Q").pack, struct.Struct(">I").pack
+    sha256 = hashlib.sha256
+    n = 0
+    t = time.perf_counter()
+    conn = sqlite3.connect(path)
+    cur = conn.execute("SELECT seq, parent, type, data FROM events WHERE chain = ? ORDER BY seq", (chain_id,))
+    while rows := cur.fetchmany(4096):
+        for seq, parent, type_, data in rows:
+            tb = type_.encode()
+            sha256(b"".join((EVENT_TAG, q(seq), parent, i(len(tb)), tb, q(len(data)), data))).digest()
+        n += len(rows)
+    conn.close()
+    return time.perf_counter() - t, n
+
+
+def test_verify_throughput(benchmark, table):
+    """`theater verify` (the CLI, in its own process) against the bare loop, in-process."""
+    path, chain_id = bench_chain(BIG)
+    small_path, small_id = bench_chain(SMALL)
+
+    def baseline() -> float:
+        seconds, n = bare_sha256_loop(str(path), chain_id)
+        assert n == BIG
+        return seconds
+
+    def measured(_: object) -> tuple[int, str]:
+        _, rss, out = run_measured(theater_cmd("verify", chain_id, "--db", str(path)))
+        return rss, out
+
+    base, ver, (rss_big, out) = alternate(benchmark, baseline, measured, rounds=ROUNDS)
+    assert out.startswith(f"ok {chain_id}: {BIG} events")
+    eps, base_eps = BIG / ver, BIG / base
+    ratio = eps / base_eps
+    table(Row(
+        f"verify: events/s of `theater verify`, {BIG:,} events", fmt_rate(eps, "events/s"),
+        f"bare SHA-256 loop: {fmt_rate(base_eps, 'events/s')}", f"{ratio:.2f}",
+        ">= 0.5 and >= 500,000 events/s", ratio >= 0.5 and eps >= 500_000, order=3,
+        notes=[f"end to end: process start, imports and opening the database included ({ver:.2f} s)"],
+    ))
+    _, rss_small, _ = run_measured(theater_cmd("verify", small_id, "--db", str(small_path)))
+    growth = rss_big / rss_small
+    table(Row(
+        f"memory: peak RSS of `theater verify`, {BIG:,} events", f"{rss_big / 1024:.0f} MiB",
+        f"{SMALL:,} events: {rss_small / 1024:.0f} MiB", f"{growth:.2f}x", "constant (< 1.2x)",
+        growth < 1.2, order=8,
+    ))
+
+
+def test_tui_first_paint_and_jump_to_end(benchmark, table):
+    """The chain browser on the 1,000,000-event chain, headless (App.run_test)."""
+    pytest.importorskip("textual")
+    app_module = pytest.importorskip("tui.app")
+    from tui.event_list import EventList
+
+    path, chain_id = bench_chain(BIG)
+
+    def measured(_: object) -> tuple[float, float]:
+        import asyncio
+
+        times: dict[str, float] = {}
+        start = time.perf_counter()
+        app = app_module.TheaterApp(path, chain_id, cursor_blink=False)
+
+        async def main() -> None:
+            async with app.run_test(size=(120, 36)) as pilot:
+                await pilot.pause()
+                events = pilot.app.screen.query_one(EventList)
+                assert events.row_count == BIG
+                times["paint"] = time.perf_counter() - start
+                t = time.perf_counter()
+                await pilot.press("G")
+                await pilot.pause()
+                assert events.cursor == BIG - 1
+                times["end"] = time.perf_counter() - t
+
+        asyncio.run(main())
+        return times["paint"], times["end"]
+
+    runs = [benchmark.pedantic(measured, setup=lambda: ((None,), {}), rounds=1)]
+    runs += [measured(None) for _ in range(ROUNDS - 1)]
+    paint = min(r[0] for r in runs)
+    end = min(r[1] for r in runs)
+    table(Row(
+        f"TUI: first paint, {BIG:,} events", f"{paint * 1000:.0f} ms", "-", "-", "< 1 s", paint < 1.0, order=6,
+        notes=["from TheaterApp(...) to the event list drawn, headless (App.run_test, 120x36)"],
+    ))
+    table(Row(f"TUI: jump to end (G), {BIG:,} events", f"{end * 1000:.0f} ms", order=6))
