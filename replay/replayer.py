@@ -24,7 +24,14 @@ from theater.engine import load_component, read_component_file
 from theater.errors import ComponentError, ReplayError
 from theater.manifest import DEFAULT_FUEL, DEFAULT_MEMORY
 from theater.recorder import apply_result, end_detail
-from theater.runtime import ActorInstance, load_imports, plan_imports, resource_codec
+from theater.runtime import (
+    ActorInstance,
+    Interrupt,
+    Interrupted,
+    load_imports,
+    plan_imports,
+    resource_codec,
+)
 from theater.store import ChainInfo, Store
 
 from .divergence import Divergence
@@ -85,8 +92,13 @@ def replay(
     component: Path | None = None,
     until: int | None = None,
     progress: Callable[[int], None] | None = None,
+    interrupt: Interrupt | None = None,
 ) -> ReplayResult:
-    """Replay a recorded chain; see :class:`ReplayResult`."""
+    """Replay a recorded chain; see :class:`ReplayResult`.
+
+    With ``interrupt`` (set by a Ctrl-C handler), the replay stops at the next host call
+    or export call: the replay chain is kept as incomplete and :class:`Interrupted` is
+    raised."""
     info = chain if isinstance(chain, ChainInfo) else store.resolve(chain)
     if info.format != "v1":
         raise ReplayError(f"chain {info.id} is in the {info.format} format; only v1 chains can be replayed")
@@ -109,8 +121,10 @@ def replay(
     outcome, error = "completed", None
     try:
         actor = ActorInstance(comp, plan, boundary, fuel=int(limits.get("fuel", DEFAULT_FUEL)),
-                              memory=int(limits.get("memory", DEFAULT_MEMORY)))
+                              memory=int(limits.get("memory", DEFAULT_MEMORY)), interrupt=interrupt)
         for ev in store.events_of_type(info.id, "export:"):
+            if interrupt is not None:
+                interrupt.check()
             _, iface, fn = split_type(ev.type)
             payload = ev.payload()
             found = actor.export(iface.partition("@")[0], fn)
@@ -161,6 +175,10 @@ def replay(
     except ComponentError:
         writer.abandon()
         raise
+    except Interrupted:
+        writer.abandon()
+        raise Interrupted(f"interrupted: replay chain {writer.chain_id} kept as incomplete, "
+                          f"{writer.length} events") from None
     note = None
     if divergence is not None:
         writer.finish("diverged", seq=divergence.seq, kind=divergence.kind)

@@ -175,3 +175,36 @@ def test_incomplete_recording_replays_its_complete_calls(tmp_path):
     assert rr.divergence is None and rr.verified
     assert rr.events == 8 and rr.head == store.event(r.chain, 7).hash
     assert "incomplete" in rr.note
+
+
+def test_ctrl_c_during_replay_keeps_the_replay_chain_as_incomplete(tmp_path):
+    """SIGINT during a long replay: exit 130, one line, no bogus trap or divergence."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    store = Store(tmp_path / "r.db")
+    r = record(load_manifest(wat_manifest(tmp_path, "random_loop")), store, init_param="300000")
+    db = str(store.path)
+    store.close()
+    proc = subprocess.Popen([sys.executable, "-m", "theater", "replay", r.chain, "--db", db, "--verify"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watch = Store(db, create=False)
+    deadline = time.time() + 60
+    while proc.poll() is None and time.time() < deadline:
+        rows = watch.conn.execute("SELECT length FROM chains WHERE replay_of = ?", (r.chain,)).fetchall()
+        if rows and rows[0][0] > 5000:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert len(err.strip().splitlines()) == 1 and "interrupted: replay chain" in err and "Traceback" not in err
+    info = [c for c in watch.chains() if c.replay_of == r.chain][0]
+    assert info.status == "incomplete"
+    res = verify_chain(watch, info)
+    assert res.ok and not res.complete
+    # what was written is exactly a prefix of the recording
+    for a, b in zip(watch.events(info.id), watch.events(r.chain), strict=False):
+        assert a.hash == b.hash

@@ -220,8 +220,9 @@ class ActorInstance:
                     for rname, tid in plan.resources.get(iface, {}).items():
                         inst.add_resource(rname, wc.ResourceType.host(tid), lambda store, rep: None)
                     for b in binds:
-                        live = b.live if interrupt is None else interrupt.guard(b.live)
-                        inst.add_func(b.function, boundary.wrap_import(b.interface, b.function, b.sig, live))
+                        fn = boundary.wrap_import(b.interface, b.function, b.sig, b.live)
+                        # checked before the crossing, in record and replay alike
+                        inst.add_func(b.function, fn if interrupt is None else interrupt.guard(fn))
         linker.define_unknown_imports_as_traps(component)
         self.store.set_fuel(fuel)
         try:

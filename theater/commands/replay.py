@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import Exit, db_option, emit_json, json_option, open_store
+from ..cli import Exit, db_option, emit_json, interruptible, json_option, open_store
 from ..errors import ExitCode
 
 
@@ -32,7 +32,8 @@ def replay(chain: str, db: str | None, check: bool, component: Path | None, unti
 
     with open_store(db) as store:
         info = store.resolve(chain)
-        result = do_replay(store, info, component=component, until=until)
+        with interruptible() as stop:  # Ctrl-C: exit 130, the replay chain kept as incomplete
+            result = do_replay(store, info, component=component, until=until, interrupt=stop)
     if as_json:
         emit_json(result.to_json())
     else:
