@@ -190,9 +190,7 @@ def replay(
         note = ("the recording is incomplete (no end event): replayed its complete export calls, "
                 f"{writer.length} of its {store.count(info.id)} events")
     else:
-        writer.flush()
-        store.conn.execute("UPDATE chains SET status = 'complete', writer_pid = NULL WHERE id = ?",
-                           (writer.chain_id,))
+        writer.flush(complete=True)  # the recorded end event, and the status, in one commit
         writer.finished = True
 
     div_obj = None

@@ -466,19 +466,27 @@ class ChainWriter:
             self.flush()
         return h
 
-    def flush(self) -> None:
-        """Commit the buffered events (one transaction: all of them or none)."""
-        if not self._rows:
+    def flush(self, *, complete: bool = False) -> None:
+        """Commit the buffered events (one transaction: all of them or none).
+
+        With ``complete`` the same transaction marks the chain complete, so no crash
+        can leave an ended chain that still says it is being recorded."""
+        if not self._rows and not complete:
             return
         rows, self._rows = self._rows, []
         conn = self.store.conn
         try:
             with self.store.transaction():
-                self._insert(conn, rows)
-                conn.execute(
-                    "UPDATE chains SET length = ?, head = ? WHERE id = ?",
-                    (rows[-1][1] + 1, rows[-1][2], self.chain_id),
-                )
+                if rows:
+                    self._insert(conn, rows)
+                    conn.execute(
+                        "UPDATE chains SET length = ?, head = ? WHERE id = ?",
+                        (rows[-1][1] + 1, rows[-1][2], self.chain_id),
+                    )
+                if complete:
+                    conn.execute(
+                        "UPDATE chains SET status = 'complete', writer_pid = NULL WHERE id = ?", (self.chain_id,)
+                    )
         except sqlite3.Error as e:
             self._rows = rows + self._rows
             raise StoreError(f"cannot write events to {self.store.path}: {e}") from e
@@ -506,10 +514,7 @@ class ChainWriter:
     def finish(self, outcome: str, **detail: Any) -> bytes:
         """Append the end event (how the recording ended), commit, mark complete."""
         self.append(END_TYPE, canonical_json({"outcome": outcome, **detail}))
-        self.flush()
-        self.store.conn.execute(
-            "UPDATE chains SET status = 'complete', writer_pid = NULL WHERE id = ?", (self.chain_id,)
-        )
+        self.flush(complete=True)
         self.finished = True
         return self.head
 
