@@ -125,7 +125,9 @@ def test_event_after_end(store):
     cid = write_chain(store, 3)
     last = store.last_event(cid)
     h = event_hash(last.seq + 1, last.hash, "host:x#y", b"{}")
-    store.conn.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?)", (cid, last.seq + 1, h, last.hash, "host:x#y", b"{}", 0.0))
+    store.conn.execute(
+        "INSERT INTO events VALUES (?,?,?,?,?,?,?)", (cid, last.seq + 1, h, last.hash, "host:x#y", b"{}", 0.0)
+    )
     r = verify_chain(store, cid)
     assert (r.problem.kind, r.problem.seq) == (Failure.MALFORMED, last.seq + 1)
 

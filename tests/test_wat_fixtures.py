@@ -24,6 +24,9 @@ from pathlib import Path
 import pytest
 import wasmtime
 from wasmtime.component import (
+    U8,
+    U32,
+    U64,
     Component,
     ComponentInstanceType,
     FuncType,
@@ -33,9 +36,6 @@ from wasmtime.component import (
     ResultType,
     String,
     TupleType,
-    U8,
-    U32,
-    U64,
 )
 
 WAT_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "wat"
