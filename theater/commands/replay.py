@@ -8,6 +8,7 @@ import click
 
 from ..cli import Exit, db_option, emit_json, interruptible, json_option, open_store
 from ..errors import ExitCode
+from ..progress import progress
 
 
 @click.command()
@@ -32,8 +33,11 @@ def replay(chain: str, db: str | None, check: bool, component: Path | None, unti
 
     with open_store(db) as store:
         info = store.resolve(chain)
-        with interruptible() as stop:  # Ctrl-C: exit 130, the replay chain kept as incomplete
-            result = do_replay(store, info, component=component, until=until, interrupt=stop)
+        total = info.length if until is None else min(info.length, until + 1)
+        with interruptible() as stop, progress(f"replaying {info.id[:8]}", total or None,
+                                               enabled=not as_json) as update:
+            # Ctrl-C: exit 130, the replay chain kept as incomplete
+            result = do_replay(store, info, component=component, until=until, interrupt=stop, progress=update)
     if as_json:
         emit_json(result.to_json())
     else:

@@ -50,7 +50,8 @@ def verify(chain: str | None, all_: bool, keys: tuple[str, ...], checkpoints: tu
             raise UsageError(f"{item.source}: origin {item.checkpoint.origin!r} is not a theater chain")
     with open_store(db) as store:
         try:
-            results = _run(store, chain, all_, pubs, given, audit_random, audit_chain, missing_chain)
+            results = _run(store, chain, all_, pubs, given, audit_random, audit_chain, missing_chain,
+                           show_progress=not as_json)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot read {store.path} whole: {e}") from e
     for r in results:
@@ -66,7 +67,9 @@ def verify(chain: str | None, all_: bool, keys: tuple[str, ...], checkpoints: tu
 
 
 def _run(store: Any, chain: str | None, all_: bool, pubs: list[Any], given: list[Any], audit_random: bool,
-         audit_chain: Any, missing_chain: Any) -> list[Any]:
+         audit_chain: Any, missing_chain: Any, show_progress: bool = True) -> list[Any]:
+    from ..progress import progress
+
     named = list(dict.fromkeys(item.checkpoint.chain for item in given))
     if all_:
         infos = store.chains()
@@ -83,7 +86,9 @@ def _run(store: Any, chain: str | None, all_: bool, pubs: list[Any], given: list
     results = []
     for info in infos:
         mine = [i for i in given if i.checkpoint.chain == info.id]
-        results.append(audit_chain(store, info, keys=pubs, checkpoints=mine, audit_random=audit_random))
+        with progress(f"verifying {info.id[:8]}", info.length or None, enabled=show_progress) as update:
+            results.append(audit_chain(store, info, keys=pubs, checkpoints=mine, audit_random=audit_random,
+                                       progress=update))
     present = {info.id for info in infos}
     for c in named:
         if c not in present:
