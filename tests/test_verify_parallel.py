@@ -309,8 +309,8 @@ def test_from_another_thread_workers_walk_every_part(base, tmp_path, pool, used)
     t.start()
     t.join()
     assert len(out) == len(cases)
-    for name, k, p, serial, parallel in out:
-        assert parallel == serial, (name, k, p)
+    for name, k, p, serial, par in out:
+        assert par == serial, (name, k, p)
     assert len(used) == len(cases) and all(used)
 
 
