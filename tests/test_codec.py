@@ -11,13 +11,13 @@ decode -> lower -> wasm -> lift -> Python.
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import wasmtime
+import witvalues
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wasmtime import component as wc
@@ -34,7 +34,6 @@ from theater.codec import (
     loads,
 )
 from theater.wittypes import (
-    INT_RANGES,
     EnumT,
     FlagsT,
     FuncSig,
@@ -228,12 +227,7 @@ def rec(a: int, bc: str, d: list[float]) -> wc.Record:
     return r
 
 
-def f32(bits: int) -> float:
-    return float(struct.unpack("<f", struct.pack("<I", bits))[0])
-
-
-def f64(bits: int) -> float:
-    return float(struct.unpack("<d", struct.pack("<Q", bits))[0])
+f32, f64 = witvalues.f32, witvalues.f64
 
 
 NAN_PAYLOAD = f64(0x7FF8_0000_DEAD_BEEF)
@@ -421,35 +415,7 @@ def test_dumps_is_canonical_and_byte_stable() -> None:
 
 def values(t: WitType | None) -> st.SearchStrategy[Any]:
     """Python values of type ``t`` exactly as wasmtime-py lifts them."""
-    if t is None:
-        return st.none()
-    if isinstance(t, Prim):
-        if t.kind in INT_RANGES:
-            lo, hi = INT_RANGES[t.kind]
-            return st.integers(lo, hi)
-        text = st.characters(exclude_categories=("Cs",))
-        return {"bool": st.booleans(), "char": text, "string": st.text(text, max_size=8),
-                "f32": st.integers(0, 2**32 - 1).map(f32),
-                "f64": st.integers(0, 2**64 - 1).map(f64)}[t.kind]
-    if isinstance(t, ListT):
-        return st.binary(max_size=16) if t.is_bytes else st.lists(values(t.elem), max_size=4)
-    if isinstance(t, TupleT):
-        return st.tuples(*(values(i) for i in t.items))
-    if isinstance(t, RecordT):
-        def build(d: dict[str, Any]) -> wc.Record:
-            r = wc.Record()
-            for k, v in d.items():
-                setattr(r, k, v)
-            return r
-        return st.fixed_dictionaries({n: values(f) for n, f in t.fields}).map(build)
-    if isinstance(t, EnumT):
-        return st.sampled_from(t.names)
-    if isinstance(t, FlagsT):
-        return st.sets(st.sampled_from(t.names))
-    assert isinstance(t, VariantT)
-    if t.tagged:
-        return st.one_of([values(c).map(lambda p, n=n: wc.Variant(n, p)) for n, c in t.cases])
-    return st.one_of([values(c) for _, c in t.cases])
+    return witvalues.values(t)
 
 
 ROUND_TRIP = [n for n, *_ in ECHO_FUNCS if n not in ("int-bool", "init")]

@@ -21,7 +21,6 @@ import math
 import random
 import shutil
 import sqlite3
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 
 import pytest
 import wasmtime
+import witvalues
 from actors import wat_manifest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -50,7 +50,6 @@ from theater.manifest import load_manifest
 from theater.recorder import Input, record
 from theater.store import Store
 from theater.wittypes import (
-    INT_RANGES,
     EnumT,
     FlagsT,
     ListT,
@@ -95,50 +94,12 @@ def wit_types(max_leaves: int = 8) -> st.SearchStrategy[WitType]:
     return st.recursive(leaves, compound, max_leaves=max_leaves)
 
 
-def f32(bits: int) -> float:
-    return float(struct.unpack("<f", struct.pack("<I", bits))[0])
-
-
-def f64(bits: int) -> float:
-    return float(struct.unpack("<d", struct.pack("<Q", bits))[0])
-
-
-NAN32 = st.sampled_from([0x7FC00000, 0xFFC00000, 0x7FC00001, 0x7FFFFFFF, 0x7F800000, 0x80000000])
-NAN64 = st.sampled_from([0x7FF8000000000000, 0xFFF8000000000000, 0x7FF80000DEADBEEF, 0x7FF0000000000001,
-                         0x7FF0000000000000, 0x8000000000000000])
+f32, f64, NAN32, NAN64 = witvalues.f32, witvalues.f64, witvalues.NAN32, witvalues.NAN64
 
 
 def values(t: WitType | None) -> st.SearchStrategy[Any]:
     """Python values of ``t`` exactly as wasmtime-py lifts them (NaNs with payloads too)."""
-    if t is None:
-        return st.none()
-    if isinstance(t, Prim):
-        if t.kind in INT_RANGES:
-            lo, hi = INT_RANGES[t.kind]
-            return st.integers(lo, hi) | st.sampled_from([lo, hi, 0])
-        text = st.characters(exclude_categories=("Cs",))
-        return {"bool": st.booleans(), "char": text, "string": st.text(text, max_size=6),
-                "f32": (st.integers(0, 2**32 - 1) | NAN32).map(f32),
-                "f64": (st.integers(0, 2**64 - 1) | NAN64).map(f64)}[t.kind]
-    if isinstance(t, ListT):
-        return st.binary(max_size=8) if t.is_bytes else st.lists(values(t.elem), max_size=3)
-    if isinstance(t, TupleT):
-        return st.tuples(*(values(i) for i in t.items))
-    if isinstance(t, RecordT):
-        def build(d: dict[str, Any]) -> wc.Record:
-            r = wc.Record()
-            for k, v in d.items():
-                setattr(r, k, v)
-            return r
-        return st.fixed_dictionaries({n: values(f) for n, f in t.fields}).map(build)
-    if isinstance(t, EnumT):
-        return st.sampled_from(t.names)
-    if isinstance(t, FlagsT):
-        return st.sets(st.sampled_from(t.names))
-    assert isinstance(t, VariantT)
-    if t.tagged:
-        return st.one_of([values(c).map(lambda p, n=n: wc.Variant(n, p)) for n, c in t.cases])
-    return st.one_of([values(c) for _, c in t.cases])
+    return witvalues.values(t, edges=True, max_list=3, max_text=6, max_bytes=8)
 
 
 def canonical(t: WitType, v: Any) -> bytes:
