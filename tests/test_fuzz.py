@@ -94,7 +94,7 @@ def wit_types(max_leaves: int = 8) -> st.SearchStrategy[WitType]:
     return st.recursive(leaves, compound, max_leaves=max_leaves)
 
 
-f32, f64, NAN32, NAN64 = witvalues.f32, witvalues.f64, witvalues.NAN32, witvalues.NAN64
+f32, f64 = witvalues.f32, witvalues.f64
 
 
 def values(t: WitType | None) -> st.SearchStrategy[Any]:
