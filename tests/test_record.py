@@ -221,3 +221,17 @@ def test_record_signs_checkpoints(tmp_path):
     assert r.returncode == 0, r.stdout
     r = run_cli("record", str(m), "--db", str(db), "--checkpoint-every", "3")
     assert r.returncode == 2 and "--sign-key" in r.stderr
+
+
+def test_upstream_handler_types_theater_lacks_load_with_a_warning(tmp_path):
+    handlers = ('[[handler]]\ntype = "runtime"\n\n[[handler]]\ntype = "random"\nseed = {seed}\n\n'
+                '[[handler]]\ntype = "message-server"\n\n[[handler]]\ntype = "supervisor"\n')
+    m = wat_manifest(tmp_path, "counter", handlers=handlers)
+    r = run_cli("record", str(m), "--db", str(tmp_path / "w.db"), "--send", "a", "-q")
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("theater: warning:")]
+    assert len(warnings) == 2 and "'message-server' is not supported by theater yet" in warnings[0]
+    # granting nothing: an actor that imports the supervisor is still refused
+    m = wat_manifest(tmp_path, "needs_fs", handlers=handlers)
+    r = run_cli("record", str(m), "--db", str(tmp_path / "w.db"))
+    assert r.returncode == 2 and "theater:simple/supervisor" in r.stderr

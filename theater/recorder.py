@@ -135,7 +135,11 @@ def record(
     signal handler) the run stops at the next host call or export boundary: what was
     written is committed, the chain is marked incomplete, and :class:`Interrupted` is
     raised."""
-    handlers = build_handlers(manifest, seed_override=seed)
+    warnings: list[str] = []
+    handlers = build_handlers(manifest, seed_override=seed, warnings=warnings)
+    if sink is not None:
+        for w in warnings:
+            sink("warning", w)
     rnd = next((h for h in handlers if isinstance(h, RandomHandler)), None)
     rt = next((h for h in handlers if isinstance(h, RuntimeHandler)), None)
     if rt is not None and sink is not None:

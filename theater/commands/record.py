@@ -106,7 +106,9 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
         items += _read_inputs(inputs)
 
     def sink(kind: str, text: str) -> None:
-        if not quiet:
+        if kind == "warning":  # theater's own, shown even with --quiet
+            click.echo(f"theater: warning: {text}", err=True)
+        elif not quiet:
             click.echo(f"[{kind}] {text}", err=True)
 
     with open_store(db, create=True) as store:

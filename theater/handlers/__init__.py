@@ -91,19 +91,32 @@ PROVIDERS: dict[str, str] = {
 }
 
 
-def build_handlers(manifest: Manifest, *, seed_override: int | None = None) -> list[Handler]:
-    """Instantiate the manifest's handlers (errors name the file and the handler)."""
+def build_handlers(
+    manifest: Manifest, *, seed_override: int | None = None, warnings: list[str] | None = None
+) -> list[Handler]:
+    """Instantiate the manifest's handlers (errors name the file and the handler).
+
+    An upstream handler type theater does not implement yet (``message-server``,
+    ``store``, ...) grants nothing: a warning is added to ``warnings``, and the imports
+    it would have provided are refused or trapped like any ungranted import. An
+    unknown type is an error."""
+    from ..manifest import UPSTREAM_HANDLER_TYPES
+
     reg = registry()
     out: list[Handler] = []
     seen: set[str] = set()
     for cfg in manifest.handlers:
         cls = reg.get(cfg.type)
+        if cls is None and cfg.type in UPSTREAM_HANDLER_TYPES:
+            if warnings is not None:
+                warnings.append(
+                    f"{manifest.path}: handler[{cfg.index}]: type {cfg.type!r} is not supported by theater yet "
+                    "and grants nothing"
+                )
+            continue
         if cls is None:
-            from ..manifest import UPSTREAM_HANDLER_TYPES
-
-            what = "is not supported by theater yet" if cfg.type in UPSTREAM_HANDLER_TYPES else "is unknown"
             raise ManifestError(
-                f"{manifest.path}: handler[{cfg.index}]: type {cfg.type!r} {what} "
+                f"{manifest.path}: handler[{cfg.index}]: type {cfg.type!r} is unknown "
                 f"(supported: {', '.join(sorted(reg))})"
             )
         if cfg.type in seen:
