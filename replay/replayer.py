@@ -114,6 +114,8 @@ def replay(
     plan = plan_imports(load_imports(comp), handler_types, None)
     limits = header.get("limits") or {}
 
+    last = store.last_event(info.id)  # the recording's last event: it does not change while we replay
+    incomplete = last is None or last.type != END_TYPE
     writer = store.create_chain(info.header, replay_of=info.id, component_sha256=sha)
     if progress is not None:
         writer.on_commit = lambda w: progress(w.length)  # every batch, also inside a long call
@@ -154,7 +156,6 @@ def replay(
             if boundary.shutdown_seen:
                 outcome = "stopped"
                 break
-        incomplete = _last_type(store, info.id) != END_TYPE
         if divergence is None and not incomplete:
             nxt = boundary.peek()
             if nxt is not None:
@@ -187,7 +188,7 @@ def replay(
     elif stopped or until is not None:
         writer.abandon()  # a prefix, by request
         note = f"stopped after seq {until}"
-    elif _last_type(store, info.id) != END_TYPE:
+    elif incomplete:
         writer.abandon()
         note = ("the recording is incomplete (no end event): replayed its complete export calls, "
                 f"{writer.length} of its {store.count(info.id)} events")
@@ -201,26 +202,13 @@ def replay(
         ctx = list(store.events(info.id, max(0, divergence.seq - CONTEXT), divergence.seq))
         div_obj = Divergence.build(divergence.seq, divergence.kind, divergence.type, divergence.message,
                                    divergence.expected, divergence.actual, ctx)
-        head = _prefix_head(writer)
-    compare_at = writer.length - 1 if divergence is None else None
-    expected: bytes | None = None
-    if compare_at is not None and compare_at >= 0:
-        at = store.event(info.id, compare_at)
-        expected = None if at is None else at.hash
-    if divergence is not None:
-        last = store.last_event(info.id)
         expected = None if last is None else last.hash
-    verified = divergence is None and expected is not None and expected == head
-    if divergence is None and until is None and note is None:
-        last = store.last_event(info.id)
-        verified = verified and last is not None and last.hash == head
+        verified = False
+    else:
+        # the replayed head against the recorded event at the same position
+        at = store.event(info.id, writer.length - 1) if writer.length else None
+        expected = None if at is None else at.hash
+        verified = expected is not None and expected == head
+        if until is None and note is None:  # a whole replay must also end at the recording's head
+            verified = verified and last is not None and last.hash == head
     return ReplayResult(writer.chain_id, info.id, verified, writer.length, head, expected, div_obj, until, note)
-
-
-def _last_type(store: Store, chain_id: str) -> str | None:
-    last = store.last_event(chain_id)
-    return None if last is None else last.type
-
-
-def _prefix_head(writer: Any) -> bytes:
-    return bytes(writer.head)

@@ -32,6 +32,7 @@ import witvalues
 from actors import wat_manifest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_codec import MEM_MODULE
 from wasmtime import component as wc
 
 from theater.codec import (
@@ -202,24 +203,7 @@ class TypeText:
         return f"$t{k}"
 
 
-MEM = """
-  (core module $Mem
-    (memory (export "mem") 1)
-    (global $bump (mut i32) (i32.const 8192))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
-                             (i32.xor (i32.sub (local.get 2) (i32.const 1)) (i32.const -1))))
-      (global.set $bump (i32.add (local.get $p) (local.get 3)))
-      (block $ok (loop $grow
-        (br_if $ok (i32.le_u (global.get $bump) (i32.mul (memory.size) (i32.const 65536))))
-        (drop (memory.grow (i32.const 1)))
-        (br $grow)))
-      (local.get $p)))
-  (core instance $m (instantiate $Mem))
-  (alias core export $m "mem" (core memory $mem))
-  (alias core export $m "realloc" (core func $realloc))
-"""
+MEM = MEM_MODULE  # the bump allocator the codec tests share
 
 
 def echo_wat(t: WitType) -> str:
