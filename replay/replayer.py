@@ -20,7 +20,7 @@ import orjson
 from theater.boundary import Boundary, DivergenceSignal, StopReplay, dumps
 from theater.chain import END_TYPE, split_type
 from theater.codec import CodecError, decode_params
-from theater.engine import load_component, read_component_file
+from theater.engine import is_sha256_hex, load_component, read_component_file
 from theater.errors import ComponentError, ReplayError
 from theater.manifest import DEFAULT_FUEL, DEFAULT_MEMORY
 from theater.recorder import apply_result, end_detail
@@ -76,8 +76,12 @@ def _component(store: Store, header: dict[str, Any], path: Path | None) -> tuple
     if path is not None:
         data = read_component_file(path)
         return data, hashlib.sha256(data).hexdigest()
-    sha = str(header.get("component_sha256"))
-    data_db = store.get_component(sha)
+    recorded = header.get("component_sha256")
+    if not is_sha256_hex(recorded):
+        raise ReplayError(f"the chain's header is malformed: component_sha256 {str(recorded)[:80]!r} "
+                          "is not 64 lowercase hex digits")
+    sha = str(recorded)
+    data_db = store.get_component(sha)  # refused unless the bytes hash to sha
     if data_db is None:
         raise ReplayError(
             f"the recorded component {sha[:16]} is not in {store.path}; pass --component PATH"
@@ -109,7 +113,7 @@ def replay(
     if until is not None and until < 0:
         raise ReplayError("--until must be a seq >= 0")
     data, sha = _component(store, header, component)
-    comp = load_component(data, sha256=sha)
+    comp = load_component(data)
     handler_types = [str(h.get("type")) for h in header.get("handlers", []) if isinstance(h, dict)]
     plan = plan_imports(load_imports(comp), handler_types, None)
     limits = header.get("limits") or {}
@@ -178,10 +182,10 @@ def replay(
     except ComponentError:
         writer.abandon()
         raise
-    except Interrupted:
+    except Interrupted as e:
         writer.abandon()
-        raise Interrupted(f"interrupted: replay chain {writer.chain_id} kept as incomplete, "
-                          f"{writer.length} events") from None
+        raise e.again(f"{e.what}: replay chain {writer.chain_id} kept as incomplete, "
+                      f"{writer.length} events") from None
     note = None
     if divergence is not None:
         writer.finish("diverged", seq=divergence.seq, kind=divergence.kind)

@@ -72,14 +72,11 @@ class Writer(Protocol):
 
 
 def trap_message(e: BaseException) -> str:
-    """A deterministic one-line description of a trap (no backtrace, no addresses)."""
-    text = str(e)
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("wasm trap:"):
-            return line
-    first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
-    return first
+    """A deterministic one-line description of a trap (no backtrace, no addresses),
+    keeping wasmtime's cause (e.g. invalid UTF-8 in a string the guest passed)."""
+    from .engine import describe_wasmtime_error
+
+    return describe_wasmtime_error(e, type(e).__name__)
 
 
 ResourceCodec = tuple[Callable[..., Any] | None, Callable[..., Any] | None]

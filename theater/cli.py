@@ -71,35 +71,80 @@ class Exit(Exception):
 
 @contextmanager
 def interruptible() -> Iterator[Any]:
-    """While an actor runs, the first Ctrl-C asks it to stop; the second stops at once.
+    """While an actor runs, SIGINT (Ctrl-C) or SIGTERM stops it within a moment; a
+    second Ctrl-C stops at once.
 
-    Yields a :class:`theater.runtime.Interrupt` to give the recorder. The signal
-    handler only sets it: raising from a signal handler can land in wasmtime-py's
-    ctypes glue, where the exception is lost and the call fails as a bogus trap. The
-    recorder raises :class:`theater.runtime.Interrupted` at the next host call or
-    export boundary instead (exit 130; the chain is kept, marked incomplete). SIGINT
-    stays ignored where it was (a background job).
+    Yields a :class:`theater.runtime.Interrupt` to give the recorder or replayer. While
+    the main thread is inside wasm no Python signal handler can run, so the signals
+    are also written to a ``signal.set_wakeup_fd`` pipe that a watcher thread reads:
+    it calls :meth:`Interrupt.request`, which increments the engine's epoch, and the
+    wasm code traps at its next epoch check (every store's deadline is one tick). The
+    recorder turns that, or the next host call or export boundary, into
+    :class:`theater.runtime.Interrupted`: exit 130 (SIGINT) or 143 (SIGTERM), the chain
+    kept, marked incomplete, nothing recorded for the interrupted call. The Python
+    handler itself never raises on the first signal: raising from a signal handler can
+    land in wasmtime-py's ctypes glue, where the exception is lost and the call fails
+    as a bogus trap. A signal that was ignored stays ignored (a background job).
     """
+    import threading
+
     from .runtime import Interrupt
 
     stop = Interrupt()
+    seen = [0]  # SIGINTs the Python handler ran for (coalesced ones count once)
 
     def handler(signum: int, frame: object) -> None:
-        if stop.requested:
-            raise KeyboardInterrupt
-        stop.requested = True
+        if signum == signal.SIGINT:
+            seen[0] += 1
+            if seen[0] >= 2:
+                raise KeyboardInterrupt
+        stop.request(signum)
 
+    old: dict[int, Any] = {}
+    wake_r = wake_w = -1
+    old_fd: int | None = None
+    watcher: threading.Thread | None = None
     try:
-        old = signal.getsignal(signal.SIGINT)
-        if old is not signal.SIG_IGN:
-            signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread
-        old = signal.SIG_IGN
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            prev = signal.getsignal(signum)
+            if prev is not signal.SIG_IGN:
+                signal.signal(signum, handler)
+                old[signum] = prev
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        old_fd = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread: no signal handling of ours
+        pass
+    if old_fd is not None:
+        watched = set(old)
+
+        def watch() -> None:
+            while True:
+                try:
+                    got = os.read(wake_r, 64)
+                except OSError:
+                    return
+                if not got:  # the write end was closed: the run is over
+                    return
+                for num in got:
+                    if num in watched:
+                        stop.request(num)
+
+        watcher = threading.Thread(target=watch, name="theater-stop-watcher", daemon=True)
+        watcher.start()
     try:
         yield stop
     finally:
-        if old is not signal.SIG_IGN:
-            signal.signal(signal.SIGINT, old)
+        if old_fd is not None:
+            signal.set_wakeup_fd(old_fd)
+        if wake_w >= 0:
+            os.close(wake_w)
+        if watcher is not None:
+            watcher.join(5)
+        if wake_r >= 0:
+            os.close(wake_r)
+        for num, prev in old.items():
+            signal.signal(num, prev)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,7 +153,7 @@ def cli() -> None:
     """Record, replay and verify WebAssembly component actors.
 
     Exit codes: 0 ok, 1 verification failed / replay diverged / actor failed,
-    2 usage or input error, 130 interrupted.
+    2 usage or input error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
     """
 
 

@@ -10,6 +10,8 @@
     ├── ComponentError           a file that is not a usable component (exit 2)
     │   └── CapabilityError      an import the manifest does not grant (exit 2)
     ├── ActorError               the actor trapped, ran out of fuel or returned err (exit 1)
+    ├── ComponentMismatch        a database's component bytes do not hash to the
+    │                            component_sha256 the chain recorded (exit 1)
     └── ReplayError              replay could not run at all (exit 2); a divergence
                                  is a result, not an exception
 
@@ -27,7 +29,8 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # verification failed, replay diverged, the actor failed
     USAGE = 2  # usage or input error
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # SIGINT (Ctrl-C)
+    TERMINATED = 143  # SIGTERM
 
 
 class TheaterError(Exception):
@@ -62,6 +65,12 @@ class CapabilityError(ComponentError):
 
 class ActorError(TheaterError):
     """The actor trapped, ran out of fuel, or returned an error."""
+
+    exit_code = ExitCode.FAILED
+
+
+class ComponentMismatch(TheaterError):
+    """Component bytes taken from a database are not the component the chain recorded."""
 
     exit_code = ExitCode.FAILED
 

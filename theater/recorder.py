@@ -147,7 +147,7 @@ def record(
     data = read_component_file(manifest.component)
     sha = hashlib.sha256(data).hexdigest()
     try:
-        component = load_component(data, sha256=sha)
+        component = load_component(data)
     except ComponentError as e:  # name the file: the manifest may point anywhere
         raise ComponentError(f"{manifest.component}: {e}") from None
     plan = plan_imports(load_imports(component), [h.type for h in handlers], handler_functions(handlers))
@@ -209,10 +209,10 @@ def record(
         result.events = writer.length
         result.state = state
         return result
-    except Interrupted:
+    except Interrupted as e:
         writer.abandon()
-        raise Interrupted(f"interrupted: chain {writer.chain_id} kept as incomplete, {writer.length} events "
-                          "(it verifies as a prefix)") from None
+        raise e.again(f"{e.what}: chain {writer.chain_id} kept as incomplete, {writer.length} events "
+                      "(it verifies as a prefix)") from None
     finally:
         if not writer.finished:
             writer.abandon()

@@ -11,6 +11,7 @@ refused before the actor runs.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ import wasmtime
 import wasmtime.component as wc
 
 from .boundary import Boundary, HostRefusal
-from .engine import engine
+from .engine import describe_wasmtime_error, engine, new_store, request_stop
 from .errors import CapabilityError, ComponentError, ExitCode, TheaterError
 from .handlers import PROVIDERS, Handler, LiveFn, registry
 from .wittypes import ROOT, FuncSig, HandleT, InterfaceSig, component_exports, component_imports
@@ -163,35 +164,80 @@ def resource_codec(plan: Plan) -> tuple[Callable[..., Any], Callable[..., Any]]:
 
 
 class Interrupted(TheaterError):  # noqa: N818 (named for what happened, like KeyboardInterrupt)
-    """The user stopped the run (Ctrl-C); exit 130. A recording keeps what it wrote."""
+    """The user stopped the run: exit 130 (SIGINT, Ctrl-C) or 143 (SIGTERM). A
+    recording keeps what it wrote."""
 
     exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str, *, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = signum
+        if signum == signal.SIGTERM:
+            self.exit_code = ExitCode.TERMINATED
+
+    @property
+    def what(self) -> str:
+        """``interrupted`` (SIGINT) or ``terminated`` (SIGTERM)."""
+        return "terminated" if self.signum == signal.SIGTERM else "interrupted"
+
+    def again(self, message: str) -> Interrupted:
+        """The same stop, with a message saying what was kept."""
+        return Interrupted(message, signum=self.signum)
 
 
 @dataclass
 class Interrupt:
-    """A stop request, set by a signal handler and acted on at a safe point.
+    """A stop request, set by a signal and acted on at a safe point.
 
     A signal handler must not raise: it can run inside wasmtime-py's ctypes glue, where
-    an exception is lost and the call fails as a bogus trap. When ``requested`` is set,
-    the next host call raises :class:`Interrupted` from inside the host function, where
-    wasmtime-py carries it across the wasm frames and re-raises it from the export
-    call (nothing is recorded for that call); the recorder checks it between export
-    calls too, for actors that make no host calls."""
+    an exception is lost and the call fails as a bogus trap. And while the main thread
+    is inside wasm, no Python signal handler runs at all. So :meth:`request` (called
+    by the CLI's watcher thread, which ``signal.set_wakeup_fd`` wakes) sets
+    ``requested`` and increments the engine's epoch: wasm code stops at its next epoch
+    check (every store's deadline is one tick), and the export call is re-raised as
+    :class:`Interrupted` instead of being recorded as a trap. A host call checks it
+    first, and raises from inside the host function, where wasmtime-py carries it
+    across the wasm frames and re-raises it from the export call (nothing is recorded
+    for that call); the recorder checks it between export calls too."""
 
     requested: bool = False
+    signum: int = signal.SIGINT
+
+    def request(self, signum: int = signal.SIGINT) -> None:
+        """Ask the run to stop (any thread): at the next host call, export boundary or
+        epoch check in wasm."""
+        if not self.requested:
+            self.signum = signum
+        self.requested = True
+        request_stop()
+
+    def error(self) -> Interrupted:
+        return Interrupted("terminated" if self.signum == signal.SIGTERM else "interrupted", signum=self.signum)
 
     def check(self) -> None:
         if self.requested:
-            raise Interrupted("interrupted")
+            raise self.error()
 
     def guard(self, live: LiveFn) -> LiveFn:
         def guarded(store: Any, *args: Any) -> Any:
             if self.requested:
-                raise Interrupted("interrupted")
+                raise self.error()
             return live(store, *args)
 
         return guarded
+
+    def stoppable(self, func: Any) -> Any:
+        """An export function whose epoch interrupt, once a stop was requested, raises
+        :class:`Interrupted` (and is never recorded as the actor's trap)."""
+        def call(store: Any, *args: Any) -> Any:
+            try:
+                return func(store, *args)
+            except wasmtime.WasmtimeError:
+                if self.requested:
+                    raise self.error() from None
+                raise
+
+        return call
 
 
 class ActorInstance:
@@ -205,7 +251,8 @@ class ActorInstance:
         self.component = component
         self.boundary = boundary
         self.fuel = fuel
-        self.store = wasmtime.Store(eng)
+        self.interrupt = interrupt
+        self.store = new_store()
         self.store.set_limits(memory_size=memory)
         self.exports = component_exports(eng, component)
         linker = wc.Linker(eng)
@@ -228,7 +275,7 @@ class ActorInstance:
         try:
             self.instance = linker.instantiate(self.store, component)
         except wasmtime.WasmtimeError as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else "instantiation failed"
+            first = describe_wasmtime_error(e, "instantiation failed")
             if "memory limits" in first:
                 first += f" (the manifest's [limits] memory is {memory} bytes)"
             raise ComponentError(f"cannot instantiate the component: {first}") from None
@@ -244,6 +291,8 @@ class ActorInstance:
                 func = self.instance.get_func(self.store, fidx)
                 if func is None:
                     return None
+                if self.interrupt is not None:
+                    return name, self.interrupt.stoppable(func), isig.funcs[function]
                 return name, func, isig.funcs[function]
         return None
 

@@ -22,7 +22,7 @@ from typing import Any
 import sqlite_utils
 
 from .chain import END_TYPE, ChainBuilder, Event, canonical_json
-from .errors import ChainNotFound, StoreError, UsageError
+from .errors import ChainNotFound, ComponentMismatch, StoreError, UsageError
 
 SCHEMA_VERSION = 1
 DEFAULT_BATCH = 1024
@@ -266,8 +266,20 @@ class Store:
         return sha
 
     def get_component(self, sha256: str) -> bytes | None:
+        """The stored bytes of the component ``sha256``, None if absent. Bytes that do
+        not hash to ``sha256`` are refused (:class:`ComponentMismatch`, exit 1): they
+        are not the component a chain recorded, and must never be compiled."""
         row = self.conn.execute("SELECT bytes FROM components WHERE sha256 = ?", (sha256,)).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        data = bytes(row[0]) if isinstance(row[0], (bytes, bytearray, memoryview)) else b""
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise ComponentMismatch(
+                "the database's component bytes are not the component the chain recorded: "
+                f"the chain recorded sha256 {sha256}, the stored bytes hash to {actual}"
+            )
+        return data
 
     # -- chains -------------------------------------------------------------
 
@@ -435,7 +447,15 @@ class _Transaction:
         return self.conn
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:
+            # SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR):
+            # a second ROLLBACK would fail and hide the error that caused it
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the original error is the one to report
 
 
 class ChainWriter:
@@ -501,7 +521,7 @@ class ChainWriter:
                     )
         except sqlite3.Error as e:
             self._rows = rows + self._rows
-            raise StoreError(f"cannot write events to {self.store.path}: {e}") from e
+            raise StoreError(f"cannot write events to {self.store.path}: {describe_sqlite_error(e)}") from e
         if self.on_commit is not None:
             self.on_commit(self)
 

@@ -184,9 +184,31 @@ def verify_rows(
     if not isinstance(header, (bytes, bytearray)) or not header:
         p = Problem(Failure.MALFORMED, None, "the chain has no header")
         return VerifyResult(chain_id, False, 0, False, None, p)
+    bad = header_problem(bytes(header))
+    if bad is not None:
+        return VerifyResult(chain_id, False, 0, False, None, bad)
     genesis = genesis_hash(bytes(header))
     five = ((row[0], row[1], row[2], row[3], row[4]) for row in rows)
     return _finish(_walk(chain_id, genesis, five, genesis, None, 0, False, progress, on_event), progress)
+
+
+def header_problem(header: bytes) -> Problem | None:
+    """A v1 header whose ``component_sha256`` is not 64 lowercase hex is malformed: it
+    cannot name the component the chain recorded (and must never reach a path)."""
+    import orjson
+
+    try:
+        obj = orjson.loads(header)
+    except orjson.JSONDecodeError:
+        return None  # not JSON: the hash walk still checks what it binds
+    if not isinstance(obj, dict) or "component_sha256" not in obj:
+        return None  # a header that names no component (replay refuses it)
+    sha = obj["component_sha256"]
+    if isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha):
+        return None
+    return Problem(Failure.MALFORMED, None,
+                   f"the header's component_sha256 {str(sha)[:80]!r} is not 64 lowercase hex digits",
+                   "64 lowercase hex digits", str(sha)[:80])
 
 
 def _finish(result: VerifyResult, progress: Callable[[int], None] | None) -> VerifyResult:
@@ -355,6 +377,9 @@ def verify_chain(
 
 def _verify_v1(store: Store, info: ChainInfo, progress: Callable[[int], None] | None, on_event: OnEvent | None,
                workers: int | None, pool: VerifyPool | None) -> VerifyResult:
+    bad = header_problem(bytes(info.header))
+    if bad is not None:
+        return VerifyResult(info.id, False, 0, False, None, bad)
     genesis = genesis_hash(bytes(info.header))
     k = _processes(store, info, on_event, workers)
     result = None

@@ -7,12 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-import wasmtime
 import wasmtime.component as wc
 from actors import wat_manifest
 
 from replay.replayer import replay
-from theater.engine import engine, load_component, read_component_file
+from theater.engine import engine, load_component, new_store, read_component_file
 from theater.handlers import build_handlers
 from theater.manifest import Manifest, load_manifest
 from theater.recorder import record
@@ -41,7 +40,7 @@ def direct(manifest: Manifest, n: int) -> tuple[float, bytes]:
     t = time.perf_counter()
     live = handler_functions(build_handlers(manifest))["wasi:random/random"]["get-random-u64"]
     component = load_component(read_component_file(manifest.component))
-    store = wasmtime.Store(engine())
+    store = new_store()
     store.set_fuel(manifest.fuel)
     linker = wc.Linker(engine())
     with linker.root() as root, root.add_instance("wasi:random/random@0.2.3") as inst:
