@@ -1,4 +1,4 @@
-"""Issue 11 (Trust), items 3 and 13: what a signature covers,
+"""Issue 11 (Trust), items 3, 4, 13 and the `verify` part of 14: what a signature covers,
 how keys are written and read, and what `theater verify` says in text."""
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import pytest
 from actors import wat_manifest
 from conftest import run_cli, write_chain
 
-from theater.chain import event_hash
+from theater.chain import canonical_json, event_hash, make_header
 from theater.checkpoint import (
     generate_key,
     load_private_key,
     parse_checkpoint,
+    sign_checkpoint,
     stored_checkpoints,
     write_key_pair,
 )
@@ -113,6 +114,98 @@ def test_checkpoint_size_signs_the_verified_hash_at_that_size(tmp_path, capsys, 
     assert parse_checkpoint(out).head == at4
 
 
+# -- item 4: signatures say how far they reach ---------------------------------------
+
+
+@pytest.fixture
+def two_checkpoints(tmp_path):
+    """A complete 21-event chain signed at size 5 and at its end."""
+    db = tmp_path / "c.db"
+    key = generate_key("auditor")
+    write_key_pair(tmp_path / "k", key)
+    with Store(db) as s:
+        cid = write_chain(s, 20)
+        sign_checkpoint(s, cid, key, size=5)
+        sign_checkpoint(s, cid, key)
+    return db, cid, tmp_path / "k.pub"
+
+
+def test_deleted_checkpoints_and_rewritten_tail_is_an_unsigned_tail(two_checkpoints):
+    """issue 11 item 4: the reproduction: delete the later checkpoint, rewrite the tail."""
+    db, cid, pub = two_checkpoints
+    r = run_cli("verify", "--db", str(db), "--key", str(pub))
+    assert r.returncode == 0 and "signed through 21 of 21 events" in r.stdout
+    with Store(db) as s:
+        s.conn.execute("DELETE FROM checkpoints WHERE size = 21")
+        _rewrite_from(s, cid, 9)
+    r = run_cli("verify", "--db", str(db), "--key", str(pub), "--json")
+    assert r.returncode == 1
+    out = orjson.loads(r.stdout)
+    assert out["signed_size"] == 5
+    assert (out["problem"]["class"], out["problem"]["seq"]) == ("unsigned_tail", 5)
+    r = run_cli("verify", "--db", str(db), "--key", str(pub))
+    assert r.returncode == 1 and "unsigned_tail at seq 5" in r.stderr
+    assert "signed through 5 of 21 events" in r.stderr
+    r = run_cli("verify", "--db", str(db), "--key", str(pub), "--allow-unsigned-tail")
+    assert r.returncode == 0 and "signed through 5 of 21 events" in r.stdout
+    r = run_cli("verify", "--db", str(db), "--key", str(pub), "--allow-unsigned-tail", "--json")
+    out = orjson.loads(r.stdout)
+    assert out["ok"] and out["signed_size"] == 5 and out["problems"] == []
+
+
+def test_signed_size_is_null_without_a_key_and_an_incomplete_chain_has_no_unsigned_tail(tmp_path):
+    """issue 11 item 4: a chain still being recorded is not judged by its unsigned tail."""
+    db = tmp_path / "c.db"
+    key = generate_key("auditor")
+    write_key_pair(tmp_path / "k", key)
+    with Store(db) as s:
+        cid = write_chain(s, 10, finish=False)
+        sign_checkpoint(s, cid, key, size=4)
+    r = run_cli("verify", "--db", str(db), "--json")
+    assert r.returncode == 0 and orjson.loads(r.stdout)["signed_size"] is None
+    r = run_cli("verify", "--db", str(db), "--key", str(tmp_path / "k.pub"), "--json")
+    out = orjson.loads(r.stdout)
+    assert r.returncode == 0 and out["signed_size"] == 4 and not out["complete"]
+    r = run_cli("verify", "--db", str(db), "--key", str(tmp_path / "k.pub"))
+    assert r.returncode == 0 and "signed through 4 of 10 events" in r.stdout
+
+
+def test_a_fresh_signed_recording_and_its_replay_under_all_key(tmp_path):
+    """issue 11 item 4: `record --sign-key --checkpoint-every N` signs its final head, so
+    it passes with no unsigned tail; an unsigned replay chain fails `verify --all --key`
+    like any never-signed chain (the replay_of column is not hashed, so it cannot
+    exempt a chain), with a message saying how to sign it, unless --allow-unsigned-tail."""
+    db = tmp_path / "s.db"
+    assert run_cli("keygen", "--out", str(tmp_path / "k")).returncode == 0
+    m = wat_manifest(tmp_path, "counter")
+    r = run_cli("record", str(m), "--db", str(db), "--send", "abc", "--send", "de", "--send", "f", "-q",
+                "--sign-key", str(tmp_path / "k.key"), "--checkpoint-every", "4", "--json")
+    assert r.returncode == 0, r.stderr
+    rec = orjson.loads(r.stdout)
+    r = run_cli("verify", rec["chain"], "--db", str(db), "--key", str(tmp_path / "k.pub"), "--json")
+    out = orjson.loads(r.stdout)
+    assert r.returncode == 0 and out["signed_size"] == out["events"] == rec["events"]
+    r = run_cli("replay", rec["chain"], "--db", str(db), "--verify")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("verify", "--all", "--db", str(db), "--key", str(tmp_path / "k.pub"), "--json")
+    assert r.returncode == 1
+    chains = orjson.loads(r.stdout)["chains"]
+    assert [c["ok"] for c in chains] == [True, False]
+    assert chains[1]["problem"]["class"] == "bad_signature" and chains[1]["signed_size"] == 0
+    assert "replay of" in chains[1]["problem"]["message"] and "theater checkpoint" in chains[1]["problem"]["message"]
+    r = run_cli("verify", "--all", "--db", str(db), "--key", str(tmp_path / "k.pub"), "--allow-unsigned-tail")
+    assert r.returncode == 0 and f"signed through 0 of {rec['events']} events" in r.stdout
+
+
+def test_allow_unsigned_tail_still_fails_forks_and_truncation(two_checkpoints):
+    """issue 11 item 4: the flag waives only the unsigned tail."""
+    db, cid, pub = two_checkpoints
+    with Store(db) as s:
+        _rewrite_from(s, cid, 9)
+    r = run_cli("verify", "--db", str(db), "--key", str(pub), "--allow-unsigned-tail", "--json")
+    assert r.returncode == 1 and orjson.loads(r.stdout)["problem"]["class"] == "fork"
+
+
 # -- item 13: keygen never follows a symlink; a readable private key is refused ------
 
 
@@ -177,3 +270,46 @@ def test_private_key_readable_by_others_is_refused(tmp_path):
         load_private_key(tmp_path / "k.key")
     os.chmod(tmp_path / "k.key", 0o400)
     assert load_private_key(tmp_path / "k.key").name == "signer"
+
+
+# -- item 14 (verify): the text report says what --json says -------------------------
+
+
+def test_verify_text_notes_unchecked_checkpoints(tmp_path):
+    """issue 11 item 14: without --key, the text says stored checkpoints went unchecked."""
+    db = tmp_path / "c.db"
+    key = generate_key()
+    with Store(db) as s:
+        cid = write_chain(s, 4)
+        sign_checkpoint(s, cid, key, size=2)
+        sign_checkpoint(s, cid, key)
+    r = run_cli("verify", "--db", str(db))
+    assert r.returncode == 0 and "2 stored checkpoint(s) not checked: pass --key" in r.stdout
+
+
+def test_verify_text_says_the_random_audit_audited_nothing(tmp_path):
+    """issue 11 item 14: --audit-random on a chain with no seeded draws says so."""
+    db = tmp_path / "c.db"
+    with Store(db) as s:
+        w = s.create_chain(make_header(actor="a", component_sha256="ab" * 32, seed=3))
+        w.append("export:theater:simple/actor#init", canonical_json({"args": {"state": None}, "result": None}))
+        w.finish("completed")
+    r = run_cli("verify", "--db", str(db), "--audit-random")
+    assert r.returncode == 0
+    assert "--audit-random audited nothing: the chain has no seeded random draws" in r.stdout
+    out = orjson.loads(run_cli("verify", "--db", str(db), "--audit-random", "--json").stdout)
+    assert out["random_checked"] == 0 and any("audited nothing" in n for n in out["notes"])
+
+
+def test_verify_text_states_the_limits_of_a_legacy_chain(tmp_path):
+    """issue 11 item 14: a legacy chain's text report names SHA-1, the missing genesis
+    binding and the missing end event."""
+    from test_legacy import write_legacy
+
+    f = write_legacy(tmp_path / "up.json")
+    db = str(tmp_path / "l.db")
+    assert run_cli("import", str(f), "--db", db).returncode == 0
+    r = run_cli("verify", "--db", db)
+    assert r.returncode == 0
+    text = r.stdout.lower()
+    assert "sha-1" in text and "no genesis" in text and "no end event" in text

@@ -90,6 +90,8 @@ class CheckpointCheck:
     report: list[dict[str, Any]] = field(default_factory=list)
     valid: list[tuple[CheckpointItem, dict[str, Any]]] = field(default_factory=list)
     heads: dict[int, bytes | None] = field(default_factory=dict)
+    #: after ``finish``: the largest size of a valid checkpoint the chain matches (0: none)
+    signed: int = 0
 
     def __post_init__(self) -> None:
         for item in self.items:
@@ -162,6 +164,7 @@ class CheckpointCheck:
                 ))
             else:
                 entry["status"] = "not_checked"
+        self.signed = max((i.checkpoint.size for i in matches if i.checkpoint.size not in conflicted), default=0)
         for item, actual in mismatches:
             cp = item.checkpoint
             if cp.size in conflicted:
