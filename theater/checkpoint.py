@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,31 +189,76 @@ def load_public_key(path: str | os.PathLike[str]) -> PublicKey:
 
 
 def load_private_key(path: str | os.PathLike[str]) -> PrivateKey:
-    """Read a private key file written by :func:`write_key_pair`."""
-    return parse_private_key(_read_text(path, "key"), str(path))
+    """Read a private key file written by :func:`write_key_pair`.
+
+    Like ssh, a key file that group or others may read is refused: a signing key
+    someone else could have copied is no evidence of who signed.
+    """
+    try:
+        with open(path, "rb") as f:
+            mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)  # the file read, not a name
+            if mode & 0o077:
+                raise UsageError(f"permissions {mode:04o} for {path} are too open: a private key must be "
+                                 f"readable by its owner only (chmod 600 {path})")
+            data = f.read(MAX_NOTE_BYTES + 1)
+    except OSError as e:
+        raise UsageError(f"cannot read key file {path}: {e.strerror}") from e
+    return parse_private_key(_decode_text(data, path, "key"), str(path))
 
 
 def write_key_pair(prefix: str | os.PathLike[str], key: PrivateKey, *, force: bool = False) -> tuple[Path, Path]:
-    """Write ``PREFIX.key`` (created with mode 0600) and ``PREFIX.pub``; returns both paths."""
+    """Write ``PREFIX.key`` (mode 0600) and ``PREFIX.pub``; returns both paths.
+
+    Each file is written whole to a new temporary file beside it (``O_CREAT|O_EXCL|
+    O_NOFOLLOW``, the final mode from the start) and then put in place: linked, which
+    fails on any existing name (a dangling symlink too), or with ``force`` renamed
+    over it, which replaces a symlink itself and never writes through it. A write that
+    fails removes its temporary file: no 0-byte or partial key is left.
+    """
     priv, pub = Path(f"{prefix}.key"), Path(f"{prefix}.pub")
     if not force:
         for p in (priv, pub):
-            if p.exists():
+            if os.path.lexists(p):
                 raise UsageError(f"{p} exists; not overwriting a key (use --force or another --out)")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (0 if force else os.O_EXCL)
+    _write_new(priv, (key.encode() + "\n").encode(), 0o600, force)
     try:
-        if force and priv.exists():
-            priv.unlink()  # re-create, so the mode is 0600 from the start
-        fd = os.open(priv, flags, 0o600)
+        _write_new(pub, (key.public().encode() + "\n").encode(), 0o644, force)
+    except UsageError:
+        if not force:  # the private key was new: leave no half of a pair
+            priv.unlink(missing_ok=True)
+        raise
+    return priv, pub
+
+
+def _write_new(path: Path, data: bytes, mode: int, replace: bool) -> None:
+    """Put ``data`` at ``path`` through a temporary file (see :func:`write_key_pair`)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    except OSError as e:
+        raise UsageError(f"cannot write key file {path}: {e.strerror}") from e
+    try:
         try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, (key.encode() + "\n").encode())
+            os.fchmod(fd, mode)  # whatever the umask
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
         finally:
             os.close(fd)
-        pub.write_text(key.public().encode() + "\n")
+        if replace:
+            os.replace(tmp, path)  # rename(2) replaces the name, a symlink included
+        else:
+            os.link(tmp, path)  # fails if the name exists in any form
+            os.unlink(tmp)
     except OSError as e:
-        raise UsageError(f"cannot write key files {priv}, {pub}: {e.strerror}") from e
-    return priv, pub
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if e.errno == errno.EEXIST:
+            raise UsageError(f"{path} exists; not overwriting a key (use --force or another --out)") from e
+        raise UsageError(f"cannot write key file {path}: {e.strerror}") from e
 
 
 def _read_text(path: str | os.PathLike[str], what: str) -> str:
@@ -219,6 +266,10 @@ def _read_text(path: str | os.PathLike[str], what: str) -> str:
         data = Path(path).read_bytes()
     except OSError as e:
         raise UsageError(f"cannot read {what} file {path}: {e.strerror}") from e
+    return _decode_text(data, path, what)
+
+
+def _decode_text(data: bytes, path: str | os.PathLike[str], what: str) -> str:
     if len(data) > MAX_NOTE_BYTES:
         raise CheckpointError(f"{path} is too large to be a {what} file")
     try:
@@ -384,6 +435,22 @@ def stored_checkpoints(store: Store, chain_id: str | None = None) -> list[tuple[
     if chain_id is not None:
         sql, params = sql + " WHERE chain = ?", (chain_id,)
     return [(int(r[0]), str(r[1]), str(r[2])) for r in store.conn.execute(sql + " ORDER BY size, id", params)]
+
+
+def sign_verified(store: Store, chain_id: str, private_key: PrivateKey | list[PrivateKey], size: int,
+                  head: bytes) -> Checkpoint:
+    """Sign and store a checkpoint of ``(size, head)`` exactly as given: nothing is read.
+
+    For a caller that has just verified the chain and holds the verified size and
+    head (``theater checkpoint``, :func:`verify.checkpoints.verify_and_sign`): reading
+    the head again could sign what a concurrent writer put there since.
+    """
+    if size < 0:
+        raise UsageError(f"checkpoint size must be >= 0, got {size}")
+    keys = private_key if isinstance(private_key, list) else [private_key]
+    cp = parse_checkpoint(sign_note(checkpoint_body(chain_id, size, head), keys))
+    store_checkpoint(store, cp)
+    return cp
 
 
 def sign_checkpoint(

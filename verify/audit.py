@@ -32,9 +32,13 @@ class Auditor:
         checkpoints: Sequence[CheckpointItem] = (),
         audit_random: bool = False,
         require_checkpoint: bool | None = None,
+        allow_unsigned_tail: bool = False,
+        unsigned_hint: str = "",
     ) -> None:
         self.keys = list(keys)
         self.require = bool(self.keys) if require_checkpoint is None else require_checkpoint
+        self.allow_unsigned_tail = allow_unsigned_tail
+        self.unsigned_hint = unsigned_hint
         self.extra: list[Problem] = []
         self.notes: list[str] = []
         self.check = CheckpointCheck(chain_id, fmt, header, list(checkpoints), self.keys) \
@@ -69,20 +73,52 @@ class Auditor:
         if self.check is not None:
             found += self.check.finish(result.events, walk_ok)
             result.checkpoints = self.check.report
-            if self.require and not self.check.items:
-                found.append(Problem(
-                    Failure.BAD_SIGNATURE, None,
-                    "no checkpoint of this chain is signed by a given key (none stored or given; "
-                    "truncation and rewrites cannot be ruled out)",
-                ))
+            if self.keys:
+                result.signed_size = self.check.signed
+            if self.require:  # a chain already failing its checkpoints needs no coverage verdict
+                found += self._coverage(result, walk_ok and not found)
         if self.random is not None:
             result.random_checked = self.random.checked
             if self.random.problem is not None:
                 found.append(self.random.problem)
+            elif walk_ok and self.random.checked == 0:
+                self.notes.append("--audit-random audited nothing: the chain has no seeded random draws")
         result.notes.extend(self.notes)
         if found:
             result.add(*found)
         return result
+
+
+    def _coverage(self, result: VerifyResult, walk_ok: bool) -> list[Problem]:
+        """The rule of --key: a chain must have a checkpoint a given key signed, and a
+        complete chain must be signed through its end (``unsigned_tail`` otherwise).
+        ``allow_unsigned_tail`` accepts both, with a note saying how far the signatures reach."""
+        assert self.check is not None
+        n, total = self.check.signed, result.events
+        how = "sign it with `theater checkpoint CHAIN --key K`, or pass --allow-unsigned-tail" + self.unsigned_hint
+        if not self.check.items:
+            if self.allow_unsigned_tail:
+                self.notes.append(f"not signed: no checkpoint of this chain is signed by a given key"
+                                  f" (0 of {total} events; allowed by --allow-unsigned-tail)")
+                return []
+            return [Problem(
+                Failure.BAD_SIGNATURE, None,
+                "no checkpoint of this chain is signed by a given key (none stored or given; "
+                f"truncation and rewrites cannot be ruled out): {how}",
+            )]
+        if not (walk_ok and result.complete and n < total):
+            return []
+        if self.allow_unsigned_tail:
+            self.notes.append(f"signed through {n} of {total} events: events {n} to {total - 1} are covered by"
+                              " no signed checkpoint (allowed by --allow-unsigned-tail)")
+            return []
+        return [Problem(
+            Failure.UNSIGNED_TAIL, n,
+            f"signed through {n} of {total} events: the chain is complete but events {n} to {total - 1}"
+            " (its end included) are covered by no signed checkpoint, so a rewrite of them would not"
+            f" show; {how}",
+            str(total), str(n),
+        )]
 
 
 def audit_rows(
@@ -95,10 +131,12 @@ def audit_rows(
     checkpoints: Sequence[CheckpointItem] = (),
     audit_random: bool = False,
     require_checkpoint: bool | None = None,
+    allow_unsigned_tail: bool = False,
 ) -> VerifyResult:
     """Verify rows in memory with every check :func:`audit_chain` makes."""
     aud = Auditor(chain_id, fmt, header, keys=keys, checkpoints=checkpoints,
-                  audit_random=audit_random, require_checkpoint=require_checkpoint)
+                  audit_random=audit_random, require_checkpoint=require_checkpoint,
+                  allow_unsigned_tail=allow_unsigned_tail)
     return aud.finish(verify_format_rows(fmt, chain_id, header, rows, on_event=aud.on_event))
 
 
@@ -110,14 +148,19 @@ def audit_chain(
     checkpoints: Sequence[CheckpointItem] = (),
     audit_random: bool = False,
     progress: Callable[[int], None] | None = None,
+    allow_unsigned_tail: bool = False,
 ) -> VerifyResult:
     """Verify a stored chain: integrity; with ``keys``, every stored checkpoint and each
     of ``checkpoints`` (given ones, e.g. from files); with ``audit_random``, the seed.
 
     With keys, a chain that has no checkpoint at all fails (``bad_signature``): an
     auditor who holds a key expects signed evidence, and deleting the checkpoint rows
-    must not turn into a pass. Raises :class:`theater.errors.StoreError` when the
-    database cannot be read whole.
+    must not turn into a pass. A complete chain whose end no valid signed checkpoint
+    covers fails ``unsigned_tail`` at the first unsigned seq (deleting the later
+    checkpoints and rewriting the tail must not pass either). ``allow_unsigned_tail``
+    accepts both, with a note; ``signed_size`` says how far the signatures reach.
+    Replay chains get no exception (``chains.replay_of`` is not hashed). Raises
+    :class:`theater.errors.StoreError` when the database cannot be read whole.
     """
     info = chain if isinstance(chain, ChainInfo) else store.chain(chain)
     items = list(checkpoints)
@@ -130,7 +173,10 @@ def audit_chain(
         n = len(load_stored(store, info.id)[0])
         if n:
             notes.append(f"{n} stored checkpoint(s) not checked: pass --key to check them")
-    aud = Auditor(info.id, info.format, info.header, keys=keys, checkpoints=items, audit_random=audit_random)
+    hint = "" if info.replay_of is None else (
+        f" (this chain is a replay of {info.replay_of}: replays are held to the same rule)")
+    aud = Auditor(info.id, info.format, info.header, keys=keys, checkpoints=items, audit_random=audit_random,
+                  allow_unsigned_tail=allow_unsigned_tail, unsigned_hint=hint)
     aud.extra.extend(bad)
     aud.notes.extend(notes)
     return aud.finish(verify_chain(store, info, progress=progress, on_event=aud.on_event))
@@ -141,6 +187,7 @@ def missing_chain(chain_id: str, items: Sequence[CheckpointItem], keys: Sequence
     check = CheckpointCheck(chain_id, "v1", b"", list(items), list(keys))
     result = VerifyResult(chain_id, True, 0, False, None)
     result.checkpoints = check.report
+    result.signed_size = 0
     problems = list(check.problems)
     for item, entry in check.valid:
         entry["status"] = "truncated"

@@ -26,15 +26,18 @@ from theater.checkpoint import (
     BadSignature,
     Checkpoint,
     CheckpointError,
+    PrivateKey,
     PublicKey,
     open_checkpoint,
     parse_checkpoint,
+    sign_verified,
     stored_checkpoints,
 )
-from theater.errors import StoreError
+from theater.errors import StoreError, UsageError
 from theater.store import Store
 
-from .integrity import Failure, Problem
+from . import integrity
+from .integrity import Failure, Problem, VerifyResult
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class CheckpointCheck:
     report: list[dict[str, Any]] = field(default_factory=list)
     valid: list[tuple[CheckpointItem, dict[str, Any]]] = field(default_factory=list)
     heads: dict[int, bytes | None] = field(default_factory=dict)
+    #: after ``finish``: the largest size of a valid checkpoint the chain matches (0: none)
+    signed: int = 0
 
     def __post_init__(self) -> None:
         for item in self.items:
@@ -159,6 +164,7 @@ class CheckpointCheck:
                 ))
             else:
                 entry["status"] = "not_checked"
+        self.signed = max((i.checkpoint.size for i in matches if i.checkpoint.size not in conflicted), default=0)
         for item, actual in mismatches:
             cp = item.checkpoint
             if cp.size in conflicted:
@@ -182,3 +188,48 @@ class CheckpointCheck:
                     cp.head.hex(), None if actual is None else actual.hex(), (item.evidence(), chain_ev),
                 ))
         return problems
+
+
+def verify_and_sign(
+    store: Store, ref: str, key: PrivateKey | list[PrivateKey], *, size: int | None = None,
+) -> tuple[VerifyResult, Checkpoint | None]:
+    """Verify the chain ``ref`` names and sign exactly what verified (``theater checkpoint``).
+
+    The chain row, its header and every event are read in one read transaction, and
+    the checkpoint signs the ``(size, head)`` that this verification computed (the
+    head at ``size``, default all verified events, is taken from the walk itself):
+    nothing is read again between verifying and signing, so a concurrent writer
+    cannot get a head signed that was never verified. The walk is serial (parallel
+    parts would read in snapshots of their own). The note is stored after the read
+    transaction ends. A chain that does not verify is not signed: ``(result, None)``.
+    """
+    heads: dict[int, bytes] = {}
+
+    def at(seq: int, hash_: bytes, type_: str, data: bytes) -> None:
+        if seq + 1 == size:
+            heads[size] = hash_
+
+    conn = store.conn
+    conn.execute("BEGIN")  # deferred: one snapshot from the first read to COMMIT
+    try:
+        info = store.resolve(ref)
+        result = integrity.verify_chain(store, info, on_event=None if size is None else at, workers=1)
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+    if not result.ok:
+        return result, None
+    n = result.events if size is None else size
+    if not 0 <= n <= result.events:
+        raise UsageError(f"--size {n} is outside the chain (0 to {result.events})")
+    if n == result.events and result.head is not None:
+        head = result.head  # the genesis hash for an empty v1 chain
+    elif n in heads:
+        head = heads[n]
+    elif n == 0 and info.format == "v1":
+        from theater.chain import genesis_hash
+
+        head = genesis_hash(info.header)
+    else:
+        raise UsageError(f"a checkpoint of size {n} needs format v1 (genesis hash); this chain is {info.format}")
+    return result, sign_verified(store, info.id, key, n, head)

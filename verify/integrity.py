@@ -39,6 +39,7 @@ class Failure(StrEnum):
     BAD_SIGNATURE = "bad_signature"  # a checkpoint signature that does not verify
     FORK = "fork"  # two checkpoints that cannot both be true
     RANDOM_MISMATCH = "random_mismatch"  # a recorded random value the seed does not give
+    UNSIGNED_TAIL = "unsigned_tail"  # with --key, a complete chain whose end no signed checkpoint covers
 
 
 # at the same seq, a broken row is reported before what it breaks further on
@@ -97,6 +98,9 @@ class VerifyResult:
     #: number of random draws audited (None when the audit did not run)
     random_checked: int | None = None
     format: str = "v1"
+    #: with keys: the largest size a valid signed checkpoint matching the chain covers
+    #: (0: none); None when no key was given
+    signed_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.problem is not None and not self.problems:
@@ -122,6 +126,7 @@ class VerifyResult:
             "problems": [p.to_json() for p in self.problems],
             "checkpoints": self.checkpoints,
             "random_checked": self.random_checked,
+            "signed_size": self.signed_size,
             "notes": self.notes,
         }
 
@@ -137,7 +142,11 @@ class VerifyResult:
         if self.checkpoints:
             sizes = ", ".join(str(c["size"]) for c in self.checkpoints)
             extra += f"; {len(self.checkpoints)} signed checkpoint(s) hold (size {sizes})"
-        if self.random_checked is not None:
+        if self.signed_size is not None:
+            extra += f"; signed through {self.signed_size} of {self.events} events"
+        if self.random_checked == 0:
+            extra += "; no random draws to audit"
+        elif self.random_checked is not None:
             extra += f"; {self.random_checked} random draw(s) match the seed"
         return f"ok {self.chain}: {self.events} events, head {head}, {state}{extra}"
 

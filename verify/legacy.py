@@ -100,5 +100,7 @@ def verify_legacy_rows(
                 "the chain does not end where the import header says", _hex(last), _hex(head),
             )
     r = VerifyResult(chain_id, True, n, True, head, format="legacy")
-    r.notes.append("legacy format (SHA-1, upstream rule): no genesis binds the header; no end event")
+    r.notes.append("legacy format (upstream's SHA-1 rule): SHA-1 is not collision resistant, no genesis"
+                   " hash binds the header, and there is no end event (a cut tail shows only against the"
+                   " import header or a signed checkpoint)")
     return r

@@ -44,31 +44,32 @@ def keygen(prefix: str, name: str, force: bool) -> None:
 def checkpoint(chain: str, key_path: str, size: int | None, out: str | None, db: str | None) -> None:
     """Sign a checkpoint of CHAIN (its size and head hash) and store it.
 
-    The chain is verified first: a chain that does not verify is not signed (exit 1).
+    The chain is verified first, in one read transaction, and the checkpoint signs the
+    size and head that verification computed (nothing is re-read, so a concurrent
+    writer cannot slip in a head): a chain that does not verify is not signed (exit 1).
     The checkpoint note is printed on stdout (or written to --out); keep a copy away
     from the database, since anyone who can write the database can delete rows.
     """
-    from verify.integrity import verify_chain
+    from verify.checkpoints import verify_and_sign
 
-    from ..checkpoint import load_private_key, sign_checkpoint
+    from ..checkpoint import load_private_key
 
     key = load_private_key(key_path)
+    if size is not None and size < 0:
+        raise UsageError(f"--size {size} is outside the chain (it counts events, from 0)")
     with open_store(db) as store:
-        info = store.resolve(chain)
-        result = verify_chain(store, info)
-        if not result.ok:
+        result, cp = verify_and_sign(store, chain, key, size=size)
+        if cp is None:
             err(result.summary())
             err("theater: refusing to sign a checkpoint of a chain that does not verify")
             raise Exit(ExitCode.FAILED)
-        if size is not None and not 0 <= size <= result.events:
-            raise UsageError(f"--size {size} is outside the chain (0 to {result.events})")
-        cp = sign_checkpoint(store, info.id, key, size=result.events if size is None else size)
+        info_id = result.chain
     if out:
         try:
             Path(out).write_text(cp.text)
         except OSError as e:
             raise UsageError(f"cannot write {out}: {e.strerror}") from e
-        err(f"checkpoint of {info.id} at size {cp.size} written to {out} and stored")
+        err(f"checkpoint of {info_id} at size {cp.size} written to {out} and stored")
     else:
         click.echo(cp.text, nl=False)
 

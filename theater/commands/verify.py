@@ -20,19 +20,24 @@ from ..errors import ExitCode, StoreError, UsageError
 @click.option("--checkpoint", "checkpoints", multiple=True, type=click.Path(dir_okay=False),
               help="A checkpoint text file to check as well (repeatable; needs --key). Without "
                    "CHAIN or --all, verifies the chains the checkpoints name.")
+@click.option("--allow-unsigned-tail", is_flag=True,
+              help="With --key, accept events no signed checkpoint covers (a complete chain's end, or a "
+                   "chain never signed); the report still says how far the signatures reach.")
 @click.option("--audit-random", is_flag=True,
               help="Regenerate the seeded random stream and check every recorded random value.")
 @db_option
 @json_option
 def verify(chain: str | None, all_: bool, keys: tuple[str, ...], checkpoints: tuple[str, ...],
-           audit_random: bool, db: str | None, as_json: bool) -> None:
+           allow_unsigned_tail: bool, audit_random: bool, db: str | None, as_json: bool) -> None:
     """Verify CHAIN (default: the newest), or every chain with --all.
 
     Recomputes every hash from the header and the stored fields (SHA-256 for v1
     chains, upstream's SHA-1 rule for imported legacy ones) and reports the first
     failure with its class, seq, and expected versus computed values. With --key,
     checks signed checkpoints: a chain shorter than a checkpoint is truncated, one
-    whose head differs was rewritten (fork). Exit 0 when all verify, 1 when any
+    whose head differs was rewritten (fork), a complete chain whose end no signed
+    checkpoint covers has an unsigned tail (unless --allow-unsigned-tail); the report
+    says "signed through N of M events". Exit 0 when all verify, 1 when any
     fails, 2 when the input cannot be read whole.
     """
     from theater.checkpoint import load_public_key, read_checkpoint
@@ -41,6 +46,8 @@ def verify(chain: str | None, all_: bool, keys: tuple[str, ...], checkpoints: tu
 
     if chain and all_:
         raise UsageError("give a CHAIN or --all, not both")
+    if allow_unsigned_tail and not keys:
+        raise UsageError("--allow-unsigned-tail needs --key (without a key no signature is checked)")
     if checkpoints and not keys:
         raise UsageError("--checkpoint needs --key (a checkpoint is evidence only when a known key signed it)")
     pubs = [load_public_key(k) for k in keys]
@@ -51,7 +58,7 @@ def verify(chain: str | None, all_: bool, keys: tuple[str, ...], checkpoints: tu
     with open_store(db) as store:
         try:
             results = _run(store, chain, all_, pubs, given, audit_random, audit_chain, missing_chain,
-                           show_progress=not as_json)
+                           show_progress=not as_json, allow_unsigned_tail=allow_unsigned_tail)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot read {store.path} whole: {e}") from e
     for r in results:
@@ -67,7 +74,8 @@ def verify(chain: str | None, all_: bool, keys: tuple[str, ...], checkpoints: tu
 
 
 def _run(store: Any, chain: str | None, all_: bool, pubs: list[Any], given: list[Any], audit_random: bool,
-         audit_chain: Any, missing_chain: Any, show_progress: bool = True) -> list[Any]:
+         audit_chain: Any, missing_chain: Any, show_progress: bool = True,
+         allow_unsigned_tail: bool = False) -> list[Any]:
     from ..progress import progress
 
     named = list(dict.fromkeys(item.checkpoint.chain for item in given))
@@ -88,7 +96,7 @@ def _run(store: Any, chain: str | None, all_: bool, pubs: list[Any], given: list
         mine = [i for i in given if i.checkpoint.chain == info.id]
         with progress(f"verifying {info.id[:8]}", info.length or None, enabled=show_progress) as update:
             results.append(audit_chain(store, info, keys=pubs, checkpoints=mine, audit_random=audit_random,
-                                       progress=update))
+                                       progress=update, allow_unsigned_tail=allow_unsigned_tail))
     present = {info.id for info in infos}
     for c in named:
         if c not in present:
@@ -102,10 +110,16 @@ def _exists(store: Any, chain_id: str) -> bool:
 
 
 def _print(r: Any) -> None:
+    """The text report: what --json says, in lines (notes included: legacy limits,
+    unchecked checkpoints, an audit that had nothing to audit, how far signatures reach)."""
     if r.ok:
         click.echo(r.summary())
+        for note in r.notes:
+            click.echo(f"  note: {note}")
         return
     err(r.summary())
+    if r.signed_size is not None and "signed through" not in r.summary():
+        err(f"  signed through {r.signed_size} of {r.events} events")
     p = r.problem
     if p.expected is not None or p.computed is not None:
         err(f"  expected: {p.expected}")
@@ -115,6 +129,8 @@ def _print(r: Any) -> None:
     for q in r.problems[1:]:
         where = "" if q.seq is None else f" at seq {q.seq}"
         err(f"  also: {q.kind}{where}: {q.message}")
+    for note in r.notes:
+        err(f"  note: {note}")
 
 
 COMMANDS = [verify]
