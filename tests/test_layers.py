@@ -159,3 +159,12 @@ def test_the_demo_outside_a_checkout_says_so_in_one_line(tmp_path: Path):
     assert len(lines) == 1 and "checkout" in lines[0], r.stderr
     assert not (tmp_path / "demo").exists()
 
+
+def test_docs_architecture_states_every_contract():
+    """issue 12 item 1 (docs): docs/architecture.md lists each contract by id and by its exact rule."""
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    for c in contracts():
+        assert f"| `{c['id']}` | {c['name']} |" in page, f"docs/architecture.md does not state {c['id']}"
+    for c in contracts():
+        for ignore in c.get("ignore_imports", []):
+            assert f"`{ignore}`" in page, f"docs/architecture.md does not name the ignore {ignore}"
