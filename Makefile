@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m theater.demo
 
+# The layer contracts first (pyproject.toml [tool.importlinter]; CI runs this target), then
+# the suite, closing with its 15 slowest tests.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/python -m pytest -q --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m bench --benchmark-only --benchmark-columns=min,mean,rounds tests/bench
@@ -26,6 +29,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check theater replay verify tui fixtures tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 clean:
-	rm -rf $(VENV) demo.db build *.egg-info
+	rm -rf $(VENV) demo.db build *.egg-info .import_linter_cache

@@ -3,6 +3,10 @@
 Builds the example Python actor (componentize-py, cached outside git), then:
 ``theater record`` it with a few messages, ``theater replay --verify`` the chain, and
 ``theater verify`` it. Everything lands in ./demo/ (demo.db, example.wasm, manifest).
+
+The example actor's sources and their builder live in ``fixtures/`` of the checkout,
+which the wheel does not install (a PyPI package named ``fixtures`` exists): the demo
+imports them from the checkout beside this package, and says so if there is none.
 """
 
 from __future__ import annotations
@@ -11,6 +15,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from theater.errors import ExitCode
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str) -> None:
@@ -22,14 +30,25 @@ def run(*args: str) -> None:
         sys.exit(code)
 
 
-def main() -> int:
+def build_example() -> Path:
+    """Build the example actor with the checkout's ``fixtures/build.py`` (cached)."""
+    if not (ROOT / "fixtures" / "build.py").is_file():
+        print(f"demo: no fixtures/ in {ROOT}: the demo runs from a checkout of theater (`make demo`), "
+              "not from an installed wheel", file=sys.stderr)
+        sys.exit(ExitCode.USAGE)
+    if sys.path[:1] != [str(ROOT)]:  # the checkout's fixtures/, before any installed namesake
+        sys.path.insert(0, str(ROOT))
     from fixtures.build import build_actor
 
-    root = Path(__file__).resolve().parent.parent
+    print("building the example actor with componentize-py (cached after the first time)...", flush=True)
+    return build_actor("example")
+
+
+def main() -> int:
+    root = ROOT
+    wasm = build_example()
     out = Path("demo")
     out.mkdir(exist_ok=True)
-    print("building the example actor with componentize-py (cached after the first time)...", flush=True)
-    wasm = build_actor("example")
     shutil.copyfile(wasm, out / "example.wasm")
     shutil.copyfile(root / "fixtures" / "actors" / "example" / "manifest.toml", out / "manifest.toml")
     db = str(out / "demo.db")
