@@ -9,6 +9,7 @@ import click
 
 from ..cli import Exit, db_option, emit_json, err, json_option, open_store
 from ..errors import ExitCode, StoreError, UsageError
+from ..text import inert
 
 
 @click.command()
@@ -103,7 +104,7 @@ def _exists(store: Any, chain_id: str) -> bool:
 
 def _print(r: Any) -> None:
     if r.ok:
-        click.echo(r.summary())
+        click.echo(inert(r.summary()))
         return
     err(r.summary())
     p = r.problem
