@@ -7,6 +7,7 @@ from typing import Any
 
 from theater.chain import Event
 from theater.jsondiff import Difference, differences
+from theater.text import inert, inert_line
 
 #: kinds of divergence
 KINDS = {
@@ -63,17 +64,20 @@ class Divergence:
         }
 
     def report(self) -> str:
-        """A human report: the event, what differed field by field, and what came before."""
-        lines = [f"diverged at event {self.seq}: {self.type}", f"  {self.message}"]
+        """A human report: the event, what differed field by field, and what came before.
+
+        Types, messages and values come from the recording and the actor: the report is
+        made inert (control characters escaped) so it cannot drive a terminal."""
+        lines = [f"diverged at event {self.seq}: {inert_line(self.type)}", f"  {inert(self.message)}"]
         for d in self.differences[:10]:
-            lines.append(f"  {d.describe()}")
+            lines.append(f"  {inert(d.describe())}")
         if not self.differences:
-            lines.append(f"  expected: {_short(self.expected)}")
-            lines.append(f"  actual:   {_short(self.actual)}")
+            lines.append(f"  expected: {inert(_short(self.expected))}")
+            lines.append(f"  actual:   {inert(_short(self.actual))}")
         if self.context:
             lines.append("  events before it (recorded):")
             for e in self.context:
-                lines.append(f"    {e.seq:>6}  {e.type}")
+                lines.append(f"    {e.seq:>6}  {inert_line(e.type)}")
         return "\n".join(lines)
 
 

@@ -58,8 +58,10 @@ def emit_json(value: Any) -> None:
 
 
 def err(message: str) -> None:
-    """One diagnostic line on stderr."""
-    click.echo(message, err=True)
+    """One diagnostic line on stderr (made inert: it may quote an actor's or a database's text)."""
+    from .text import inert
+
+    click.echo(inert(message), err=True)
 
 
 class Exit(Exception):

@@ -21,9 +21,11 @@ from typing import ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.markup import escape
 from textual.screen import Screen
 
 from theater.store import Store
+from theater.text import inert_line
 from verify.integrity import VerifyResult
 
 from .data import ChainSource
@@ -93,16 +95,16 @@ class TheaterApp(App[None]):
         if info is None:
             return
         if len(chains) < 2:
-            self.notify("there is no other chain to compare with", severity="warning")
+            self.notify("there is no other chain to compare with", severity="warning", markup=False)
             return
 
         def picked(second: str | None) -> None:
             if second == first:
-                self.notify("pick a chain other than the first", severity="warning")
+                self.notify("pick a chain other than the first", severity="warning", markup=False)
             elif second is not None:
                 self.open_diff(first, second)
 
-        title = f"Diff {first} with which chain? (enter picks, escape cancels)"
+        title = f"Diff {inert_line(first)} with which chain? (enter picks, escape cancels)"
         self.push_screen(PickChainScreen(title, chains, default_partner(info, chains), self.verified),
                          picked)
 
@@ -129,7 +131,9 @@ class TheaterApp(App[None]):
             yield SystemCommand("Previous difference", "Move to the previous differing event",
                                 screen.action_previous_difference)
         for info in self.store.chains():
+            # the palette parses titles and help as markup: database text is escaped
             yield SystemCommand(
-                f"Open chain {info.id}", f"{info.actor}, {info.length:,} events, {info.display_status}",
+                escape(f"Open chain {inert_line(info.id)}"),
+                escape(f"{inert_line(info.actor)}, {info.length:,} events, {inert_line(info.display_status)}"),
                 lambda chain_id=info.id: self.open_chain(chain_id),
             )

@@ -9,6 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 from theater.store import ChainInfo
+from theater.text import inert_line
 from verify.integrity import VerifyResult
 
 from .data import chain_status, short_hash, utc
@@ -18,16 +19,24 @@ RUNNING = "running"
 COLUMNS = ("ID", "Actor", "Events", "Head", "Status", "Verified", "Created")
 
 
-def verified_cell(state: VerifyResult | str | None) -> Text:
-    """The verified column: blank until checked, then ok or the failure class and seq."""
+def verified_cell(state: VerifyResult | str | None, info: ChainInfo | None = None) -> Text:
+    """The verified column: blank until checked, then ok or the failure class and seq.
+
+    A result holds for the ``(length, head)`` it verified, nothing more. Given the
+    chain as it is now (``info``), "ok" is shown only while the chain still has that
+    length and head and is not being recorded; otherwise the badge says how far the
+    verification reached: "verified through N" (N events), never a stale "ok"."""
     if state is None:
         return Text("not verified", style="dim")
     if isinstance(state, str):
         return Text("checking…", style="yellow")
     if state.problem is None:
+        if info is not None and (info.display_status == "recording"
+                                 or (info.length, info.head) != (state.events, state.head)):
+            return Text(f"verified through {state.events:,}", style="yellow")
         return Text("✓ ok", style="green")
     where = "" if state.problem.seq is None else f" @{state.problem.seq}"
-    return Text(f"✗ {state.problem.kind}{where}", style="bold red")
+    return Text(f"✗ {inert_line(state.problem.kind)}{where}", style="bold red")
 
 
 class ChainTable(DataTable[Text | str], inherit_bindings=False):
@@ -55,23 +64,28 @@ chain) and, once checked with `v`, whether it verifies.
     def __init__(self, *, id: str | None = None, created: bool = True) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.columns_shown = COLUMNS if created else COLUMNS[:-1]
+        self.infos: dict[str, ChainInfo] = {}
 
     def on_mount(self) -> None:
         for name in self.columns_shown:
             self.add_column(name, key=name.lower())
 
     def load(self, infos: list[ChainInfo], verified: dict[str, VerifyResult | str]) -> None:
-        """Fill the table, keeping the cursor on the same chain when it is still there."""
+        """Fill the table, keeping the cursor on the same chain when it is still there.
+
+        Database text goes in as ``Text`` (a ``str`` cell is parsed as markup) with its
+        control characters escaped."""
         current = self.highlighted_id
         self.clear()
+        self.infos = {info.id: info for info in infos}
         for info in infos:
             cells: list[Text | str] = [
-                info.id,
-                info.actor,
+                Text(inert_line(info.id)),
+                Text(inert_line(info.actor)),
                 Text(f"{info.length:,}", justify="right"),
                 short_hash(info.head),
-                chain_status(info.display_status, info.replay_of),
-                verified_cell(verified.get(info.id)),
+                Text(chain_status(info.display_status, info.replay_of)),
+                verified_cell(verified.get(info.id), info),
                 utc(info.created),
             ]
             self.add_row(*cells[: len(self.columns_shown)], key=info.id)
@@ -95,4 +109,5 @@ chain) and, once checked with `v`, whether it verifies.
     def set_verified(self, chain_id: str, state: VerifyResult | str | None) -> None:
         """Update one chain's verified cell."""
         if chain_id in self.rows:
-            self.update_cell(chain_id, "verified", verified_cell(state), update_width=True)
+            self.update_cell(chain_id, "verified", verified_cell(state, self.infos.get(chain_id)),
+                             update_width=True)

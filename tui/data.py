@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from theater.chain import Event
 from theater.store import Store
+from theater.text import inert_line
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -189,5 +190,6 @@ def tagged_bytes(value: Any, path: str = "") -> Iterator[tuple[str, bytes]]:
 
 
 def chain_status(status: str, replay_of: str | None) -> str:
-    """``complete``, ``incomplete``, ``recording``, with ``replay of <id>`` when it is one."""
-    return status + (f", replay of {replay_of[:8]}" if replay_of else "")
+    """``complete``, ``incomplete``, ``recording``, with ``replay of <id>`` when it is one
+    (database text, made inert: give it to a widget as ``rich.text.Text``, never markup)."""
+    return inert_line(status) + (f", replay of {inert_line(replay_of[:8])}" if replay_of else "")

@@ -17,6 +17,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from theater.chain import Event
+from theater.text import inert, inert_line
 from verify.integrity import Problem
 
 from .data import hexdump, human_size, tagged_bytes, utc
@@ -29,12 +30,24 @@ RAW_HEX = 512  # bytes of the raw data shown as hex
 def problem_text(problem: Problem) -> Text:
     """A verification failure: class, seq, message, expected and computed values."""
     where = "" if problem.seq is None else f" at seq {problem.seq}"
-    text = Text.assemble(("✗ ", "bold red"), (f"{problem.kind}{where}", "bold red"), f": {problem.message}")
+    text = Text.assemble(("✗ ", "bold red"), (f"{inert_line(problem.kind)}{where}", "bold red"),
+                         f": {inert(problem.message)}")
     if problem.expected is not None:
-        text.append("\n  expected  ", "dim").append(problem.expected)
+        text.append("\n  expected  ", "dim").append(inert(problem.expected))
     if problem.computed is not None:
-        text.append("\n  computed  ", "dim").append(problem.computed)
+        text.append("\n  computed  ", "dim").append(inert(problem.computed))
     return text
+
+
+def json_renderable(value: Any) -> RenderableType:
+    """A decoded JSON value, pretty and highlighted, as inert text.
+
+    rich's ``JSON`` re-serializes with ``ensure_ascii=False``, which writes DEL and the
+    C1 controls raw; a value holding one is shown as plain, escaped text instead."""
+    pretty = JSON(orjson.dumps(value).decode(), indent=2)
+    plain = pretty.text.plain
+    safe = inert(plain)
+    return pretty if safe == plain else Text(safe)
 
 
 def payload_renderable(data: bytes) -> tuple[RenderableType, Any]:
@@ -44,8 +57,8 @@ def payload_renderable(data: bytes) -> tuple[RenderableType, Any]:
     except orjson.JSONDecodeError:
         return Text("(not JSON: see the bytes below)", style="yellow"), None
     if len(data) > MAX_JSON:
-        return Text(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()), value
-    return JSON(orjson.dumps(value).decode(), indent=2), value
+        return Text(inert(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())), value
+    return json_renderable(value), value
 
 
 def fields_table(ev: Event) -> Table:
@@ -54,7 +67,7 @@ def fields_table(ev: Event) -> Table:
     table.add_column(style="dim", no_wrap=True)
     table.add_column(overflow="fold")
     table.add_row("seq", str(ev.seq))
-    table.add_row("type", ev.type)
+    table.add_row("type", Text(inert_line(ev.type)))  # a str cell would be parsed as markup
     table.add_row("hash", ev.hash.hex())
     table.add_row("parent", ev.parent.hex())
     table.add_row("size", f"{len(ev.data)} bytes")
@@ -81,12 +94,14 @@ def event_renderable(
         parts.append(Text(f"No event is stored at seq {seq}.", style="bold red"))
         return Group(*parts)
     per_line = hex_width(width)
-    parts.append(Text.assemble((f"#{ev.seq} ", "bold"), (ev.type, type_style(ev.type) + Style(bold=True))))
+    parts.append(Text.assemble((f"#{ev.seq} ", "bold"),
+                               (inert_line(ev.type), type_style(ev.type) + Style(bold=True))))
     parts.append(Rule(f"data · {human_size(len(ev.data))}", align="left", style="dim"))
     payload, value = payload_renderable(ev.data)
     parts.append(payload)
     for path, blob in tagged_bytes(value):
-        parts.append(Rule(f"{path} · {len(blob)} bytes", align="left", style="dim"))
+        # a Rule parses a str title as markup, and the path is made of the payload's keys
+        parts.append(Rule(Text(f"{inert_line(path)} · {len(blob)} bytes"), align="left", style="dim"))
         parts.append(Text(hexdump(blob, width=per_line), style="cyan"))
     parts.append(Rule("fields", align="left", style="dim"))
     parts.append(fields_table(ev))
@@ -144,7 +159,7 @@ it was written is kept beside it and is **not** authenticated.
     def show_message(self, message: str) -> None:
         """Show a line of text instead of an event."""
         self._shown = None
-        self.query_one("#event-body", Static).update(Text(message, style="dim"))
+        self.query_one("#event-body", Static).update(Text(inert(message), style="dim"))
 
     def _render_shown(self) -> None:
         if self._shown is not None:

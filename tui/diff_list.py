@@ -6,6 +6,7 @@ from rich.segment import Segment
 from rich.style import Style
 
 from theater.chain import Event
+from theater.text import inert_line
 from verify.diff import ChainDiff, Row
 
 from .data import ChainSource, human_size
@@ -119,6 +120,6 @@ into the first row; `n` and `N` move between differing events.
         tstyle = style + (DIFFERS if type_differs else type_style(ev.type))
         sstyle = style + (DIM if equal else DIFFERS)
         return [
-            Segment(" " + fit_type(ev.type, max(0, type_w - 1)), tstyle),
+            Segment(" " + fit_type(inert_line(ev.type), max(0, type_w - 1)), tstyle),
             Segment(size[: max(0, width - type_w - 1)], sstyle),
         ]

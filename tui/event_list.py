@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.segment import Segment
 from rich.style import Style
 
+from theater.text import inert_line
+
 from .data import ChainSource, human_size, short_hash
 from .virtual_list import VirtualList
 
@@ -85,7 +87,7 @@ as they scroll into view.
         return [
             mark,
             seq,
-            Segment(fit_type(ev.type, type_width),
+            Segment(fit_type(inert_line(ev.type), type_width),
                     style if index == self.cursor else style + type_style(ev.type)),
             Segment(tail[: max(0, rest - type_width)], style + (BAD if bad else DIM)),
         ]

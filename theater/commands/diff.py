@@ -6,6 +6,7 @@ import click
 
 from ..cli import Exit, db_option, emit_json, json_option, open_store
 from ..errors import ExitCode
+from ..text import inert
 
 
 @click.command()
@@ -30,7 +31,7 @@ def diff(chain_a: str, chain_b: str, db: str | None, as_json: bool) -> None:
             emit_json(result.to_json())
         else:
             for line in result.summary():
-                click.echo(line)
+                click.echo(inert(line))
     if not result.identical:
         raise Exit(ExitCode.FAILED)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from typing import Any
@@ -11,6 +13,7 @@ import orjson
 
 from ..chain import Event
 from ..cli import db_option, emit_json, json_option, open_store
+from ..text import inert, inert_line
 
 
 def chain_json(info: Any) -> dict[str, Any]:
@@ -53,12 +56,38 @@ def chains(db: str | None, as_json: bool) -> None:
         if not infos:
             click.echo(f"no chains in {store.path}", err=True)
             return
-        click.echo(f"{'ID':<16}  {'ACTOR':<20} {'EVENTS':>8}  {'HEAD':<16}  {'STATUS':<10}  CREATED")
-        for i in infos:
+        actors = [inert_line(i.actor) for i in infos]
+        aw = actor_width(actors)
+        click.echo(f"{'ID':<16}  {'ACTOR':<{aw}}  {'FORMAT':<6}  {'EVENTS':>8}  {'HEAD':<16}  {'STATUS':<10}  CREATED")
+        for i, actor in zip(infos, actors, strict=True):
             head = i.head.hex()[:16] if i.head else "-"
-            status = i.display_status + (f" (replay of {i.replay_of[:8]})" if i.replay_of else "")
+            status = inert_line(i.display_status) + (
+                f" (replay of {inert_line(i.replay_of[:8])})" if i.replay_of else "")
             created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(i.created))
-            click.echo(f"{i.id:<16}  {i.actor[:20]:<20} {i.length:>8}  {head:<16}  {status:<10}  {created}")
+            click.echo(f"{inert_line(i.id):<16}  {cut(actor, aw):<{aw}}  {inert_line(i.format):<6}  "
+                       f"{i.length:>8}  {head:<16}  {status:<10}  {created}")
+
+
+#: the columns of a `theater chains` line other than the actor's (and their gaps)
+_OTHER_COLUMNS = 16 + 2 + 2 + 6 + 2 + 8 + 2 + 16 + 2 + 10 + 2 + 19
+_MIN_ACTOR = 12
+
+
+def actor_width(actors: list[str]) -> int:
+    """The ACTOR column: as wide as the longest name, cut only to fit a terminal.
+
+    On a terminal (or with $COLUMNS set) the line is kept within its width, the
+    column never narrower than 12; into a pipe or a file names are never cut."""
+    width = max([len("ACTOR"), *map(len, actors)])
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        columns = shutil.get_terminal_size().columns
+        width = min(width, max(_MIN_ACTOR, columns - _OTHER_COLUMNS))
+    return width
+
+
+def cut(text: str, width: int) -> str:
+    """``text`` within ``width`` characters, ending in an ellipsis only when it was cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @click.command()
@@ -82,7 +111,7 @@ def events(chain: str, db: str | None, as_json: bool, start: int, limit: int | N
             out.flush()
             return
         for ev in store.events(info.id, start, stop):
-            out.write(f"{ev.seq:>8}  {ev.hash.hex()[:16]}  {len(ev.data):>7}B  {ev.type}\n".encode())
+            out.write(f"{ev.seq:>8}  {ev.hash.hex()[:16]}  {len(ev.data):>7}B  {inert_line(ev.type)}\n".encode())
         out.flush()
 
 
@@ -104,9 +133,9 @@ def show(chain: str, seq: int, db: str | None, as_json: bool) -> None:
         if as_json:
             emit_json(obj)
             return
-        click.echo(f"chain       {info.id}")
+        click.echo(f"chain       {inert_line(info.id)}")
         click.echo(f"seq         {ev.seq}")
-        click.echo(f"type        {ev.type}")
+        click.echo(f"type        {inert_line(ev.type)}")
         click.echo(f"hash        {obj['hash']}")
         click.echo(f"parent      {obj['parent']}")
         when = "-" if ev.written_at is None else time.strftime(
@@ -114,7 +143,8 @@ def show(chain: str, seq: int, db: str | None, as_json: bool) -> None:
         )
         click.echo(f"written at  {when}  (unauthenticated: not part of the hash)")
         click.echo(f"data        {len(ev.data)} bytes")
-        click.echo(orjson.dumps(obj["data"], option=orjson.OPT_INDENT_2).decode())
+        # orjson escapes C0 controls in strings; inert() also catches DEL and C1 ones
+        click.echo(inert(orjson.dumps(obj["data"], option=orjson.OPT_INDENT_2).decode()))
 
 
 COMMANDS = [chains, events, show]

@@ -10,6 +10,7 @@ import click
 
 from ..cli import Exit, db_option, emit_json, err, json_option, open_store
 from ..errors import ExitCode, UsageError
+from ..text import inert_line
 
 
 @click.command()
@@ -103,7 +104,7 @@ def checkpoints(chain: str | None, db: str | None, as_json: bool) -> None:
         err("no checkpoints stored")
     for row in out:
         what = row.get("error") or f"size {row['size']:>8}  head {row['head'][:16]}  {', '.join(row['signers'])}"
-        click.echo(f"{row['id']:>5}  {row['chain']:<16}  {what}")
+        click.echo(inert_line(f"{row['id']:>5}  {row['chain']:<16}  {what}"))  # names, errors: db text
 
 
 COMMANDS = [keygen, checkpoint, checkpoints]

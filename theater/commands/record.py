@@ -11,6 +11,7 @@ import click
 
 from ..cli import Exit, db_option, emit_json, err, interruptible, json_option, open_store
 from ..errors import ExitCode, UsageError
+from ..text import inert
 
 
 def _ordered_inputs(sends: tuple[str, ...], requests: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -106,10 +107,11 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
         items += _read_inputs(inputs)
 
     def sink(kind: str, text: str) -> None:
+        # the actor's text: control characters escaped, so it cannot drive the terminal
         if kind == "warning":  # theater's own, shown even with --quiet
-            click.echo(f"theater: warning: {text}", err=True)
+            click.echo(f"theater: warning: {inert(text)}", err=True)
         elif not quiet:
-            click.echo(f"[{kind}] {text}", err=True)
+            click.echo(f"[{kind}] {inert(text)}", err=True)
 
     with open_store(db, create=True) as store:
         with interruptible() as stop:  # Ctrl-C: exit 130, the chain kept as incomplete
@@ -127,8 +129,8 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
         if as_json:
             emit_json(payload)
         else:
-            click.echo(f"recorded chain {result.chain}: {result.events} events, head {result.head.hex()[:16]}, "
-                       f"{result.outcome} (db {store.path})")
+            click.echo(inert(f"recorded chain {result.chain}: {result.events} events, "
+                             f"head {result.head.hex()[:16]}, {result.outcome} (db {store.path})"))
             if result.error:
                 what = "returned an error" if result.outcome == "error" else result.outcome
                 hint = (f" (the manifest's [limits] fuel is {m.fuel} per call)"

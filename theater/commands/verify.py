@@ -9,6 +9,7 @@ import click
 
 from ..cli import Exit, db_option, emit_json, err, json_option, open_store
 from ..errors import ExitCode, StoreError, UsageError
+from ..text import inert
 
 
 @click.command()
@@ -113,9 +114,9 @@ def _print(r: Any) -> None:
     """The text report: what --json says, in lines (notes included: legacy limits,
     unchecked checkpoints, an audit that had nothing to audit, how far signatures reach)."""
     if r.ok:
-        click.echo(r.summary())
+        click.echo(inert(r.summary()))
         for note in r.notes:
-            click.echo(f"  note: {note}")
+            click.echo(f"  note: {inert(note)}")
         return
     err(r.summary())
     if r.signed_size is not None and "signed through" not in r.summary():

@@ -4,7 +4,9 @@ wasi:io/streams ``output-stream`` resource), so ``print()`` in an actor works an
 output is recorded.
 
 Output goes to ``sink(kind, text)`` (kind is ``log``, ``stdout`` or ``stderr``),
-which the recorder points at the terminal.
+which the recorder points at the terminal. The text is made inert first
+(:func:`theater.text.inert`): an actor's output never reaches a terminal as control
+characters, whichever sink shows it. The recorded event keeps the exact string.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from wasmtime.component import ResourceHost, Variant
 
+from ..text import inert
 from . import Handler, LiveFn
 
 OUTPUT_STREAM_TYPE = 0x7E0  # the host type id of our output-stream resource
@@ -51,7 +54,7 @@ class RuntimeHandler(Handler):
     # -- theater:simple/runtime --
 
     def _log(self, store: Any, msg: str) -> None:
-        self.sink("log", msg)
+        self.sink("log", inert(msg))
 
     def _shutdown(self, store: Any, data: bytes | None) -> None:
         self.shutdown_requested = data if data is not None else True
@@ -64,14 +67,14 @@ class RuntimeHandler(Handler):
         buf = self._partial.get(rep, b"") + contents
         *lines, rest = buf.split(b"\n")
         for line in lines:
-            self.sink(_NAMES.get(rep, "stdout"), line.decode("utf-8", "replace"))
+            self.sink(_NAMES.get(rep, "stdout"), inert(line.decode("utf-8", "replace")))
         self._partial[rep] = rest
         return _OK
 
     def flush_partial(self) -> None:
         for rep, rest in self._partial.items():
             if rest:
-                self.sink(_NAMES.get(rep, "stdout"), rest.decode("utf-8", "replace"))
+                self.sink(_NAMES.get(rep, "stdout"), inert(rest.decode("utf-8", "replace")))
         self._partial.clear()
 
     def functions(self) -> dict[str, dict[str, LiveFn]]:

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Static
 
 from theater.store import ChainInfo, Store
+from theater.text import inert, inert_line
 from verify.integrity import Problem, VerifyResult, verify_chain
 
 from ..chain_table import RUNNING, verified_cell
@@ -90,7 +91,7 @@ class ChainScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.sub_title = f"chain {self.info.id}"
+        self.sub_title = f"chain {inert_line(self.info.id)}"
         state = self.theater.verified.get(self.info.id)
         if isinstance(state, VerifyResult):
             self.apply_result(state, jump=False)
@@ -107,13 +108,14 @@ class ChainScreen(Screen[None]):
         self.forget_running()
 
     def update_info(self) -> None:
-        """The one-line summary above the list."""
+        """The one-line summary above the list (the chain re-read: it may be growing)."""
+        self.info = self.theater.store.chain(self.info.id)
         i = self.info
         text = Text.assemble(
-            (i.id, "bold"), f"  {i.actor}  ", f"{self.source.rows:,} events  ",
+            (inert_line(i.id), "bold"), f"  {inert_line(i.actor)}  ", f"{self.source.rows:,} events  ",
             chain_status(i.display_status, i.replay_of), f"  head {short_hash(i.head)}  ",
         )
-        text.append_text(verified_cell(self.theater.verified.get(i.id)))
+        text.append_text(verified_cell(self.theater.verified.get(i.id), i))
         self.query_one("#chain-info", Static).update(text)
 
     def problems(self) -> list[Problem]:
@@ -182,12 +184,12 @@ class ChainScreen(Screen[None]):
         """Search the types in a thread (a full scan of a long chain takes a moment)."""
         with Store(self.theater.db_path, create=False) as store:
             seq = find_type(store, self.info.id, text, start, backwards=backwards)
-        self.post_message(SeqFound(seq, f"no event type contains {text!r}"))
+        self.post_message(SeqFound(seq, f"no event type contains {inert_line(repr(text))}"))
         return seq
 
     def on_seq_found(self, message: SeqFound) -> None:
         if message.seq is None:
-            self.notify(message.what, severity="warning")
+            self.notify(message.what, severity="warning", markup=False)
         else:
             self.events.move_to(message.seq, center=True)
 
@@ -226,10 +228,11 @@ class ChainScreen(Screen[None]):
         self.apply_result(message.result, jump=True)
         self.update_info()
         r = message.result
+        summary = inert(r.summary())
         if r.ok:
-            self.notify(r.summary(), title="verified")
+            self.notify(summary, title="verified", markup=False)
         else:
-            self.notify(r.summary(), title="verification failed", severity="error")
+            self.notify(summary, title="verification failed", severity="error", markup=False)
 
     def apply_result(self, result: VerifyResult, *, jump: bool) -> None:
         """Mark the first bad event (and move to it) or clear the marks."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -11,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from theater.store import Store
+from theater.text import inert
 from verify.integrity import VerifyResult, verify_chain
 
 from ..chain_table import RUNNING, ChainTable
@@ -45,9 +47,19 @@ class ChainsScreen(Screen[None]):
         yield ChainTable(id="chains")
         yield Footer(compact=True)
 
+    #: seconds between re-reads of the table while a chain in it is being recorded
+    LIVE_INTERVAL = 1.0
+
     def on_mount(self) -> None:
+        self.live = False
         self.reload()
         self.query_one(ChainTable).focus()
+        self.set_interval(self.LIVE_INTERVAL, self.reload_if_live)
+
+    def reload_if_live(self) -> None:
+        """Keep lengths, statuses and verified badges current while chains grow."""
+        if self.live and self.is_current:
+            self.reload()
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -55,9 +67,10 @@ class ChainsScreen(Screen[None]):
     def reload(self) -> None:
         """Re-read the chains table from the database."""
         infos = self.theater.store.chains()
+        self.live = any(i.display_status == "recording" for i in infos)
         self.query_one(ChainTable).load(infos, self.theater.verified)
         note = f"{len(infos)} chain{'s' if len(infos) != 1 else ''} in {self.theater.db_path.name}"
-        self.query_one("#chains-note", Static).update(note if infos else note + " (record one first)")
+        self.query_one("#chains-note", Static).update(Text(note if infos else note + " (record one first)"))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -88,11 +101,12 @@ class ChainsScreen(Screen[None]):
     def on_verify_done(self, message: VerifyDone) -> None:
         result = message.result
         self.theater.verified[result.chain] = result
-        self.query_one(ChainTable).set_verified(result.chain, result)
+        self.reload()  # the badge is judged against the chain as it is now (it may have grown)
+        summary = inert(result.summary())
         if result.ok:
-            self.notify(result.summary(), title="verified")
+            self.notify(summary, title="verified", markup=False)
         else:
-            self.notify(result.summary(), title="verification failed", severity="error")
+            self.notify(summary, title="verification failed", severity="error", markup=False)
 
     # -- diff -------------------------------------------------------------------
 

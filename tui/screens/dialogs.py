@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -54,7 +55,7 @@ class PromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text)
+            yield Label(Text(self.title_text))
             yield Input(value=self.value, placeholder=self.placeholder, restrict=self.restrict,
                         id="prompt-input")
         yield Footer(compact=True)
@@ -93,7 +94,7 @@ class PickChainScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text)
+            yield Label(Text(self.title_text))  # it names a chain: never parsed as markup
             yield ChainTable(id="pick-table", created=False)
         yield Footer(compact=True)
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-import orjson
 from rich.console import Group, RenderableType
-from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -17,9 +15,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from theater.store import ChainInfo, Store
+from theater.text import inert, inert_line
 from verify.diff import ChainDiff, EventDiff, compare_rows, diff_chains, next_difference, previous_difference
 
 from ..data import ChainSource, short_hash
+from ..detail import json_renderable
 from ..diff_list import DiffList
 from ..messages import Cancelled, DiffDone, SeqFound, cancellable
 from ..virtual_list import VirtualList
@@ -33,7 +33,7 @@ NAV = Binding.Group("Difference", compact=True)
 def _json(value: object) -> RenderableType:
     if value is None:
         return Text("(no event)", style="red")
-    return JSON(orjson.dumps(value).decode(), indent=2)
+    return json_renderable(value)
 
 
 def event_diff_renderable(d: EventDiff) -> RenderableType:
@@ -46,10 +46,12 @@ def event_diff_renderable(d: EventDiff) -> RenderableType:
     lines: list[RenderableType] = [head]
     if not d.equal:
         for line in d.describe():
-            lines.append(Text("  " + line, style="red"))
+            lines.append(Text("  " + inert(line), style="red"))
     table = Table(expand=True, box=None, padding=(0, 1), show_edge=False)
-    table.add_column(Text.assemble(("A  ", "bold"), d.type_a or "(no event)"), ratio=1, overflow="fold")
-    table.add_column(Text.assemble(("B  ", "bold"), d.type_b or "(no event)"), ratio=1, overflow="fold")
+    table.add_column(Text.assemble(("A  ", "bold"), inert_line(d.type_a or "(no event)")), ratio=1,
+                     overflow="fold")
+    table.add_column(Text.assemble(("B  ", "bold"), inert_line(d.type_b or "(no event)")), ratio=1,
+                     overflow="fold")
     table.add_row(_json(d.data_a if d.type_a is not None else None),
                   _json(d.data_b if d.type_b is not None else None))
     lines.append(table)
@@ -60,12 +62,12 @@ def summary_renderable(diff: ChainDiff, a: ChainInfo, b: ChainInfo) -> Text:
     """Which chains, whether headers and heads agree, the prefix and the tails."""
     t = Text()
     for label, info, n in (("A", a, diff.length_a), ("B", b, diff.length_b)):
-        t.append(f"{label} ", style="bold").append(f"{info.id}  {info.actor}  {n:,} events  "
-                                                   f"head {short_hash(info.head)}\n")
+        t.append(f"{label} ", style="bold").append(f"{inert_line(info.id)}  {inert_line(info.actor)}  "
+                                                   f"{n:,} events  head {short_hash(info.head)}\n")
     if diff.same_header:
         t.append("headers equal", style="green")
     else:
-        what = "; ".join(x.describe() for x in diff.header_differences[:2]) or "different bytes"
+        what = inert("; ".join(x.describe() for x in diff.header_differences[:2]) or "different bytes")
         t.append(f"headers differ ({what})", style="yellow")
     t.append("  ·  head hashes ")
     t.append("equal" if diff.same_head else "differ", style="green" if diff.same_head else "yellow")
@@ -114,14 +116,14 @@ class DiffScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(Text(f"comparing {self.a.id} with {self.b.id}…"), id="diff-summary")
+        yield Static(Text(f"comparing {inert_line(self.a.id)} with {inert_line(self.b.id)}…"), id="diff-summary")
         yield DiffList(self.source_a, self.source_b, id="diff-list")
         with VerticalScroll(id="diff-pane"):
             yield Static(id="diff-detail")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.sub_title = f"diff {self.a.id[:8]} · {self.b.id[:8]}"
+        self.sub_title = f"diff {inert_line(self.a.id[:8])} · {inert_line(self.b.id[:8])}"
         self.rows.focus()
         self.diff_worker()
 
@@ -187,6 +189,6 @@ class DiffScreen(Screen[None]):
 
     def on_seq_found(self, message: SeqFound) -> None:
         if message.seq is None:
-            self.notify(message.what, severity="information")
+            self.notify(message.what, severity="information", markup=False)
         else:
             self.rows.move_to(self.rows.index_of(message.seq), center=True)

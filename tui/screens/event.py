@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from theater.store import ChainInfo
+from theater.text import inert_line
 from verify.integrity import Problem
 
 from ..data import ChainSource
@@ -49,7 +50,7 @@ class EventScreen(Screen[int]):
         self.query_one(EventDetail).focus()
 
     def show(self) -> None:
-        self.sub_title = f"chain {self.info.id} · event {self.seq}"
+        self.sub_title = f"chain {inert_line(self.info.id)} · event {self.seq}"
         here = next((p for p in self.problems if p.seq == self.seq), None)
         self.query_one(EventDetail).show(self.source.event(self.seq), self.seq, here)
 
