@@ -375,3 +375,26 @@ def check_import_signatures(plan: Plan) -> None:
         if want is not None and _types_only(b.sig.render()) != _types_only(want):
             raise CapabilityError(f"the component imports {b.interface}#{b.function} as {b.sig.render()}; "
                                   f"the {b.handler} handler provides {want}")
+
+
+def replay_limits(chain_id: str, header: Mapping[str, Any]) -> tuple[int, int]:
+    """``(fuel, memory)`` from a recorded header's ``limits``, checked: a table whose
+    ``fuel`` and ``memory`` are positive integers of at most 64 bits (absent: the
+    defaults). A header with anything else is malformed: :class:`ReplayError`, one line."""
+    from .errors import ReplayError
+    from .manifest import DEFAULT_FUEL, DEFAULT_MEMORY, INT_MAX
+
+    limits = header.get("limits")
+    if limits is None:
+        limits = {}
+    if not isinstance(limits, dict):
+        raise ReplayError(f"chain {chain_id} has a malformed header: `limits` must be an object of fuel and "
+                          f"memory, got {type(limits).__name__} {str(limits)[:40]!r}")
+    out = []
+    for key, default in (("fuel", DEFAULT_FUEL), ("memory", DEFAULT_MEMORY)):
+        v = limits.get(key, default)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= INT_MAX:
+            raise ReplayError(f"chain {chain_id} has a malformed header: `limits.{key}` must be a positive "
+                              f"64-bit integer, got {type(v).__name__} {str(v)[:40]!r}")
+        out.append(v)
+    return out[0], out[1]

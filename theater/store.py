@@ -442,9 +442,31 @@ class Store:
             yield rows
 
     def events(self, chain_id: str, start: int = 0, stop: int | None = None) -> Iterator[Event]:
-        """Events in seq order (streamed; constant memory)."""
-        for seq, h, parent, type_, data, written_at in self.event_rows(chain_id, start, stop):
-            yield Event(seq, bytes(parent), type_, bytes(data), bytes(h), written_at)
+        """Events in seq order (streamed; constant memory). A row whose values have the
+        wrong type raises :class:`MalformedEvent` naming its seq (see :func:`checked_row`)."""
+        for row in self.event_rows(chain_id, start, stop):
+            yield _event(chain_id, row)
+
+    def check_event_types(self, chain_id: str) -> None:
+        """Raise :class:`MalformedEvent` for the first row of the chain whose values are
+        not of the types theater writes: one scan in SQLite, run by readers that write
+        something (replay, export) before they write anything."""
+        row = self.conn.execute(
+            "SELECT seq, hash, parent, type, data, written_at FROM events WHERE chain = ? AND ("
+            "typeof(seq) != 'integer' OR typeof(type) != 'text' OR typeof(hash) != 'blob'"
+            " OR typeof(parent) != 'blob' OR typeof(data) != 'blob'"
+            " OR typeof(written_at) NOT IN ('real', 'integer', 'null')) LIMIT 1",
+            (chain_id,),
+        ).fetchone()
+        if row is not None:
+            checked_row(chain_id, row)
+
+    def checked_rows(self, chain_id: str, start: int = 0, stop: int | None = None) -> Iterator[tuple[Any, ...]]:
+        """``event_rows`` with every value of the type theater wrote (see :func:`checked_row`),
+        for readers that do not verify (export, replay): a tampered row is an error that
+        names its seq, never a crash further on."""
+        for row in self.event_rows(chain_id, start, stop):
+            yield checked_row(chain_id, row)
 
     def events_of_type(self, chain_id: str, prefix: str) -> Iterator[Event]:
         """Events whose type starts with ``prefix``, in seq order (streamed)."""
@@ -454,8 +476,8 @@ class Store:
             (chain_id, len(prefix), prefix),
         )
         while rows := cur.fetchmany(PAGE):
-            for seq, h, parent, type_, data, written_at in rows:
-                yield Event(seq, bytes(parent), type_, bytes(data), bytes(h), written_at)
+            for row in rows:
+                yield _event(chain_id, row)
 
     def event(self, chain_id: str, seq: int) -> Event | None:
         for ev in self.events(chain_id, seq, seq + 1):
@@ -473,8 +495,7 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        seq, h, parent, type_, data, written_at = row
-        return Event(seq, bytes(parent), type_, bytes(data), bytes(h), written_at)
+        return _event(chain_id, row)
 
     def transaction(self) -> _Transaction:
         self.check_writable()
@@ -590,6 +611,47 @@ class ChainWriter:
         self.flush()
         self.store.set_status(self.chain_id, "incomplete")
         self.finished = True
+
+
+class MalformedEvent(StoreError):
+    """A stored event row whose values are not of the types theater writes (only a
+    file changed by hand): reported as ``malformed`` with its seq (exit 2)."""
+
+
+_BLOBS = (bytes, bytearray, memoryview)
+
+
+def checked_row(chain_id: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An events row ``(seq, hash, parent, type, data[, written_at])`` with each value of
+    the type theater writes (INTEGER seq, BLOB hash/parent/data, TEXT type, REAL or NULL
+    written_at); raises :class:`MalformedEvent` naming the seq and the column otherwise.
+    SQLite does not enforce column types, so a tampered row can hold anything."""
+    seq, h, parent, type_, data = row[:5]
+    problem = None
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        problem = f"its seq is {_kind(seq)}, not an integer"
+    elif not isinstance(type_, str):
+        problem = f"its type is {_kind(type_)}, not text"
+    elif not all(isinstance(v, _BLOBS) for v in (h, parent, data)):
+        col, v = next((c, v) for c, v in (("hash", h), ("parent", parent), ("data", data)) if not isinstance(v, _BLOBS))
+        problem = f"its {col} is {_kind(v)}, not a BLOB"
+    elif len(row) > 5 and row[5] is not None and (not isinstance(row[5], (int, float)) or isinstance(row[5], bool)):
+        problem = f"its written_at is {_kind(row[5])}, not a time"
+    if problem is not None:
+        where = f"seq {seq}" if isinstance(seq, int) else f"seq {_text(seq)!r}"
+        raise MalformedEvent(f"chain {chain_id}: malformed event at {where}: {problem} (the database was changed "
+                             "outside theater; `theater verify` reports the chain)")
+    return row
+
+
+def _kind(v: Any) -> str:
+    names = {str: "text", bytes: "a BLOB", memoryview: "a BLOB", float: "a real", int: "an integer"}
+    return "NULL" if v is None else names.get(type(v), type(v).__name__)
+
+
+def _event(chain_id: str, row: tuple[Any, ...]) -> Event:
+    seq, h, parent, type_, data, written_at = checked_row(chain_id, row)
+    return Event(seq, bytes(parent), type_, bytes(data), bytes(h), None if written_at is None else float(written_at))
 
 
 def _loads(b: bytes) -> Any:
