@@ -122,7 +122,7 @@ def replay(
     writer = store.create_chain(info.header, replay_of=info.id, component_sha256=sha)
     if progress is not None:
         writer.on_commit = lambda w: progress(w.length)  # every batch, also inside a long call
-    boundary = Boundary(writer, source=store.checked_rows(info.id), resources=resource_codec(plan), until=until)
+    boundary = Boundary(writer, source=store.event_rows(info.id), resources=resource_codec(plan), until=until)
     divergence: DivergenceSignal | None = None
     stopped = False
     outcome, error = "completed", None
