@@ -297,9 +297,6 @@ TAMPER = {
 def test_tampered_event_rows_are_reported_malformed_with_their_seq(kind: str, base: Base, tmp_path: Path) -> None:
     """issue 11 item 9: rows of the wrong type (SQLite does not enforce types) crashed
     `show`, the TUI data layer, `replay` or `export` with a traceback on main."""
-    from theater.store import MalformedEvent
-    from tui.data import ChainSource
-
     db = copy_db(base, tmp_path / "db")
     sql, needle = TAMPER[kind]
     conn = sqlite3.connect(db, isolation_level=None)
@@ -319,6 +316,9 @@ def test_tampered_event_rows_are_reported_malformed_with_their_seq(kind: str, ba
     r = run_cli("verify", base.chain, "--db", str(db))
     # verify reports a hashed column of the wrong type; written_at is not hashed, so it passes
     assert r.returncode == (0 if kind == "text-written-at" else 1) and "Traceback" not in r.stderr, r.stderr
+    from theater.store import MalformedEvent
+    from tui.data import ChainSource
+
     with Store(db, create=False) as s:
         src = ChainSource(s, base.chain)
         if kind == "text-seq":  # not a row of the list: seq 1 shows as a gap
