@@ -141,6 +141,10 @@ def _missing_init_state(tmp: Path, db: Path, chain: str) -> list[str]:
     return _record(_manifest(tmp, wat_path("counter"), 'init_state = "state.bin"'), db)
 
 
+def _init_state_dev_zero(tmp: Path, db: Path, chain: str) -> list[str]:
+    return _record(_manifest(tmp, wat_path("counter"), 'init_state = "/dev/zero"'), db)
+
+
 CASES = [
     Case("int-beyond-64-bits-in-a-table", ("m.toml", "`meta.x`", "does not fit in 64 bits"), _int_in_table),
     Case("int-beyond-64-bits-in-limits", ("`limits.fuel`", "does not fit in 64 bits"), _int_in_limits),
@@ -171,6 +175,7 @@ CASES = [
     Case("busy-timeout-junk", ("THEATER_BUSY_TIMEOUT='soon'",),
          lambda tmp, db, chain: ["replay", chain, "--db", str(db)], env={"THEATER_BUSY_TIMEOUT": "soon"}),
     Case("missing-init-state", ("init_state", "state.bin", "No such file"), _missing_init_state),  # item 10
+    Case("init-state-dev-zero", ("init_state", "/dev/zero", "not a regular file"), _init_state_dev_zero),
 ]
 
 

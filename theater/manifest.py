@@ -36,6 +36,7 @@ DEFAULT_FUEL = 10_000_000_000
 DEFAULT_MEMORY = 1 << 30
 DEFAULT_COMPONENT_BYTES = 256 << 20  # [limits] component_bytes / $THEATER_MAX_COMPONENT_BYTES
 MAX_MANIFEST_BYTES = 1 << 20
+MAX_INIT_STATE_BYTES = 64 << 20  # the state is copied into the actor's memory
 MAX_DEPTH = 32  # tables and arrays nested deeper than this are refused
 INT_MIN, INT_MAX = -(1 << 63), (1 << 64) - 1  # what a chain header (JSON, i64/u64) can hold
 
@@ -84,10 +85,10 @@ class Manifest:
     def init_state_bytes(self) -> bytes | None:
         if self.init_state is None:
             return None
-        try:
-            return self.init_state.read_bytes()
+        try:  # bounded like the component: init_state = "/dev/zero" must not hang
+            return read_bounded(self.init_state, MAX_INIT_STATE_BYTES)
         except OSError as e:
-            raise ManifestError(f"{self.path}: init_state: cannot read {self.init_state}: {e.strerror}") from e
+            raise ManifestError(f"{self.path}: init_state: cannot read {self.init_state}: {e.strerror}") from None
 
 
 def _get(raw: dict[str, Any], key: str, types: type | tuple[type, ...], path: Path, *, required: bool = False,
