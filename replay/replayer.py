@@ -22,7 +22,6 @@ from theater.chain import END_TYPE, split_type
 from theater.codec import CodecError, decode_params
 from theater.engine import is_sha256_hex, load_component, read_component_file
 from theater.errors import ComponentError, ReplayError
-from theater.manifest import DEFAULT_FUEL, DEFAULT_MEMORY
 from theater.recorder import apply_result, end_detail
 from theater.runtime import (
     ActorInstance,
@@ -30,6 +29,7 @@ from theater.runtime import (
     Interrupted,
     load_imports,
     plan_imports,
+    replay_limits,
     resource_codec,
 )
 from theater.store import ChainInfo, Store
@@ -110,13 +110,16 @@ def replay(
         header = orjson.loads(info.header)
     except orjson.JSONDecodeError:
         raise ReplayError(f"chain {info.id} has a malformed header") from None
+    if not isinstance(header, dict):
+        raise ReplayError(f"chain {info.id} has a malformed header: it is not a JSON object")
     if until is not None and until < 0:
         raise ReplayError("--until must be a seq >= 0")
     data, sha = _component(store, header, component)
     comp = load_component(data)
     handler_types = [str(h.get("type")) for h in header.get("handlers", []) if isinstance(h, dict)]
     plan = plan_imports(load_imports(comp), handler_types, None)
-    limits = header.get("limits") or {}
+    fuel, memory = replay_limits(info.id, header)
+    store.check_event_types(info.id)  # a tampered row is refused before the replay chain exists
 
     last = store.last_event(info.id)  # the recording's last event: it does not change while we replay
     incomplete = last is None or last.type != END_TYPE
@@ -128,8 +131,7 @@ def replay(
     stopped = False
     outcome, error = "completed", None
     try:
-        actor = ActorInstance(comp, plan, boundary, fuel=int(limits.get("fuel", DEFAULT_FUEL)),
-                              memory=int(limits.get("memory", DEFAULT_MEMORY)), interrupt=interrupt)
+        actor = ActorInstance(comp, plan, boundary, fuel=fuel, memory=memory, interrupt=interrupt)
         for ev in store.events_of_type(info.id, "export:"):
             if interrupt is not None:
                 interrupt.check()

@@ -421,6 +421,7 @@ def store_checkpoint(store: Store, cp: Checkpoint) -> int:
     """Insert a checkpoint into the ``checkpoints`` table; returns its row id."""
     if cp.chain is None:
         raise UsageError(f"checkpoint origin {cp.origin!r} does not name a theater chain")
+    store.check_writable()  # no trigger theater did not create may see the insert
     cur = store.conn.execute(
         "INSERT INTO checkpoints (chain, size, head, key_id, note, created) VALUES (?, ?, ?, ?, ?, ?)",
         (cp.chain, cp.size, cp.head, ",".join(cp.key_ids()), cp.text, time.time()),

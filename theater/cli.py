@@ -183,6 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         err("theater: interrupted")
         code = ExitCode.INTERRUPTED
+    except click.UsageError as e:  # one line, like every other error (issue 11 item 9)
+        where = e.ctx.command_path if e.ctx is not None else "theater"
+        err(f"theater: error: {e.format_message()} (see `{where} --help`)")
+        code = ExitCode.USAGE
     except click.ClickException as e:
         e.show()
         code = ExitCode.USAGE

@@ -85,11 +85,12 @@ def write_jsonl(store: Store, info: ChainInfo, out: IO[bytes]) -> int:
     conn = store.conn
     conn.execute("BEGIN")  # one read snapshot: the first line agrees with the events
     try:
+        store.check_event_types(info.id)  # a tampered row: one line, before any output
         last = store.last_event(info.id)
         n = 0 if last is None else last.seq + 1
         out.write(_dumps(chain_line(info, n, None if last is None else last.hash)))
         count = 0
-        for row in store.event_rows(info.id):
+        for row in store.checked_rows(info.id):  # a tampered row: one line naming its seq
             out.write(_dumps(event_line(row)))
             count += 1
     finally:

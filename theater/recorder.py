@@ -14,7 +14,7 @@ from typing import Any
 
 from .boundary import Boundary
 from .chain import make_header
-from .engine import engine, load_component, read_component_file
+from .engine import engine, load_component
 from .errors import ComponentError, UsageError
 from .handlers import build_handlers
 from .handlers.random import RandomHandler
@@ -26,9 +26,12 @@ from .runtime import (
     ActorInstance,
     Interrupt,
     Interrupted,
+    check_export_signatures,
+    check_import_signatures,
     handler_functions,
     load_imports,
     plan_imports,
+    read_component,
     resource_codec,
     versionless,
 )
@@ -144,13 +147,14 @@ def record(
     rt = next((h for h in handlers if isinstance(h, RuntimeHandler)), None)
     if rt is not None and sink is not None:
         rt.sink = sink
-    data = read_component_file(manifest.component)
+    data = read_component(manifest.component, manifest.component_bytes)
     sha = hashlib.sha256(data).hexdigest()
     try:
         component = load_component(data)
     except ComponentError as e:  # name the file: the manifest may point anywhere
         raise ComponentError(f"{manifest.component}: {e}") from None
     plan = plan_imports(load_imports(component), [h.type for h in handlers], handler_functions(handlers))
+    check_import_signatures(plan)
     param = manifest.name if init_param is None else init_param
     header = header_for(manifest, sha, handlers, None if rnd is None else rnd.seed, param)
 
@@ -161,6 +165,14 @@ def record(
         )
     if inputs and "handle-send" not in getattr(exports.get(MESSAGES), "funcs", {}):
         raise UsageError(f"--send/--request need an actor that exports {MESSAGES}; this one does not")
+    if any(i.kind == "request" for i in inputs) and "handle-request" not in exports[MESSAGES].funcs:
+        raise UsageError(f"--request needs an actor that exports {MESSAGES}#handle-request; this one does not")
+    try:
+        check_export_signatures(exports, {"init", *("handle-" + i.kind for i in inputs)})
+    except ComponentError as e:
+        raise ComponentError(f"{manifest.component}: {e}") from None
+    # every check that can refuse runs before the chain row exists (issue 11 item 10)
+    state = manifest.init_state_bytes()
 
     store.put_component(data)
     writer = store.create_chain(header)
@@ -174,7 +186,6 @@ def record(
         except ComponentError as e:
             writer.finish("error", error=str(e))
             raise
-        state = manifest.init_state_bytes()
         result = RecordResult(writer.chain_id, 0, writer.head, "completed", state=state)
         calls: list[tuple[str, Any]] = [("init", param)] + [(i.kind, i.payload) for i in inputs]
         for n, (kind, payload) in enumerate(calls):

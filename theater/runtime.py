@@ -306,3 +306,144 @@ class ActorInstance:
 
 def load_imports(component: wc.Component) -> dict[str, InterfaceSig]:
     return component_imports(engine(), component)
+
+
+# -- pre-flight checks (before any chain row exists) -----------------------------
+
+def read_component(path: Any, limit: int) -> bytes:
+    """Read a component file of at most ``limit`` bytes (``[limits] component_bytes``,
+    ``$THEATER_MAX_COMPONENT_BYTES``): stat first, then a bounded read, so
+    ``/dev/zero`` or a 2 GB file is refused without being read."""
+    from .manifest import TooLarge, read_bounded
+
+    try:
+        return read_bounded(path, limit)
+    except FileNotFoundError:
+        raise ComponentError(f"component file not found: {path}") from None
+    except TooLarge as e:
+        hint = "" if e.strerror == "not a regular file" else (
+            " (raise [limits] component_bytes or $THEATER_MAX_COMPONENT_BYTES if it is really a component)")
+        raise ComponentError(f"cannot read component {path}: {e.strerror}{hint}") from None
+    except OSError as e:
+        raise ComponentError(f"cannot read component {path}: {e.strerror}") from None
+
+
+#: The theater:simple signatures of the exports theater calls, as FuncSig.render() gives them.
+EXPORT_SIGNATURES: dict[tuple[str, str], str] = {
+    (ACTOR, "init"):
+        "func(state: option<list<u8>>, params: tuple<string>) -> result<tuple<option<list<u8>>>, string>",
+    (MESSAGES, "handle-send"):
+        "func(state: option<list<u8>>, params: tuple<list<u8>>) -> result<tuple<option<list<u8>>>, string>",
+    (MESSAGES, "handle-request"):
+        "func(state: option<list<u8>>, params: tuple<string, list<u8>>)"
+        " -> result<tuple<option<list<u8>>, tuple<option<list<u8>>>>, string>",
+}
+
+_STREAM_ERR = "variant { last-operation-failed(own<error>), closed }"
+_DATETIME = "record { seconds: u64, nanoseconds: u32 }"
+#: What theater's handlers implement, by versionless interface and function (WIT 0.2.x).
+IMPORT_SIGNATURES: dict[tuple[str, str], str] = {
+    ("theater:simple/runtime", "log"): "func(msg: string)",
+    ("theater:simple/runtime", "shutdown"): "func(data: option<list<u8>>) -> result<_, string>",
+    ("wasi:cli/stdout", "get-stdout"): "func() -> own<output-stream>",
+    ("wasi:cli/stderr", "get-stderr"): "func() -> own<output-stream>",
+    ("wasi:io/streams", "[method]output-stream.check-write"):
+        f"func(self: borrow<output-stream>) -> result<u64, {_STREAM_ERR}>",
+    ("wasi:io/streams", "[method]output-stream.write"):
+        f"func(self: borrow<output-stream>, contents: list<u8>) -> result<_, {_STREAM_ERR}>",
+    ("wasi:io/streams", "[method]output-stream.blocking-write-and-flush"):
+        f"func(self: borrow<output-stream>, contents: list<u8>) -> result<_, {_STREAM_ERR}>",
+    ("wasi:io/streams", "[method]output-stream.flush"):
+        f"func(self: borrow<output-stream>) -> result<_, {_STREAM_ERR}>",
+    ("wasi:io/streams", "[method]output-stream.blocking-flush"):
+        f"func(self: borrow<output-stream>) -> result<_, {_STREAM_ERR}>",
+    ("wasi:random/random", "get-random-bytes"): "func(len: u64) -> list<u8>",
+    ("wasi:random/random", "get-random-u64"): "func() -> u64",
+    ("wasi:random/insecure", "get-insecure-random-bytes"): "func(len: u64) -> list<u8>",
+    ("wasi:random/insecure", "get-insecure-random-u64"): "func() -> u64",
+    ("wasi:random/insecure-seed", "insecure-seed"): "func() -> tuple<u64, u64>",
+    ("wasi:clocks/wall-clock", "now"): f"func() -> {_DATETIME}",
+    ("wasi:clocks/wall-clock", "resolution"): f"func() -> {_DATETIME}",
+    ("wasi:clocks/monotonic-clock", "now"): "func() -> u64",
+    ("wasi:clocks/monotonic-clock", "resolution"): "func() -> u64",
+    ("theater:simple/timing", "now"): "func() -> u64",
+    ("wasi:cli/environment", "get-environment"): "func() -> list<tuple<string, string>>",
+    ("wasi:cli/environment", "get-arguments"): "func() -> list<string>",
+    ("wasi:cli/environment", "initial-cwd"): "func() -> option<string>",
+}
+
+
+def _types_only(rendered: str) -> str:
+    """``func(a: u32, b: string) -> x`` -> ``func(u32, string) -> x``: parameter names are
+    not part of what a call passes, so they are not compared (record fields are)."""
+    if not rendered.startswith("func("):
+        return rendered
+    depth, params, cur, i = 0, [], "", 5
+    while i < len(rendered):
+        c = rendered[i]
+        if c in "(<{":
+            depth += 1
+        elif c in ")>}":
+            if depth == 0:
+                break
+            depth -= 1
+        if c == "," and depth == 0:
+            params.append(cur)
+            cur = ""
+        else:
+            cur += c
+        i += 1
+    if cur.strip():
+        params.append(cur)
+    types = [p.strip().partition(": ")[2] or p.strip() for p in params]
+    return "func(" + ", ".join(types) + rendered[i:]
+
+
+def check_export_signatures(exports: Mapping[str, InterfaceSig], calls: Iterable[str]) -> None:
+    """Every export theater will call (``calls``: function names) has its theater:simple
+    signature; raises :class:`ComponentError` naming the first that does not."""
+    by_base = {versionless(n)[0]: isig for n, isig in exports.items()}
+    for (iface, fname), want in EXPORT_SIGNATURES.items():
+        if fname not in calls:
+            continue
+        sig = getattr(by_base.get(iface), "funcs", {}).get(fname)
+        if sig is None:
+            continue  # a missing export has its own message
+        if _types_only(sig.render()) != _types_only(want):
+            raise ComponentError(f"the component exports {iface}#{fname} as {sig.render()}; "
+                                 f"theater calls it as {want} (the theater:simple signature)")
+
+
+def check_import_signatures(plan: Plan) -> None:
+    """Every import bound to a handler has the type that handler implements; raises
+    :class:`CapabilityError` naming the first that does not (before any chain exists)."""
+    for b in plan.bindings:
+        if b.handler is None:
+            continue
+        want = IMPORT_SIGNATURES.get((versionless(b.interface)[0], b.function))
+        if want is not None and _types_only(b.sig.render()) != _types_only(want):
+            raise CapabilityError(f"the component imports {b.interface}#{b.function} as {b.sig.render()}; "
+                                  f"the {b.handler} handler provides {want}")
+
+
+def replay_limits(chain_id: str, header: Mapping[str, Any]) -> tuple[int, int]:
+    """``(fuel, memory)`` from a recorded header's ``limits``, checked: a table whose
+    ``fuel`` and ``memory`` are positive integers of at most 64 bits (absent: the
+    defaults). A header with anything else is malformed: :class:`ReplayError`, one line."""
+    from .errors import ReplayError
+    from .manifest import DEFAULT_FUEL, DEFAULT_MEMORY, INT_MAX
+
+    limits = header.get("limits")
+    if limits is None:
+        limits = {}
+    if not isinstance(limits, dict):
+        raise ReplayError(f"chain {chain_id} has a malformed header: `limits` must be an object of fuel and "
+                          f"memory, got {type(limits).__name__} {str(limits)[:40]!r}")
+    out = []
+    for key, default in (("fuel", DEFAULT_FUEL), ("memory", DEFAULT_MEMORY)):
+        v = limits.get(key, default)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= INT_MAX:
+            raise ReplayError(f"chain {chain_id} has a malformed header: `limits.{key}` must be a positive "
+                              f"64-bit integer, got {type(v).__name__} {str(v)[:40]!r}")
+        out.append(v)
+    return out[0], out[1]

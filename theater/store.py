@@ -73,13 +73,32 @@ STATUSES = ("recording", "complete", "incomplete")
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another's transaction before giving up
 
 
+MAX_BUSY_TIMEOUT = 86400.0  # a day: SQLite takes the timeout as a C int of milliseconds
+
+
 def busy_timeout() -> float:
-    """Seconds to wait for a lock another process holds: ``$THEATER_BUSY_TIMEOUT``, else 30."""
-    try:
-        value = float(os.environ.get("THEATER_BUSY_TIMEOUT", BUSY_TIMEOUT))
-    except ValueError:
+    """Seconds to wait for a lock another process holds: ``$THEATER_BUSY_TIMEOUT``, else 30.
+
+    A value that is not a number of seconds from 0 to a day (``inf``, ``nan``, ``-1``,
+    junk) is a usage error (one line, exit 2), not silently replaced."""
+    env = os.environ.get("THEATER_BUSY_TIMEOUT")
+    if env is None or env.strip() == "":
         return BUSY_TIMEOUT
-    return value if value >= 0 else BUSY_TIMEOUT
+    try:
+        value = float(env)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= MAX_BUSY_TIMEOUT:  # also false for nan
+        raise UsageError(f"THEATER_BUSY_TIMEOUT={env!r} is not a number of seconds from 0 to "
+                         f"{MAX_BUSY_TIMEOUT:g}; unset it (default {BUSY_TIMEOUT:g}) or set e.g. 30")
+    return value
+
+
+def _busy_timeout_shown() -> str:
+    try:
+        return f"{busy_timeout():g}"
+    except UsageError:
+        return "?"
 
 
 def describe_sqlite_error(e: sqlite3.Error) -> str:
@@ -89,7 +108,7 @@ def describe_sqlite_error(e: sqlite3.Error) -> str:
     if name.startswith("SQLITE_READONLY") or "readonly" in msg:
         return f"{msg} (the file or its folder is read-only)"
     if name.startswith("SQLITE_BUSY") or "locked" in msg:
-        return f"{msg} (another process held it for longer than {busy_timeout():g} s)"
+        return f"{msg} (another process held it for longer than {_busy_timeout_shown()} s)"
     if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB" or "malformed" in msg:
         return f"{msg} (the file is damaged or not a database)"
     if name.startswith("SQLITE_CANTOPEN"):
@@ -163,6 +182,7 @@ class Store:
         #: True when the file could only be opened read-only and immutable (a WAL
         #: database in a folder we cannot write, with no -wal file: nothing uncommitted)
         self.read_only = False
+        self._foreign_checked = False
         if not create and not self.path.exists():
             raise StoreError(f"no database at {self.path} (record a chain first, or pass --db)")
         if create:
@@ -186,6 +206,7 @@ class Store:
             self.conn = conn
             if create:
                 self._ensure_schema()
+                self._check_foreign_objects()
             elif not self.db["chains"].exists():
                 raise StoreError(f"{self.path} is not a theater database (no chains table)")
         except sqlite3.Error as e:
@@ -235,6 +256,37 @@ class Store:
                 self.conn.execute("ROLLBACK")
             raise
 
+    #: triggers and views theater creates itself (none): any other is foreign
+    OWN_TRIGGERS: frozenset[str] = frozenset()
+    OWN_VIEWS: frozenset[str] = frozenset()
+
+    def _check_foreign_objects(self) -> None:
+        """Refuse to write to a database holding triggers or views theater did not
+        create: a trigger could rewrite the events being recorded or delete checkpoints
+        behind theater's back, while the command reports success (issue 11 item 11).
+        Checked once per Store, before its first write."""
+        if getattr(self, "_foreign_checked", False) or self.read_only:
+            return
+        rows = self.conn.execute(
+            "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view') ORDER BY type, name"
+        ).fetchall()
+        foreign = [(t, n) for t, n in rows
+                   if n not in (self.OWN_TRIGGERS if t == "trigger" else self.OWN_VIEWS)]
+        if foreign:
+            names = ", ".join(f"{t} {_text(n)!r}" for t, n in foreign[:5])
+            more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+            raise StoreError(f"{self.path} holds {names}{more}, which theater did not create; refusing to write "
+                             "to it (they could change what is stored): drop them, or use another database")
+        self._foreign_checked = True
+
+    def check_writable(self) -> None:
+        """Raise :class:`StoreError` unless this database may be written (see
+        :meth:`_check_foreign_objects`); cheap after the first call."""
+        try:
+            self._check_foreign_objects()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot read the schema of {self.path}: {describe_sqlite_error(e)}") from e
+
     def _has_schema(self) -> bool:
         row = self.conn.execute(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
@@ -256,6 +308,7 @@ class Store:
     def put_component(self, data: bytes) -> str:
         """Store component bytes under their SHA-256 (idempotent); returns the hex digest."""
         sha = hashlib.sha256(data).hexdigest()
+        self.check_writable()
         try:
             self.conn.execute(
                 "INSERT OR IGNORE INTO components (sha256, size, bytes) VALUES (?, ?, ?)",
@@ -299,6 +352,7 @@ class Store:
         hb = header if isinstance(header, bytes) else canonical_json(header)
         hobj = header if isinstance(header, dict) else _loads(hb)
         chain_id = secrets.token_hex(8)
+        self.check_writable()
         try:
             self.conn.execute(
                 "INSERT INTO chains (id, actor, format, header, component_sha256, created, status,"
@@ -400,9 +454,31 @@ class Store:
             yield rows
 
     def events(self, chain_id: str, start: int = 0, stop: int | None = None) -> Iterator[Event]:
-        """Events in seq order (streamed; constant memory)."""
-        for seq, h, parent, type_, data, written_at in self.event_rows(chain_id, start, stop):
-            yield Event(seq, bytes(parent), type_, bytes(data), bytes(h), written_at)
+        """Events in seq order (streamed; constant memory). A row whose values have the
+        wrong type raises :class:`MalformedEvent` naming its seq (see :func:`checked_row`)."""
+        for row in self.event_rows(chain_id, start, stop):
+            yield _event(chain_id, row)
+
+    def check_event_types(self, chain_id: str) -> None:
+        """Raise :class:`MalformedEvent` for the first row of the chain whose values are
+        not of the types theater writes: one scan in SQLite, run by readers that write
+        something (replay, export) before they write anything."""
+        row = self.conn.execute(
+            "SELECT seq, hash, parent, type, data, written_at FROM events WHERE chain = ? AND ("
+            "typeof(seq) != 'integer' OR typeof(type) != 'text' OR typeof(hash) != 'blob'"
+            " OR typeof(parent) != 'blob' OR typeof(data) != 'blob'"
+            " OR typeof(written_at) NOT IN ('real', 'integer', 'null')) LIMIT 1",
+            (chain_id,),
+        ).fetchone()
+        if row is not None:
+            checked_row(chain_id, row)
+
+    def checked_rows(self, chain_id: str, start: int = 0, stop: int | None = None) -> Iterator[tuple[Any, ...]]:
+        """``event_rows`` with every value of the type theater wrote (see :func:`checked_row`),
+        for readers that do not verify (export, replay): a tampered row is an error that
+        names its seq, never a crash further on."""
+        for row in self.event_rows(chain_id, start, stop):
+            yield checked_row(chain_id, row)
 
     def events_of_type(self, chain_id: str, prefix: str) -> Iterator[Event]:
         """Events whose type starts with ``prefix``, in seq order (streamed)."""
@@ -412,8 +488,8 @@ class Store:
             (chain_id, len(prefix), prefix),
         )
         while rows := cur.fetchmany(PAGE):
-            for seq, h, parent, type_, data, written_at in rows:
-                yield Event(seq, bytes(parent), type_, bytes(data), bytes(h), written_at)
+            for row in rows:
+                yield _event(chain_id, row)
 
     def event(self, chain_id: str, seq: int) -> Event | None:
         for ev in self.events(chain_id, seq, seq + 1):
@@ -431,10 +507,10 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        seq, h, parent, type_, data, written_at = row
-        return Event(seq, bytes(parent), type_, bytes(data), bytes(h), written_at)
+        return _event(chain_id, row)
 
     def transaction(self) -> _Transaction:
+        self.check_writable()
         return _Transaction(self.conn)
 
 
@@ -555,6 +631,47 @@ class ChainWriter:
         self.flush()
         self.store.set_status(self.chain_id, "incomplete")
         self.finished = True
+
+
+class MalformedEvent(StoreError):
+    """A stored event row whose values are not of the types theater writes (only a
+    file changed by hand): reported as ``malformed`` with its seq (exit 2)."""
+
+
+_BLOBS = (bytes, bytearray, memoryview)
+
+
+def checked_row(chain_id: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An events row ``(seq, hash, parent, type, data[, written_at])`` with each value of
+    the type theater writes (INTEGER seq, BLOB hash/parent/data, TEXT type, REAL or NULL
+    written_at); raises :class:`MalformedEvent` naming the seq and the column otherwise.
+    SQLite does not enforce column types, so a tampered row can hold anything."""
+    seq, h, parent, type_, data = row[:5]
+    problem = None
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        problem = f"its seq is {_kind(seq)}, not an integer"
+    elif not isinstance(type_, str):
+        problem = f"its type is {_kind(type_)}, not text"
+    elif not all(isinstance(v, _BLOBS) for v in (h, parent, data)):
+        col, v = next((c, v) for c, v in (("hash", h), ("parent", parent), ("data", data)) if not isinstance(v, _BLOBS))
+        problem = f"its {col} is {_kind(v)}, not a BLOB"
+    elif len(row) > 5 and row[5] is not None and (not isinstance(row[5], (int, float)) or isinstance(row[5], bool)):
+        problem = f"its written_at is {_kind(row[5])}, not a time"
+    if problem is not None:
+        where = f"seq {seq}" if isinstance(seq, int) else f"seq {_text(seq)!r}"
+        raise MalformedEvent(f"chain {chain_id}: malformed event at {where}: {problem} (the database was changed "
+                             "outside theater; `theater verify` reports the chain)")
+    return row
+
+
+def _kind(v: Any) -> str:
+    names = {str: "text", bytes: "a BLOB", memoryview: "a BLOB", float: "a real", int: "an integer"}
+    return "NULL" if v is None else names.get(type(v), type(v).__name__)
+
+
+def _event(chain_id: str, row: tuple[Any, ...]) -> Event:
+    seq, h, parent, type_, data, written_at = checked_row(chain_id, row)
+    return Event(seq, bytes(parent), type_, bytes(data), bytes(h), None if written_at is None else float(written_at))
 
 
 def _loads(b: bytes) -> Any:

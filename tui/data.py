@@ -84,7 +84,8 @@ class ChainSource:
         """Forget cached pages and re-read the chain's extent."""
         self._cache.clear()
         row = self.store.conn.execute(
-            "SELECT max(seq) FROM events WHERE chain = ?", (self.chain_id,)
+            # a seq that is not an integer (a tampered row) is not a row of the list
+            "SELECT max(seq) FROM events WHERE chain = ? AND typeof(seq) = 'integer'", (self.chain_id,)
         ).fetchone()
         self.rows = 0 if row[0] is None else int(row[0]) + 1
 

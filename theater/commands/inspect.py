@@ -15,6 +15,8 @@ from ..chain import Event
 from ..cli import db_option, emit_json, json_option, open_store
 from ..text import inert, inert_line
 
+SEQ_MAX = 2**63 - 1  # SQLite's INTEGER: a larger seq cannot exist, and cannot be asked for
+
 
 def chain_json(info: Any) -> dict[str, Any]:
     return {
@@ -94,13 +96,14 @@ def cut(text: str, width: int) -> str:
 @click.argument("chain")
 @db_option
 @json_option
-@click.option("--from", "start", type=int, default=0, show_default=True, help="First seq to show.")
-@click.option("--limit", type=int, default=None, help="Show at most this many events.")
+@click.option("--from", "start", type=click.IntRange(0, SEQ_MAX), default=0, show_default=True,
+              help="First seq to show.")
+@click.option("--limit", type=click.IntRange(0, SEQ_MAX), default=None, help="Show at most this many events.")
 def events(chain: str, db: str | None, as_json: bool, start: int, limit: int | None) -> None:
     """List the events of CHAIN (an id, a unique id prefix, or 'last')."""
     with open_store(db) as store:
         info = store.resolve(chain)
-        stop = None if limit is None else start + limit
+        stop = None if limit is None or start + limit > SEQ_MAX else start + limit
         out = sys.stdout.buffer
         if as_json:
             # streamed, so a million-event chain does not sit in memory
@@ -117,7 +120,7 @@ def events(chain: str, db: str | None, as_json: bool, start: int, limit: int | N
 
 @click.command()
 @click.argument("chain")
-@click.argument("seq", type=int)
+@click.argument("seq", type=click.IntRange(0, SEQ_MAX))
 @db_option
 @json_option
 def show(chain: str, seq: int, db: str | None, as_json: bool) -> None:

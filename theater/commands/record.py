@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,25 +12,38 @@ from ..cli import Exit, db_option, emit_json, err, interruptible, json_option, o
 from ..errors import ExitCode, UsageError
 from ..text import inert
 
+INPUTS_META = "theater.record.inputs"
+
+
+class _InputOrderCommand(click.Command):
+    """``record``'s command class: keeps --send/--request in the order given.
+
+    click groups a ``multiple`` option's values per option, so the interleaving is
+    taken from click's own parser (the same parse, of a copy of the arguments: every
+    occurrence, in order), never from ``sys.argv``, which is not what was parsed when
+    theater runs in-process or a value looks like a flag (``--init-param --send``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:
+            opts, _, order = self.make_parser(ctx).parse_args(args=list(args))
+            queues = {name: list(opts.get(name) or ()) for name in ("sends", "requests")}
+            ordered: list[tuple[str, str]] = []
+            for param in order:
+                name = getattr(param, "name", None)
+                if name in queues and queues[name]:
+                    ordered.append(("send" if name == "sends" else "request", queues[name].pop(0)))
+            ctx.meta[INPUTS_META] = ordered
+        return super().parse_args(ctx, args)
+
 
 def _ordered_inputs(sends: tuple[str, ...], requests: tuple[str, ...]) -> list[tuple[str, str]]:
-    """--send/--request in the order given on the command line (click groups them)."""
-    order: list[tuple[str, str]] = []
-    argv = sys.argv[1:]
-    i = 0
-    while i < len(argv):
-        tok = argv[i]
-        for flag, kind in (("--send", "send"), ("--request", "request")):
-            if tok == flag and i + 1 < len(argv):
-                order.append((kind, argv[i + 1]))
-                i += 1
-            elif tok.startswith(flag + "="):
-                order.append((kind, tok[len(flag) + 1 :]))
-        i += 1
-    if sorted(v for k, v in order if k == "send") == sorted(sends) and sorted(
-        v for k, v in order if k == "request"
-    ) == sorted(requests):
-        return order
+    """--send/--request in the order given on the command line (see _InputOrderCommand)."""
+    ordered = click.get_current_context().meta.get(INPUTS_META)
+    if ordered is not None and [v for k, v in ordered if k == "send"] == list(sends) and [
+        v for k, v in ordered if k == "request"
+    ] == list(requests):
+        return list(ordered)
+    # only when record is invoked without its command class (not from the CLI)
     return [("send", s) for s in sends] + [("request", r) for r in requests]
 
 
@@ -64,7 +76,7 @@ def _read_inputs(path: Path) -> list[tuple[str, bytes]]:
     return out
 
 
-@click.command()
+@click.command(cls=_InputOrderCommand)
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @db_option
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=None,

@@ -18,7 +18,7 @@ from ..progress import progress
               help="Exit 1 unless the replay reproduces the recording hash for hash.")
 @click.option("--component", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Replay against this component instead of the recorded one (e.g. a new build).")
-@click.option("--until", type=click.IntRange(min=0), default=None, metavar="SEQ",
+@click.option("--until", type=click.IntRange(0, 2**63 - 1), default=None, metavar="SEQ",
               help="Stop after event SEQ.")
 @json_option
 def replay(chain: str, db: str | None, check: bool, component: Path | None, until: int | None,

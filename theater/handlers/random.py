@@ -2,7 +2,8 @@
 ChaCha20 stream, byte for byte what the Rust runtime gives (UPSTREAM.md).
 
 Settings: ``seed`` (u64; drawn from the OS and recorded in the header when absent),
-``max_bytes`` (default 1 MiB: a larger request is refused, recorded, and traps),
+``max_bytes`` (default 1 MiB, at most 64 MiB: a larger request is refused, recorded,
+and traps; a larger setting is refused when the manifest is loaded),
 ``max_int`` (default i64::MAX; the bound upstream applies to its range functions:
 WASI's u64 functions have no range, so it is recorded but does not change them),
 ``allow_crypto_secure`` (default false; recorded: upstream serves
@@ -19,6 +20,7 @@ from ..rng import ChaCha20Rng
 from . import Handler, LiveFn
 
 DEFAULT_MAX_BYTES = 1 << 20
+MAX_MAX_BYTES = 64 << 20  # the cap on max_bytes: a request must never be a MemoryError
 DEFAULT_MAX_INT = (1 << 63) - 1
 
 
@@ -43,6 +45,11 @@ class RandomHandler(Handler):
             raise ManifestError(f"{manifest.path}: handler[{config.index}] (random): `seed` must be a u64")
         self.seed: int = seed
         self.max_bytes: int = s.get("max_bytes", DEFAULT_MAX_BYTES)
+        if not 0 <= self.max_bytes <= MAX_MAX_BYTES:
+            from ..errors import ManifestError
+
+            raise ManifestError(f"{manifest.path}: handler[{config.index}] (random): `max_bytes` must be "
+                                f"between 0 and {MAX_MAX_BYTES} (64 MiB), got {self.max_bytes}")
         self.max_int: int = s.get("max_int", DEFAULT_MAX_INT)
         self.allow_crypto_secure: bool = s.get("allow_crypto_secure", False)
         self.rng = ChaCha20Rng.seed_from_u64(seed)
