@@ -82,18 +82,19 @@ def write_jsonl(store: Store, info: ChainInfo, out: IO[bytes]) -> int:
     The chain is written as stored, without verifying it: export a tampered chain to
     examine it elsewhere; ``theater import`` will refuse it.
     """
-    conn = store.conn
-    conn.execute("BEGIN")  # one read snapshot: the first line agrees with the events
-    try:
-        last = store.last_event(info.id)
-        n = 0 if last is None else last.seq + 1
-        out.write(_dumps(chain_line(info, n, None if last is None else last.hash)))
-        count = 0
-        for row in store.event_rows(info.id):
-            out.write(_dumps(event_line(row)))
-            count += 1
-    finally:
-        conn.execute("COMMIT")
+    # The first line names the chain's last event; the events are then read up to it
+    # only, in short read transactions (Store.event_rows), so the first line agrees with
+    # the events even while another process appends to this chain, and no long read
+    # holds up that writer. (A stored seq that is not an integer, in a tampered file,
+    # leaves the read unbounded: the rows are exported as stored.)
+    last = store.last_event(info.id)
+    stop = last.seq + 1 if last is not None and type(last.seq) is int else None
+    n = 0 if last is None else last.seq + 1 if stop is not None else store.count(info.id)
+    out.write(_dumps(chain_line(info, n, None if last is None else last.hash)))
+    count = 0
+    for row in store.event_rows(info.id, 0, stop):
+        out.write(_dumps(event_line(row)))
+        count += 1
     return count
 
 

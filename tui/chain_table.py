@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-from theater.store import ChainInfo
+from theater.store import ChainInfo, ReplayRecord
 from verify.integrity import VerifyResult
 
 from .data import chain_status, short_hash, utc
@@ -60,8 +60,11 @@ chain) and, once checked with `v`, whether it verifies.
         for name in self.columns_shown:
             self.add_column(name, key=name.lower())
 
-    def load(self, infos: list[ChainInfo], verified: dict[str, VerifyResult | str]) -> None:
-        """Fill the table, keeping the cursor on the same chain when it is still there."""
+    def load(self, infos: list[ChainInfo], verified: dict[str, VerifyResult | str],
+             replays: tuple[dict[str, ReplayRecord], dict[str, ReplayRecord]] = ({}, {})) -> None:
+        """Fill the table, keeping the cursor on the same chain when it is still there.
+
+        ``replays`` is ``Store.replay_outcomes()``: the stored outcome of each replay."""
         current = self.highlighted_id
         self.clear()
         for info in infos:
@@ -70,7 +73,8 @@ chain) and, once checked with `v`, whether it verifies.
                 info.actor,
                 Text(f"{info.length:,}", justify="right"),
                 short_hash(info.head),
-                chain_status(info.display_status, info.replay_of),
+                chain_status(info.display_status, info.replay_of, replays[0].get(info.id),
+                             replays[1].get(info.id)),
                 verified_cell(verified.get(info.id)),
                 utc(info.created),
             ]
