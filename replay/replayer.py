@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 
 from theater.boundary import Boundary, DivergenceSignal, StopReplay, dumps
-from theater.chain import END_TYPE, split_type
+from theater.chain import END_TYPE, Event, split_type
 from theater.codec import CodecError, decode_params
 from theater.engine import is_sha256_hex, load_component, read_component_file
-from theater.errors import ComponentError, ReplayError
+from theater.errors import ComponentError, ReplayError, TheaterError
 from theater.recorder import apply_result, end_detail
 from theater.runtime import (
     ActorInstance,
@@ -32,7 +32,7 @@ from theater.runtime import (
     replay_limits,
     resource_codec,
 )
-from theater.store import ChainInfo, Store
+from theater.store import ChainInfo, ChainWriter, ReplayOutcome, Store
 
 from .divergence import Divergence
 
@@ -57,12 +57,15 @@ class ReplayResult:
     divergence: Divergence | None = None
     until: int | None = None
     note: str | None = None
+    #: the stored outcome (theater.store.ReplayOutcome), set once the replay ended
+    outcome: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "chain": self.chain,
             "original": self.original,
             "verified": self.verified,
+            "outcome": self.outcome,
             "events": self.events,
             "head": self.head.hex(),
             "expected_head": None if self.expected_head is None else self.expected_head.hex(),
@@ -122,17 +125,77 @@ def replay(
     store.check_event_types(info.id)  # a tampered row is refused before the replay chain exists
 
     last = store.last_event(info.id)  # the recording's last event: it does not change while we replay
+    # everything below reads the recording up to that event only, in short read
+    # transactions on the store's read connection: another process may be appending
+    # to this database (even to this chain) while we replay and write
+    stop = last.seq + 1 if last is not None and type(last.seq) is int else None
     incomplete = last is None or last.type != END_TYPE
     writer = store.create_chain(info.header, replay_of=info.id, component_sha256=sha)
     if progress is not None:
         writer.on_commit = lambda w: progress(w.length)  # every batch, also inside a long call
-    boundary = Boundary(writer, source=store.event_rows(info.id), resources=resource_codec(plan), until=until)
+    try:
+        result = _drive(store, info, writer, comp, plan, (fuel, memory), until, stop, last, incomplete, progress, interrupt)
+    except Interrupted as e:
+        _record_failure(store, info, writer, sha, ReplayOutcome.INTERRUPTED, "interrupted", str(e))
+        raise
+    except Exception as e:
+        _record_failure(store, info, writer, sha, ReplayOutcome.FAILED, type(e).__name__, str(e))
+        raise
+    result.outcome = _outcome(result)
+    d = result.divergence
+    seq = d.seq if d is not None else until if result.outcome == ReplayOutcome.STOPPED else None
+    kind = d.kind if d is not None else "head" if result.outcome == ReplayOutcome.DIVERGED else None
+    store.record_replay(info.id, result.outcome, chain=result.chain, seq=seq, kind=kind,
+                        report=result.to_json(), component_sha256=sha)
+    return result
+
+
+def _outcome(result: ReplayResult) -> ReplayOutcome:
+    """The stored outcome of a replay that ran to its end (or to ``--until``)."""
+    if result.divergence is not None:
+        return ReplayOutcome.DIVERGED
+    if result.until is not None:
+        return ReplayOutcome.STOPPED
+    if result.verified:
+        return ReplayOutcome.VERIFIED
+    return ReplayOutcome.DIVERGED  # no event differed, yet the heads do: reported as kind "head"
+
+
+def _record_failure(store: Store, info: ChainInfo, writer: ChainWriter, sha: str, outcome: ReplayOutcome,
+                    kind: str, message: str) -> None:
+    """Store a replay that did not finish, where the database still takes a write
+    (the error that stopped the replay is the one to report, not a second one)."""
+    try:
+        store.record_replay(info.id, outcome, chain=writer.chain_id, seq=writer.length, kind=kind,
+                            report={"error": message, "events": writer.length}, component_sha256=sha)
+    except TheaterError:
+        pass
+
+
+def _drive(
+    store: Store,
+    info: ChainInfo,
+    writer: ChainWriter,
+    comp: Any,
+    plan: Any,
+    limits: tuple[int, int],
+    until: int | None,
+    stop: int | None,
+    last: Event | None,
+    incomplete: bool,
+    progress: Callable[[int], None] | None,
+    interrupt: Interrupt | None,
+) -> ReplayResult:
+    """Run the replay into ``writer`` and compare; see :func:`replay`."""
+    boundary = Boundary(writer, source=store.event_rows(info.id, 0, stop), resources=resource_codec(plan),
+                        until=until)
     divergence: DivergenceSignal | None = None
     stopped = False
     outcome, error = "completed", None
     try:
+        fuel, memory = limits
         actor = ActorInstance(comp, plan, boundary, fuel=fuel, memory=memory, interrupt=interrupt)
-        for ev in store.events_of_type(info.id, "export:"):
+        for ev in store.events_of_type_until(info.id, "export:", stop):
             if interrupt is not None:
                 interrupt.check()
             _, iface, fn = split_type(ev.type)
@@ -197,7 +260,7 @@ def replay(
     elif incomplete:
         writer.abandon()
         note = ("the recording is incomplete (no end event): replayed its complete export calls, "
-                f"{writer.length} of its {store.count(info.id)} events")
+                f"{writer.length} of its {store.count(info.id, stop)} events")
     else:
         writer.flush(complete=True)  # the recorded end event, and the status, in one commit
         writer.finished = True

@@ -82,19 +82,20 @@ def write_jsonl(store: Store, info: ChainInfo, out: IO[bytes]) -> int:
     The chain is written as stored, without verifying it: export a tampered chain to
     examine it elsewhere; ``theater import`` will refuse it.
     """
-    conn = store.conn
-    conn.execute("BEGIN")  # one read snapshot: the first line agrees with the events
-    try:
-        store.check_event_types(info.id)  # a tampered row: one line, before any output
-        last = store.last_event(info.id)
-        n = 0 if last is None else last.seq + 1
-        out.write(_dumps(chain_line(info, n, None if last is None else last.hash)))
-        count = 0
-        for row in store.checked_rows(info.id):  # a tampered row: one line naming its seq
-            out.write(_dumps(event_line(row)))
-            count += 1
-    finally:
-        conn.execute("COMMIT")
+    # The first line names the chain's last event; the events are then read up to it
+    # only, in short read transactions (Store.event_rows), so the first line agrees with
+    # the events even while another process appends to this chain, and no long read
+    # holds up that writer. A tampered row (a value of the wrong type) is one line naming
+    # its seq, before any output.
+    store.check_event_types(info.id)
+    last = store.last_event(info.id)
+    stop = None if last is None else last.seq + 1
+    n = 0 if last is None else last.seq + 1
+    out.write(_dumps(chain_line(info, n, None if last is None else last.hash)))
+    count = 0
+    for row in store.checked_rows(info.id, 0, stop):  # a tampered row: one line naming its seq
+        out.write(_dumps(event_line(row)))
+        count += 1
     return count
 
 

@@ -16,6 +16,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,59 @@ CREATE TABLE IF NOT EXISTS components (
 );
 """
 
+# Added after format v1 shipped, without a change of user_version: an additive table.
+# A new database gets it with the others; an older one gets it from the first replay
+# that stores an outcome (``Store.record_replay``). Readers treat its absence as "no
+# replays recorded".
+REPLAYS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS replays (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    chain TEXT,
+    outcome TEXT NOT NULL,
+    seq INTEGER,
+    kind TEXT,
+    report TEXT,
+    component_sha256 TEXT,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS replays_source ON replays (source, id);
+CREATE INDEX IF NOT EXISTS replays_chain ON replays (chain);
+"""
+
 STATUSES = ("recording", "complete", "incomplete")
+
+
+class ReplayOutcome(StrEnum):
+    """How a replay ended, as stored in the ``replays`` table (docs/storage.md)."""
+
+    VERIFIED = "verified"  # reproduced the recording hash for hash
+    DIVERGED = "diverged"  # differed at ``seq`` (``kind``, the report beside)
+    STOPPED = "stopped"  # stopped by request (--until) after ``seq``
+    FAILED = "failed"  # could not go on (``kind`` names the error, ``report`` says it)
+    INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM after ``seq`` events
+
+
+@dataclass(frozen=True)
+class ReplayRecord:
+    """A row of the replays table: one replay of ``source`` and how it ended.
+
+    ``chain`` is the replay chain, or None when the replay stored no chain of its own."""
+
+    id: int
+    source: str
+    chain: str | None
+    outcome: str
+    seq: int | None
+    kind: str | None
+    report: Any
+    component_sha256: str | None
+    created: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "source": self.source, "chain": self.chain, "outcome": self.outcome,
+                "seq": self.seq, "kind": self.kind, "component_sha256": self.component_sha256,
+                "created": self.created}
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another's transaction before giving up
 
 
@@ -183,6 +236,8 @@ class Store:
         #: database in a folder we cannot write, with no -wal file: nothing uncommitted)
         self.read_only = False
         self._foreign_checked = False
+        self._target: tuple[str, bool] = (str(self.path), False)
+        self._reader: sqlite3.Connection | None = None
         if not create and not self.path.exists():
             raise StoreError(f"no database at {self.path} (record a chain first, or pass --db)")
         if create:
@@ -199,7 +254,8 @@ class Store:
                 if create or not self._immutable_ok(e):
                     raise
                 conn.close()
-                conn = self._connect(self.path.resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
+                self._target = (self.path.resolve().as_uri() + "?mode=ro&immutable=1", True)
+                conn = self._connect(self._target[0], uri=True)
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
                 self.read_only = True
             self.db = sqlite_utils.Database(conn)
@@ -249,7 +305,7 @@ class Store:
         self.db.enable_wal()
         try:
             self.conn.executescript(
-                "BEGIN IMMEDIATE;\n" + SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;\n"
+                "BEGIN IMMEDIATE;\n" + SCHEMA + REPLAYS_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;\n"
             )
         except sqlite3.Error:
             if self.conn.in_transaction:
@@ -295,7 +351,29 @@ class Store:
         return bool(row[0] == 4)
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         self.conn.close()
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        """The connection that reads recorded events: a second, query-only connection,
+        so that no read of ours is ever a transaction the writing connection must
+        upgrade (SQLITE_BUSY_SNAPSHOT once another process has committed). While the
+        main connection is inside a transaction, reads join it instead (they must see
+        that transaction's snapshot and its own writes)."""
+        if self.conn.in_transaction:
+            return self.conn
+        if self._reader is None:
+            target, uri = self._target
+            try:
+                reader = self._connect(target, uri=uri)
+                reader.execute("PRAGMA query_only = ON")
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot read {self.path}: {describe_sqlite_error(e)}") from e
+            self._reader = reader
+        return self._reader
 
     def __enter__(self) -> Store:
         return self
@@ -418,6 +496,70 @@ class Store:
             self.conn.execute("DELETE FROM events WHERE chain = ?", (chain_id,))
             self.conn.execute("DELETE FROM checkpoints WHERE chain = ?", (chain_id,))
             self.conn.execute("DELETE FROM chains WHERE id = ?", (chain_id,))
+            if self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'replays'").fetchone():
+                self.conn.execute("DELETE FROM replays WHERE source = ? OR chain = ?", (chain_id, chain_id))
+
+    # -- replay outcomes ----------------------------------------------------
+
+    def has_replays_table(self) -> bool:
+        row = self.reader.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'replays'").fetchone()
+        return bool(row[0])
+
+    def record_replay(
+        self,
+        source: str,
+        outcome: ReplayOutcome,
+        *,
+        chain: str | None,
+        seq: int | None = None,
+        kind: str | None = None,
+        report: Any = None,
+        component_sha256: str | None = None,
+    ) -> int:
+        """Store how one replay of ``source`` ended; returns the row id.
+
+        ``chain`` is the replay chain, or None for a replay that stored none. ``report``
+        (JSON-serializable) is kept whole: the divergence report, or the error. Creates
+        the replays table in a database made before it existed."""
+        import orjson
+
+        body = None if report is None else orjson.dumps(report, option=orjson.OPT_SORT_KEYS).decode()
+        try:
+            with self.transaction() as conn:
+                for stmt in REPLAYS_SCHEMA.split(";"):
+                    if stmt.strip():
+                        conn.execute(stmt)
+                cur = conn.execute(
+                    "INSERT INTO replays (source, chain, outcome, seq, kind, report, component_sha256, created)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (source, chain, str(ReplayOutcome(outcome)), seq, kind, body, component_sha256, time.time()),
+                )
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot write to {self.path}: {describe_sqlite_error(e)}") from e
+        return int(cur.lastrowid or 0)
+
+    _REPLAY_COLS = "id, source, chain, outcome, seq, kind, report, component_sha256, created"
+
+    def replays(self, source: str | None = None) -> list[ReplayRecord]:
+        """Every stored replay outcome (of ``source`` only, when given), oldest first."""
+        if not self.has_replays_table():
+            return []
+        sql = f"SELECT {self._REPLAY_COLS} FROM replays"
+        rows = (self.reader.execute(sql + " ORDER BY id") if source is None else
+                self.reader.execute(sql + " WHERE source = ? ORDER BY id", (source,)))
+        return [_replay_record(r) for r in rows.fetchall()]
+
+    def replay_outcomes(self) -> tuple[dict[str, ReplayRecord], dict[str, ReplayRecord]]:
+        """``(by_chain, latest_by_source)``: the outcome of each replay chain, and each
+        recording's latest replay outcome (one read of the replays table)."""
+        by_chain: dict[str, ReplayRecord] = {}
+        latest: dict[str, ReplayRecord] = {}
+        for r in self.replays():  # oldest first: later rows win
+            if r.chain is not None:
+                by_chain[r.chain] = r
+            latest[r.source] = r
+        return by_chain, latest
 
     # -- events -------------------------------------------------------------
 
@@ -433,25 +575,41 @@ class Store:
         hashed, and the pages are flattened in C: the verifier's input, 0.3 us per row
         cheaper (no unauthenticated time to read, no Python frame per row).
         """
-        sql = (
-            "SELECT seq, hash, parent, type, data" + (", written_at" if written_at else "") + " FROM events"
-            " WHERE chain = ? AND seq >= ?" + ("" if stop is None else " AND seq < ?")
-            + " ORDER BY seq, rowid"
-        )
-        params: tuple[Any, ...] = (chain_id, start) if stop is None else (chain_id, start, stop)
-        pages = self._event_pages(sql, params, page)
+        cols = "seq, hash, parent, type, data" + (", written_at" if written_at else "")
+        pages = self._event_pages(cols, "", (), chain_id, start, stop, page)
         if not written_at:
             return itertools.chain.from_iterable(pages)
         return (row for rows in pages for row in rows)
 
-    def _event_pages(self, sql: str, params: tuple[Any, ...], page: int) -> Iterator[list[tuple[Any, ...]]]:
-        """The pages of ``event_rows`` (the query runs when the first row is asked for)."""
-        cur = self.conn.execute(sql, params)
+    def _event_pages(
+        self, cols: str, where: str, extra: tuple[Any, ...], chain_id: str, start: int, stop: int | None,
+        page: int,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of one chain in pages of at most ``page`` rows, each page its own
+        statement on :attr:`reader`, stepped to the end at once: a short read
+        transaction, so nothing we read stays open while we write, and a concurrent
+        writer's commits can neither invalidate a read nor be held up by one.
+
+        Pages follow each other by ``(seq, rowid)`` (keyset paging), so every row is
+        read once, in order, whatever seq values a tampered file holds. Events are
+        append-only: rows read in later transactions extend what was read before."""
+        sql = (
+            f"SELECT {cols}, rowid FROM events WHERE chain = ? AND seq >= ?"
+            + ("" if stop is None else " AND seq < ?") + where
+            + " AND (seq, rowid) > (?, ?) ORDER BY seq, rowid LIMIT ?"
+        )
+        bounds: tuple[Any, ...] = (chain_id, start) if stop is None else (chain_id, start, stop)
+        key: tuple[Any, Any] = (start, -(1 << 63))
+        page = max(1, int(page))
         while True:
-            rows = cur.fetchmany(page)
+            rows = self.reader.execute(sql, (*bounds, *extra, *key, page)).fetchall()
             if not rows:
                 return
-            yield rows
+            last = rows[-1]
+            key = (last[0], last[-1])
+            yield [r[:-1] for r in rows]
+            if len(rows) < page:
+                return
 
     def events(self, chain_id: str, start: int = 0, stop: int | None = None) -> Iterator[Event]:
         """Events in seq order (streamed; constant memory). A row whose values have the
@@ -482,12 +640,14 @@ class Store:
 
     def events_of_type(self, chain_id: str, prefix: str) -> Iterator[Event]:
         """Events whose type starts with ``prefix``, in seq order (streamed)."""
-        cur = self.conn.execute(
-            "SELECT seq, hash, parent, type, data, written_at FROM events"
-            " WHERE chain = ? AND substr(type, 1, ?) = ? ORDER BY seq",
-            (chain_id, len(prefix), prefix),
-        )
-        while rows := cur.fetchmany(PAGE):
+        yield from self.events_of_type_until(chain_id, prefix, None)
+
+    def events_of_type_until(self, chain_id: str, prefix: str, stop: int | None) -> Iterator[Event]:
+        """Events whose type starts with ``prefix`` and whose seq is below ``stop``
+        (all when None), in seq order, read in short pages (see ``_event_pages``)."""
+        pages = self._event_pages("seq, hash, parent, type, data, written_at", " AND substr(type, 1, ?) = ?",
+                                  (len(prefix), prefix), chain_id, 0, stop, PAGE)
+        for rows in pages:
             for row in rows:
                 yield _event(chain_id, row)
 
@@ -496,11 +656,17 @@ class Store:
             return ev
         return None
 
-    def count(self, chain_id: str) -> int:
-        return int(self.conn.execute("SELECT count(*) FROM events WHERE chain = ?", (chain_id,)).fetchone()[0])
+    def count(self, chain_id: str, stop: int | None = None) -> int:
+        """The number of stored events of the chain (those with seq below ``stop``, when given)."""
+        if stop is None:
+            row = self.reader.execute("SELECT count(*) FROM events WHERE chain = ?", (chain_id,)).fetchone()
+        else:
+            row = self.reader.execute("SELECT count(*) FROM events WHERE chain = ? AND seq < ?",
+                                      (chain_id, stop)).fetchone()
+        return int(row[0])
 
     def last_event(self, chain_id: str) -> Event | None:
-        row = self.conn.execute(
+        row = self.reader.execute(
             "SELECT seq, hash, parent, type, data, written_at FROM events WHERE chain = ?"
             " ORDER BY seq DESC LIMIT 1",
             (chain_id,),
@@ -695,6 +861,23 @@ def _text(v: Any) -> str | None:
 
 def _int(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _replay_record(row: tuple[Any, ...]) -> ReplayRecord:
+    """A replays row; like ``_chain_info``, a value of the wrong type reads as empty."""
+    report = _loads(row[6].encode()) if isinstance(row[6], str) else None
+    created = row[8]
+    return ReplayRecord(
+        id=_int(row[0]) or 0,
+        source=_text(row[1]) or "",
+        chain=_text(row[2]),
+        outcome=_text(row[3]) or "",
+        seq=_int(row[4]),
+        kind=_text(row[5]),
+        report=report,
+        component_sha256=_text(row[7]),
+        created=float(created) if isinstance(created, (int, float)) and abs(created) < 1e11 else 0.0,
+    )
 
 
 def _chain_info(row: tuple[Any, ...]) -> ChainInfo:

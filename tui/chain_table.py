@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-from theater.store import ChainInfo
+from theater.store import ChainInfo, ReplayRecord
 from theater.text import inert_line
 from verify.integrity import VerifyResult
 
@@ -70,9 +70,11 @@ chain) and, once checked with `v`, whether it verifies.
         for name in self.columns_shown:
             self.add_column(name, key=name.lower())
 
-    def load(self, infos: list[ChainInfo], verified: dict[str, VerifyResult | str]) -> None:
+    def load(self, infos: list[ChainInfo], verified: dict[str, VerifyResult | str],
+             replays: tuple[dict[str, ReplayRecord], dict[str, ReplayRecord]] = ({}, {})) -> None:
         """Fill the table, keeping the cursor on the same chain when it is still there.
 
+        ``replays`` is ``Store.replay_outcomes()``: the stored outcome of each replay.
         Database text goes in as ``Text`` (a ``str`` cell is parsed as markup) with its
         control characters escaped."""
         current = self.highlighted_id
@@ -84,7 +86,8 @@ chain) and, once checked with `v`, whether it verifies.
                 Text(inert_line(info.actor)),
                 Text(f"{info.length:,}", justify="right"),
                 short_hash(info.head),
-                Text(chain_status(info.display_status, info.replay_of)),
+                Text(chain_status(info.display_status, info.replay_of, replays[0].get(info.id),
+                                  replays[1].get(info.id))),
                 verified_cell(verified.get(info.id), info),
                 utc(info.created),
             ]

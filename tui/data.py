@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from theater.chain import Event
-from theater.store import Store
+from theater.store import ReplayRecord, Store
 from theater.text import inert_line
 
 K = TypeVar("K")
@@ -83,7 +83,7 @@ class ChainSource:
     def reload(self) -> None:
         """Forget cached pages and re-read the chain's extent."""
         self._cache.clear()
-        row = self.store.conn.execute(
+        row = self.store.reader.execute(
             # a seq that is not an integer (a tampered row) is not a row of the list
             "SELECT max(seq) FROM events WHERE chain = ? AND typeof(seq) = 'integer'", (self.chain_id,)
         ).fetchone()
@@ -131,7 +131,7 @@ def find_type(store: Store, chain_id: str, text: str, start: int, *, backwards: 
                " ORDER BY seq LIMIT 1")
         first, wrap = (sql.format(op=">"), start), (sql.format(op="<="), start)
     for query, bound in (first, wrap):
-        row = store.conn.execute(query, (chain_id, bound, needle)).fetchone()
+        row = store.reader.execute(query, (chain_id, bound, needle)).fetchone()
         if row is not None:
             return int(row[0])
     return None
@@ -190,7 +190,22 @@ def tagged_bytes(value: Any, path: str = "") -> Iterator[tuple[str, bytes]]:
             yield from tagged_bytes(v, f"{path}[{i}]")
 
 
-def chain_status(status: str, replay_of: str | None) -> str:
-    """``complete``, ``incomplete``, ``recording``, with ``replay of <id>`` when it is one
-    (database text, made inert: give it to a widget as ``rich.text.Text``, never markup)."""
-    return inert_line(status) + (f", replay of {inert_line(replay_of[:8])}" if replay_of else "")
+def chain_status(status: str, replay_of: str | None, replay: ReplayRecord | None = None,
+                 last_replay: ReplayRecord | None = None) -> str:
+    """``complete``, ``incomplete``, ``recording``, with ``replay of <id>`` when it is one.
+
+    A replay chain with a stored outcome shows the outcome instead of its status
+    (``diverged at 5, replay of ...``); a recording that was replayed adds how its
+    latest replay ended (``complete, last replay verified``). Database text, made inert:
+    give it to a widget as ``rich.text.Text``, never markup."""
+    status = inert_line(status)
+    if replay is not None:
+        status = outcome_text(replay)
+    elif last_replay is not None and not replay_of:
+        status += f", last replay {outcome_text(last_replay)}"
+    return status + (f", replay of {inert_line(replay_of[:8])}" if replay_of else "")
+
+
+def outcome_text(r: ReplayRecord) -> str:
+    """``verified``, ``diverged at 5``, ``stopped at 3``, ``interrupted at 40``."""
+    return inert_line(str(r.outcome)) + ("" if r.seq is None or r.outcome == "verified" else f" at {r.seq}")

@@ -190,15 +190,18 @@ def _info(store: Store, chain: ChainInfo | str) -> ChainInfo:
 
 
 def aligned(
-    store: Store, chain_a: str, chain_b: str, start: int = 0, stop: int | None = None
+    store: Store, chain_a: str, chain_b: str, start: int = 0, stop: int | None = None,
+    *, stops: tuple[int | None, int | None] = (None, None),
 ) -> Iterator[tuple[int, Row | None, Row | None]]:
     """``(seq, row_a, row_b)`` for every seq present in either chain, in seq order.
 
     A row is None where that chain has no event at the seq. A repeated seq (tampered
-    file) keeps its first row. Streamed from two cursors; constant memory.
+    file) keeps its first row. Streamed in short pages from each chain; constant
+    memory. ``stops`` bounds each chain on its own (the extent it had when a diff
+    began, so a chain still being recorded is compared as one consistent prefix).
     """
-    ia = store.event_rows(chain_a, start, stop)
-    ib = store.event_rows(chain_b, start, stop)
+    ia = store.event_rows(chain_a, start, _lower(stop, stops[0]))
+    ib = store.event_rows(chain_b, start, _lower(stop, stops[1]))
     ra, rb = next(ia, None), next(ib, None)
     while ra is not None or rb is not None:
         if ra is not None and (rb is None or ra[0] <= rb[0]):
@@ -217,6 +220,17 @@ def aligned(
             rb = next(ib, None)
             while rb is not None and rb[0] == seq:
                 rb = next(ib, None)
+
+
+def _lower(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _extent(store: Store, chain_id: str) -> tuple[int | None, Any]:
+    """``(stop, last event)``: the seq bound of what a chain holds now (None when its
+    last seq is not an integer, in a tampered file: then read it unbounded)."""
+    last = store.last_event(chain_id)
+    return (0 if last is None else last.seq + 1 if type(last.seq) is int else None), last
 
 
 def rows_equal(a: Row | None, b: Row | None) -> bool:
@@ -308,9 +322,12 @@ def diff_chains(
     ``progress`` is called with the number of events compared, now and then.
     """
     ia, ib = _info(store, chain_a), _info(store, chain_b)
+    # each chain as it is now: events appended while we compare (by a recorder in
+    # another process) are not read, so lengths, heads and the scan agree
+    (stop_a, last_a), (stop_b, last_b) = _extent(store, ia.id), _extent(store, ib.id)
     prefix = 0
     first: EventDiff | None = None
-    for seq, a, b in aligned(store, ia.id, ib.id):
+    for seq, a, b in aligned(store, ia.id, ib.id, stops=(stop_a, stop_b)):
         if seq == prefix and rows_equal(a, b):
             prefix += 1
             if progress is not None and prefix % 65536 == 0:
@@ -320,11 +337,10 @@ def diff_chains(
         break
     if progress is not None:
         progress(prefix)
-    length_a, length_b = store.count(ia.id), store.count(ib.id)
+    length_a, length_b = store.count(ia.id, stop_a), store.count(ib.id, stop_b)
     identical = first is None and length_a == length_b == prefix
     same_header = ia.header == ib.header
     header_diffs = [] if same_header else differences(_payload(ia.header), _payload(ib.header))
-    last_a, last_b = store.last_event(ia.id), store.last_event(ib.id)
     return ChainDiff(
         chain_a=ia.id,
         chain_b=ib.id,

@@ -18,15 +18,32 @@ from ..text import inert, inert_line
 SEQ_MAX = 2**63 - 1  # SQLite's INTEGER: a larger seq cannot exist, and cannot be asked for
 
 
-def chain_json(info: Any) -> dict[str, Any]:
+def replay_text(r: Any) -> str:
+    """A stored replay outcome in a few words: ``verified``, ``diverged at 5``, ``stopped at 3``."""
+    if r is None:
+        return "-"
+    return str(r.outcome) + ("" if r.seq is None or r.outcome == "verified" else f" at {r.seq}")
+
+
+def chain_status(info: Any, replays: tuple[dict[str, Any], dict[str, Any]]) -> str:
+    """A replay chain's stored outcome (verified, diverged, ...), else the chain's status."""
+    own = replays[0].get(info.id)
+    return str(own.outcome if own is not None else info.display_status)
+
+
+def chain_json(info: Any, replays: tuple[dict[str, Any], dict[str, Any]] = ({}, {})) -> dict[str, Any]:
+    own, latest = replays[0].get(info.id), replays[1].get(info.id)
     return {
         "id": info.id,
         "actor": info.actor,
         "format": info.format,
         "events": info.length,
         "head": None if info.head is None else info.head.hex(),
-        "status": info.display_status,
+        "status": chain_status(info, replays),
+        "chain_status": info.display_status,
         "replay_of": info.replay_of,
+        "replay": None if own is None else own.to_json(),
+        "last_replay": None if latest is None else latest.to_json(),
         "component_sha256": info.component_sha256,
         "created": info.created,
     }
@@ -52,26 +69,30 @@ def chains(db: str | None, as_json: bool) -> None:
     """List the chains in the database."""
     with open_store(db) as store:
         infos = store.chains()
+        replays = store.replay_outcomes()
         if as_json:
-            emit_json([chain_json(i) for i in infos])
+            emit_json([chain_json(i, replays) for i in infos])
             return
         if not infos:
             click.echo(f"no chains in {store.path}", err=True)
             return
         actors = [inert_line(i.actor) for i in infos]
         aw = actor_width(actors)
-        click.echo(f"{'ID':<16}  {'ACTOR':<{aw}}  {'FORMAT':<6}  {'EVENTS':>8}  {'HEAD':<16}  {'STATUS':<10}  CREATED")
+        click.echo(f"{'ID':<16}  {'ACTOR':<{aw}}  {'FORMAT':<6}  {'EVENTS':>8}  {'HEAD':<16}  {'STATUS':<10}  "
+                   f"{'CREATED':<19}  LAST REPLAY")
         for i, actor in zip(infos, actors, strict=True):
             head = i.head.hex()[:16] if i.head else "-"
-            status = inert_line(i.display_status) + (
+            status = inert_line(chain_status(i, replays)) + (
                 f" (replay of {inert_line(i.replay_of[:8])})" if i.replay_of else "")
             created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(i.created))
+            last = replay_text(replays[1].get(i.id)) if not i.replay_of else ""
             click.echo(f"{inert_line(i.id):<16}  {cut(actor, aw):<{aw}}  {inert_line(i.format):<6}  "
-                       f"{i.length:>8}  {head:<16}  {status:<10}  {created}")
+                       f"{i.length:>8}  {head:<16}  {status:<10}  {created}" + (f"  {last}" if last else ""))
 
 
-#: the columns of a `theater chains` line other than the actor's (and their gaps)
-_OTHER_COLUMNS = 16 + 2 + 2 + 6 + 2 + 8 + 2 + 16 + 2 + 10 + 2 + 19
+#: the columns of a `theater chains` line other than the actor's (and their gaps;
+#: LAST REPLAY counted at its usual width, "diverged at 12")
+_OTHER_COLUMNS = 16 + 2 + 2 + 6 + 2 + 8 + 2 + 16 + 2 + 10 + 2 + 19 + 2 + 14
 _MIN_ACTOR = 12
 
 

@@ -68,7 +68,7 @@ class ChainsScreen(Screen[None]):
         """Re-read the chains table from the database."""
         infos = self.theater.store.chains()
         self.live = any(i.display_status == "recording" for i in infos)
-        self.query_one(ChainTable).load(infos, self.theater.verified)
+        self.query_one(ChainTable).load(infos, self.theater.verified, self.theater.store.replay_outcomes())
         note = f"{len(infos)} chain{'s' if len(infos) != 1 else ''} in {self.theater.db_path.name}"
         self.query_one("#chains-note", Static).update(Text(note if infos else note + " (record one first)"))
 
