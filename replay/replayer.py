@@ -134,7 +134,8 @@ def replay(
     if progress is not None:
         writer.on_commit = lambda w: progress(w.length)  # every batch, also inside a long call
     try:
-        result = _drive(store, info, writer, comp, plan, (fuel, memory), until, stop, last, incomplete, progress, interrupt)
+        result = _drive(store, info, writer, comp, plan, (fuel, memory), until, stop, last, incomplete,
+                        progress, interrupt)
     except Interrupted as e:
         _record_failure(store, info, writer, sha, ReplayOutcome.INTERRUPTED, "interrupted", str(e))
         raise

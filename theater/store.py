@@ -299,7 +299,24 @@ class Store:
             return False
 
     def _ensure_schema(self) -> None:
-        """Create the tables once, even when several processes open a new file at once."""
+        """Create the tables once, even when several processes open a new file at once.
+
+        Switching a new file to WAL takes an exclusive lock, and two connections doing
+        so at once can get SQLITE_BUSY at once, without the busy handler waiting (a lock
+        cycle SQLite breaks by failing one side). Creation is idempotent, so a busy
+        attempt is retried until the busy timeout has passed."""
+        deadline = time.monotonic() + busy_timeout()
+        while True:
+            try:
+                self._create_schema()
+                return
+            except sqlite3.OperationalError as e:
+                name = getattr(e, "sqlite_errorname", "") or ""
+                if not (name.startswith("SQLITE_BUSY") or "locked" in str(e)) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
+
+    def _create_schema(self) -> None:
         if self._has_schema():
             return
         self.db.enable_wal()
