@@ -8,8 +8,8 @@ import orjson
 import pytest
 from conftest import run_cli, write_chain
 
+from theater.bundle import read_jsonl, write_jsonl
 from theater.errors import UsageError
-from theater.export import read_jsonl, write_jsonl
 from theater.legacy import build_legacy
 from theater.store import Store
 from verify.importer import import_file

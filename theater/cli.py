@@ -176,9 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     except sqlite3.Error as e:
         # a database that went bad under a command that reads it lazily (a damaged
         # page, a read-only file, a lock held too long): one line, never a traceback
-        from .store import describe_sqlite_error
+        from .store import store_error
 
-        err(f"theater: error: cannot read or write the database: {describe_sqlite_error(e)}")
+        err(f"theater: error: {store_error(e, 'cannot read or write the database')}")
         code = ExitCode.USAGE
     except click.exceptions.Abort:
         err("theater: interrupted")

@@ -83,11 +83,8 @@ class ChainSource:
     def reload(self) -> None:
         """Forget cached pages and re-read the chain's extent."""
         self._cache.clear()
-        row = self.store.reader.execute(
-            # a seq that is not an integer (a tampered row) is not a row of the list
-            "SELECT max(seq) FROM events WHERE chain = ? AND typeof(seq) = 'integer'", (self.chain_id,)
-        ).fetchone()
-        self.rows = 0 if row[0] is None else int(row[0]) + 1
+        last = self.store.max_seq(self.chain_id)  # a seq that is not an integer is not a row of the list
+        self.rows = 0 if last is None else last + 1
 
     def _page(self, index: int) -> Page:
         page = self._cache.get(index)
@@ -122,18 +119,10 @@ def find_type(store: Store, chain_id: str, text: str, start: int, *, backwards: 
     """The next seq after ``start`` (or before it, ``backwards``) whose type contains
     ``text``, case-insensitive; wraps around the chain once."""
     needle = text.lower()
-    if backwards:
-        sql = ("SELECT seq FROM events WHERE chain = ? AND seq {op} ? AND instr(lower(type), ?) > 0"
-               " ORDER BY seq DESC LIMIT 1")
-        first, wrap = (sql.format(op="<"), start), (sql.format(op=">="), start)
-    else:
-        sql = ("SELECT seq FROM events WHERE chain = ? AND seq {op} ? AND instr(lower(type), ?) > 0"
-               " ORDER BY seq LIMIT 1")
-        first, wrap = (sql.format(op=">"), start), (sql.format(op="<="), start)
-    for query, bound in (first, wrap):
-        row = store.reader.execute(query, (chain_id, bound, needle)).fetchone()
-        if row is not None:
-            return int(row[0])
+    for wrap in (False, True):
+        seq = store.find_type(chain_id, needle, start, backwards=backwards, wrap=wrap)
+        if seq is not None:
+            return seq
     return None
 
 

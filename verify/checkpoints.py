@@ -33,8 +33,8 @@ from theater.checkpoint import (
     sign_verified,
     stored_checkpoints,
 )
-from theater.errors import StoreError, UsageError
-from theater.store import Store
+from theater.errors import UsageError
+from theater.store import Store, store_error
 
 from . import integrity
 from .integrity import Failure, Problem, VerifyResult
@@ -59,7 +59,7 @@ def load_stored(store: Store, chain_id: str) -> tuple[list[CheckpointItem], list
     try:
         rows = stored_checkpoints(store, chain_id)
     except sqlite3.DatabaseError as e:
-        raise StoreError(f"cannot read the checkpoints of {chain_id} from {store.path}: {e}") from e
+        raise store_error(e, f"cannot read the checkpoints of {chain_id} from {store.path}") from e
     for row_id, _chain, note in rows:
         source = f"db #{row_id}"
         try:
@@ -209,14 +209,9 @@ def verify_and_sign(
         if seq + 1 == size:
             heads[size] = hash_
 
-    conn = store.conn
-    conn.execute("BEGIN")  # deferred: one snapshot from the first read to COMMIT
-    try:
+    with store.snapshot():  # deferred BEGIN: one snapshot from the first read to COMMIT
         info = store.resolve(ref)
         result = integrity.verify_chain(store, info, on_event=None if size is None else at, workers=1)
-    finally:
-        if conn.in_transaction:
-            conn.execute("COMMIT")
     if not result.ok:
         return result, None
     n = result.events if size is None else size

@@ -4,7 +4,7 @@ Two kinds of file are read:
 
 - ``legacy-json``: a chain saved by the Rust Theater runtime (theater/legacy.py),
   verified with upstream's SHA-1 rule and stored with ``chains.format = 'legacy'``;
-- ``jsonl``: a ``theater export`` (theater/export.py) of a v1 or legacy chain,
+- ``jsonl``: a ``theater export`` (theater/bundle.py) of a v1 or legacy chain,
   verified by its format's rule and stored with identical header, events and hashes
   under a new chain id.
 
@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import hashlib
 import io
-import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from theater.bundle import read_jsonl
 from theater.chain import END_TYPE
-from theater.errors import StoreError, UsageError
-from theater.export import ChainImport, read_jsonl
+from theater.errors import UsageError
 from theater.legacy import FORMAT as LEGACY
 from theater.legacy import legacy_header, legacy_rows, parse_legacy
-from theater.store import Store
+from theater.store import Store, sqlite_errors
 
 from .integrity import Failure, Problem, VerifyResult, verify_format_rows
 
@@ -69,15 +68,13 @@ def import_file(store: Store, path: str | Path, *, kind: str = "auto", actor: st
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from e
     try:
-        with f:
+        with f, sqlite_errors(f"cannot write the imported chain to {store.path}"):
             if kind == "auto":
                 kind = detect(f.read(4096), str(path))
                 f.seek(0)
             if kind == "legacy-json":
                 return _import_legacy(store, f.read(), name, actor)
             return _import_jsonl(store, f)
-    except sqlite3.DatabaseError as e:
-        raise StoreError(f"cannot write the imported chain to {store.path}: {e}") from e
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from e
 
@@ -88,7 +85,7 @@ def _import_legacy(store: Store, raw: bytes, name: str, actor: str | None) -> Im
     events = parse_legacy(raw)
     header = legacy_header(events, source=name, source_sha256=hashlib.sha256(raw).hexdigest(),
                            actor=actor or Path(name).stem)
-    imp = ChainImport(store, header, LEGACY)
+    imp = store.begin_import(header, LEGACY)
     try:
         rows = ((*row, None) for row in legacy_rows(events))
         result = verify_legacy_rows(imp.chain_id, header, imp.tee(rows))
@@ -102,7 +99,7 @@ def _import_legacy(store: Store, raw: bytes, name: str, actor: str | None) -> Im
 
 def _import_jsonl(store: Store, f: IO[bytes]) -> ImportResult:
     cf = read_jsonl(f)
-    imp = ChainImport(store, cf.header, cf.format)
+    imp = store.begin_import(cf.header, cf.format)
     try:
         result = verify_format_rows(cf.format, imp.chain_id, cf.header, imp.tee(cf.rows))
         if result.ok:

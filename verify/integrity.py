@@ -19,8 +19,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from theater.chain import END_TYPE, EVENT_TAG, HASH_SIZE, event_hash, genesis_hash, type_field
-from theater.errors import StoreError
-from theater.store import PAGE, ChainInfo, Store
+from theater.store import PAGE, ChainInfo, Store, store_error
 
 if TYPE_CHECKING:
     pass
@@ -373,7 +372,7 @@ def verify_chain(
                 progress=progress, on_event=on_event,
             )
     except sqlite3.DatabaseError as e:
-        raise StoreError(f"cannot read chain {info.id} from {store.path} whole: {e}") from e
+        raise store_error(e, f"cannot read chain {info.id} from {store.path} whole") from e
     if result.ok and result.events < info.length:
         result.add(Problem(
             Failure.TRUNCATED, result.events,

@@ -70,16 +70,7 @@ def part_bounds(length: int, k: int, *, lead: bool = True) -> list[int]:
 
 def _db_file(store: Store) -> str:
     """The file the store's connection reads, as SQLite opened it (whatever the cwd now)."""
-    for _, name, file in store.conn.execute("PRAGMA database_list"):
-        if name == "main" and file:
-            return str(file)
-    return os.path.abspath(store.path)
-
-
-_STATE_BEFORE = (
-    "SELECT seq, hash, type = ? FROM events WHERE chain = ? AND seq >= 0 AND seq < ?"
-    " ORDER BY seq DESC, rowid DESC LIMIT 1"
-)
+    return store.db_file()
 
 
 def _state_before(store: Store, chain_id: str, start: int, genesis: bytes) -> tuple[bytes, bytes | None, int, bool]:
@@ -87,7 +78,7 @@ def _state_before(store: Store, chain_id: str, start: int, genesis: bytes) -> tu
     reads before it), assuming every row up to it verified; the start state when there
     is none. A row that cannot have verified gives the start state too: then the part
     that holds it fails at or before it, and this state is never used."""
-    row = store.conn.execute(_STATE_BEFORE, (END_TYPE, chain_id, start)).fetchone()
+    row = store.state_before(chain_id, start, END_TYPE)
     if row is not None:
         seq, h, is_end = row
         if type(seq) is int and type(h) is bytes and len(h) == HASH_SIZE:
@@ -232,8 +223,7 @@ def _serve(conn: Connection) -> None:
                 raise _Stopped
 
         try:
-            with Store(path, create=False) as store:
-                store.conn.execute("PRAGMA query_only = ON")
+            with Store(path, create=False, query_only=True) as store:
                 rows = store.event_rows(chain_id, start, stop, page=page, written_at=False)
                 result = _walk(chain_id, genesis, rows, head, prev_hash, expected, ended, report, None)
                 msg: tuple[str, Any] = ("done", result)

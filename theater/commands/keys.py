@@ -1,5 +1,5 @@
 """``theater keygen``, ``theater checkpoint``, ``theater checkpoints``: signing keys and
-signed checkpoints (theater/checkpoint.py, docs/verification.md)."""
+signed checkpoints (theater/checkpoint/, docs/verification.md)."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def import_(file: str, kind: str, actor: str | None, db: str | None, as_json: bo
 @db_option
 def export(chain: str, fmt: str, out: str | None, db: str | None) -> None:
     """Write CHAIN with its header as JSON lines (`theater import` reads it back)."""
-    from ..export import write_jsonl
+    from ..bundle import write_jsonl
 
     with open_store(db) as store:
         info = store.resolve(chain)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import click
 
 from ..cli import Exit, db_option, emit_json, err, json_option, open_store
-from ..errors import ExitCode, StoreError, UsageError
+from ..errors import ExitCode, UsageError
 from ..text import inert
 
 
@@ -42,6 +41,7 @@ def verify(chain: str | None, all_: bool, keys: tuple[str, ...], checkpoints: tu
     fails, 2 when the input cannot be read whole.
     """
     from theater.checkpoint import load_public_key, read_checkpoint
+    from theater.store import sqlite_errors
     from verify.audit import audit_chain, missing_chain
     from verify.checkpoints import CheckpointItem
 
@@ -56,12 +56,9 @@ def verify(chain: str | None, all_: bool, keys: tuple[str, ...], checkpoints: tu
     for item in given:
         if item.checkpoint.chain is None:
             raise UsageError(f"{item.source}: origin {item.checkpoint.origin!r} is not a theater chain")
-    with open_store(db) as store:
-        try:
-            results = _run(store, chain, all_, pubs, given, audit_random, audit_chain, missing_chain,
-                           show_progress=not as_json, allow_unsigned_tail=allow_unsigned_tail)
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"cannot read {store.path} whole: {e}") from e
+    with open_store(db) as store, sqlite_errors(f"cannot read {store.path} whole"):
+        results = _run(store, chain, all_, pubs, given, audit_random, audit_chain, missing_chain,
+                       show_progress=not as_json, allow_unsigned_tail=allow_unsigned_tail)
     for r in results:
         if not as_json:
             _print(r)
@@ -106,8 +103,7 @@ def _run(store: Any, chain: str | None, all_: bool, pubs: list[Any], given: list
 
 
 def _exists(store: Any, chain_id: str) -> bool:
-    row = store.conn.execute("SELECT 1 FROM chains WHERE id = ?", (chain_id,)).fetchone()
-    return row is not None
+    return bool(store.chain_exists(chain_id))
 
 
 def _print(r: Any) -> None:

@@ -1,4 +1,7 @@
-"""Chains as JSON lines (``theater export`` / ``theater import``), and transactional import.
+"""A chain as a bundle of JSON lines: what ``theater export`` writes and ``theater import`` reads.
+
+The import itself (verify, then store in one transaction) is verify/importer.py over
+:class:`theater.store.ChainImport`.
 
 The export format (docs/verification.md), one JSON object per line, keys sorted:
 
@@ -17,9 +20,6 @@ unauthenticated metadata, carried along.
 
 from __future__ import annotations
 
-import os
-import secrets
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -28,14 +28,11 @@ import orjson
 
 from .chain import canonical_json
 from .errors import UsageError
-from .store import ChainInfo, Store
+from .store import ChainInfo, Row, Store
 
 KIND = "theater-chain"
 VERSION = 1
 FORMATS = ("v1", "legacy")
-
-Row = tuple[Any, Any, Any, Any, Any, Any]  # seq, hash, parent, type, data, written_at
-
 
 def _dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) + b"\n"
@@ -167,75 +164,3 @@ def read_jsonl(lines: Iterable[bytes]) -> ChainFile:
             )
 
     return ChainFile(meta, header, str(fmt), rows())
-
-
-class ChainImport:
-    """Insert a new chain in one transaction: all of its events, or nothing.
-
-    ``tee(rows)`` passes rows through to a verifier and stores each one only when the
-    verifier asks for the next (so after it accepted this one); ``commit`` finishes,
-    ``rollback`` leaves the database as it was.
-    """
-
-    def __init__(self, store: Store, header: bytes, format: str, *, batch: int = 1024) -> None:
-        self.store = store
-        self.batch = batch
-        self._rows: list[tuple[Any, ...]] = []
-        self.events = 0
-        self.head: bytes | None = None
-        self.last_type: str | None = None
-        try:
-            obj = orjson.loads(header)
-        except orjson.JSONDecodeError:
-            obj = None
-        meta = obj if isinstance(obj, dict) else {}
-        self.chain_id = secrets.token_hex(8)
-        store.conn.execute("BEGIN IMMEDIATE")
-        try:  # the chain row in the same transaction as its events: all or nothing
-            store.conn.execute(
-                "INSERT INTO chains (id, actor, format, header, component_sha256, created, status,"
-                " writer_pid) VALUES (?, ?, ?, ?, ?, ?, 'recording', ?)",
-                (self.chain_id, str(meta.get("actor", "?")), format, header,
-                 meta.get("component_sha256") if isinstance(meta.get("component_sha256"), str) else None,
-                 time.time(), os.getpid()),
-            )
-        except BaseException:
-            store.conn.execute("ROLLBACK")
-            raise
-        self.open = True
-
-    def _flush(self) -> None:
-        if self._rows:
-            self.store.conn.executemany(
-                "INSERT INTO events (chain, seq, hash, parent, type, data, written_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                self._rows,
-            )
-            self._rows = []
-
-    def tee(self, rows: Iterable[Row]) -> Iterator[Row]:
-        for row in rows:
-            yield row
-            seq, h, parent, type_, data, written_at = row
-            self._rows.append((self.chain_id, seq, h, parent, type_, data, written_at))
-            self.events += 1
-            self.head, self.last_type = h, type_
-            if len(self._rows) >= self.batch:
-                self._flush()
-        self._flush()
-
-    def commit(self, status: str) -> str:
-        """Store what was accepted with ``status`` (complete or incomplete); returns the id."""
-        self._flush()
-        self.store.conn.execute(
-            "UPDATE chains SET status = ?, writer_pid = NULL, length = ?, head = ? WHERE id = ?",
-            (status, self.events, self.head, self.chain_id),
-        )
-        self.store.conn.execute("COMMIT")
-        self.open = False
-        return self.chain_id
-
-    def rollback(self) -> None:
-        if self.open:
-            self.store.conn.execute("ROLLBACK")
-            self.open = False

@@ -1,0 +1,125 @@
+"""Replay outcomes: the ``replays`` table, how each replay of a chain ended."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from .connection import REPLAYS_SCHEMA, Connection, _text, store_error
+from .rows import _int, _loads
+
+
+class ReplayOutcome(StrEnum):
+    """How a replay ended, as stored in the ``replays`` table (docs/storage.md)."""
+
+    VERIFIED = "verified"  # reproduced the recording hash for hash
+    DIVERGED = "diverged"  # differed at ``seq`` (``kind``, the report beside)
+    STOPPED = "stopped"  # stopped by request (--until) after ``seq``
+    FAILED = "failed"  # could not go on (``kind`` names the error, ``report`` says it)
+    INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM after ``seq`` events
+
+
+@dataclass(frozen=True)
+class ReplayRecord:
+    """A row of the replays table: one replay of ``source`` and how it ended.
+
+    ``chain`` is the replay chain, or None when the replay stored no chain of its own."""
+
+    id: int
+    source: str
+    chain: str | None
+    outcome: str
+    seq: int | None
+    kind: str | None
+    report: Any
+    component_sha256: str | None
+    created: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "source": self.source, "chain": self.chain, "outcome": self.outcome,
+                "seq": self.seq, "kind": self.kind, "component_sha256": self.component_sha256,
+                "created": self.created}
+
+
+class ReplayLog(Connection):
+    """The queries of the replays table."""
+
+    def has_replays_table(self) -> bool:
+        row = self.reader.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'replays'").fetchone()
+        return bool(row[0])
+
+    def record_replay(
+        self,
+        source: str,
+        outcome: ReplayOutcome,
+        *,
+        chain: str | None,
+        seq: int | None = None,
+        kind: str | None = None,
+        report: Any = None,
+        component_sha256: str | None = None,
+    ) -> int:
+        """Store how one replay of ``source`` ended; returns the row id.
+
+        ``chain`` is the replay chain, or None for a replay that stored none. ``report``
+        (JSON-serializable) is kept whole: the divergence report, or the error. Creates
+        the replays table in a database made before it existed."""
+        import orjson
+
+        body = None if report is None else orjson.dumps(report, option=orjson.OPT_SORT_KEYS).decode()
+        try:
+            with self.transaction() as conn:
+                for stmt in REPLAYS_SCHEMA.split(";"):
+                    if stmt.strip():
+                        conn.execute(stmt)
+                cur = conn.execute(
+                    "INSERT INTO replays (source, chain, outcome, seq, kind, report, component_sha256, created)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (source, chain, str(ReplayOutcome(outcome)), seq, kind, body, component_sha256, time.time()),
+                )
+        except sqlite3.Error as e:
+            raise store_error(e, f"cannot write to {self.path}") from e
+        return int(cur.lastrowid or 0)
+
+    _REPLAY_COLS = "id, source, chain, outcome, seq, kind, report, component_sha256, created"
+
+    def replays(self, source: str | None = None) -> list[ReplayRecord]:
+        """Every stored replay outcome (of ``source`` only, when given), oldest first."""
+        if not self.has_replays_table():
+            return []
+        sql = f"SELECT {self._REPLAY_COLS} FROM replays"
+        rows = (self.reader.execute(sql + " ORDER BY id") if source is None else
+                self.reader.execute(sql + " WHERE source = ? ORDER BY id", (source,)))
+        return [_replay_record(r) for r in rows.fetchall()]
+
+    def replay_outcomes(self) -> tuple[dict[str, ReplayRecord], dict[str, ReplayRecord]]:
+        """``(by_chain, latest_by_source)``: the outcome of each replay chain, and each
+        recording's latest replay outcome (one read of the replays table)."""
+        by_chain: dict[str, ReplayRecord] = {}
+        latest: dict[str, ReplayRecord] = {}
+        for r in self.replays():  # oldest first: later rows win
+            if r.chain is not None:
+                by_chain[r.chain] = r
+            latest[r.source] = r
+        return by_chain, latest
+
+
+def _replay_record(row: tuple[Any, ...]) -> ReplayRecord:
+    """A replays row; like ``_chain_info``, a value of the wrong type reads as empty."""
+    report = _loads(row[6].encode()) if isinstance(row[6], str) else None
+    created = row[8]
+    return ReplayRecord(
+        id=_int(row[0]) or 0,
+        source=_text(row[1]) or "",
+        chain=_text(row[2]),
+        outcome=_text(row[3]) or "",
+        seq=_int(row[4]),
+        kind=_text(row[5]),
+        report=report,
+        component_sha256=_text(row[7]),
+        created=float(created) if isinstance(created, (int, float)) and abs(created) < 1e11 else 0.0,
+    )
