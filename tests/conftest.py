@@ -43,7 +43,38 @@ def store(tmp_path: Path) -> Store:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+            timeout: float = 120, input: str | bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI (the ``theater`` click group) in this process with click's
+    ``CliRunner``: the group's own ``main`` maps exceptions to exit codes and one-line
+    errors, so the exit code, stdout and stderr are what the console script gives.
+
+    An exception the group let through (a bug: a traceback for the user) is re-raised
+    here, so a test never passes over it. ``timeout`` is kept for the signature of
+    :func:`run_cli_process`, which runs ``python -m theater`` in a subprocess; use that
+    one where the process boundary is the point (signals, crashes, encodings, the
+    entry point's exit code).
+    """
+    from click.testing import CliRunner
+
+    from theater.cli import cli
+
+    e: dict[str, str | None] = {"THEATER_DB": None}
+    if env:
+        e.update(env)
+    old = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        res = CliRunner().invoke(cli, list(args), env=e, input=input, prog_name="theater")
+    finally:
+        os.chdir(old)
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return subprocess.CompletedProcess(["theater", *args], res.exit_code, res.stdout, res.stderr)
+
+
+def run_cli_process(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+                    timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the real CLI (`python -m theater`) in a subprocess."""
     e = dict(os.environ)
     e.pop("THEATER_DB", None)

@@ -9,8 +9,9 @@ import stat
 import orjson
 import pytest
 from conftest import run_cli, write_chain
+from tamper import delete_checkpoints, rewrite_from, set_event, truncate
 
-from theater.chain import event_hash, genesis_hash
+from theater.chain import genesis_hash
 from theater.checkpoint import (
     BadSignature,
     CheckpointError,
@@ -215,10 +216,8 @@ def test_verify_with_key_and_checkpoint(signed):
 def test_truncation_below_a_checkpoint(signed):
     db, cid, _, pub, cpf = signed
     with Store(db) as s:  # a careful tamperer: cut the tail, fix the cache, drop the stored checkpoint
-        s.conn.execute("DELETE FROM events WHERE chain=? AND seq >= 15", (cid,))
-        s.conn.execute("UPDATE chains SET length=15, head=(SELECT hash FROM events WHERE chain=? AND seq=14)"
-                       " WHERE id=?", (cid, cid))
-        s.conn.execute("DELETE FROM checkpoints")
+        truncate(s, cid, 15)
+        delete_checkpoints(s)
     assert verify(db)[0] == 0  # a prefix verifies: only a checkpoint can tell
     code, out, _ = verify(db, "--key", str(pub), "--checkpoint", str(cpf))
     assert code == 1
@@ -231,15 +230,7 @@ def test_truncation_below_a_checkpoint(signed):
 def test_rewritten_history_is_a_fork(signed):
     db, cid, _, pub, cpf = signed
     with Store(db) as s:  # change event 7 and re-hash everything after it
-        evs = list(s.events(cid))
-        head = evs[6].hash
-        for ev in evs[7:]:
-            data = ev.data.replace(b"}", b" }", 1) if ev.seq == 7 else ev.data
-            h = event_hash(ev.seq, head, ev.type, data)
-            s.conn.execute("UPDATE events SET data=?, parent=?, hash=? WHERE chain=? AND seq=?",
-                           (data, head, h, cid, ev.seq))
-            head = h
-        s.conn.execute("UPDATE chains SET head=? WHERE id=?", (head, cid))
+        head = rewrite_from(s, cid, 7)
     assert verify(db)[0] == 0
     code, out, err = verify(db, "--key", str(pub), "--checkpoint", str(cpf))
     assert code == 1
@@ -313,7 +304,7 @@ def test_checkpoint_of_another_chain_given_with_chain_is_usage(signed):
 def test_cli_refuses_to_sign_a_tampered_chain(signed):
     db, cid, key, _, _ = signed
     with Store(db) as s:
-        s.conn.execute("UPDATE events SET data = x'00' WHERE chain=? AND seq=3", (cid,))
+        set_event(s, cid, 3, data=b"\x00")
     r = run_cli("checkpoint", cid, "--key", str(key), "--db", str(db))
     assert r.returncode == 1 and "refusing" in r.stderr and r.stdout == ""
     with Store(db) as s:

@@ -3,6 +3,7 @@
 import orjson
 import pytest
 from conftest import run_cli, write_chain
+from tamper import set_event
 
 from theater.store import Store
 
@@ -49,7 +50,7 @@ def test_verify_ok_and_tampered(db):
     r = run_cli("verify", "--all", "--db", str(path))
     assert r.returncode == 0 and r.stdout.count("ok ") == 2
     with Store(path) as s:
-        s.conn.execute("UPDATE events SET data = X'7b7d' WHERE chain=? AND seq=3", (ids[0],))
+        set_event(s, ids[0], 3, data=b"{}")
     r = run_cli("verify", ids[0], "--db", str(path), "--json")
     assert r.returncode == 1
     report = orjson.loads(r.stdout)

@@ -5,6 +5,7 @@ import tracemalloc
 import orjson
 import pytest
 from conftest import run_cli
+from tamper import delete_events
 from tui_helpers import RANDOM_U64, SEND, actor_events, write_events
 
 from theater.chain import canonical_json, make_header
@@ -90,7 +91,7 @@ def test_same_json_other_bytes_is_a_difference(store):
 
 def test_gap_in_one_chain_still_aligns(store):
     a, b = write_events(store, actor_events()), write_events(store, actor_events())
-    store.conn.execute("DELETE FROM events WHERE chain = ? AND seq = 4", (b,))
+    delete_events(store, b, 4)
     d = diff_chains(store, a, b)
     assert d.common_prefix == 4 and d.first.seq == 4 and d.first.type_b is None
     assert list(differing_seqs(store, a, b)) == [4]  # seq 5 onwards still lines up

@@ -16,6 +16,7 @@ import orjson
 import pytest
 from actors import wat_path
 from conftest import run_cli
+from tamper import rename_chain, set_event
 
 from theater.legacy import build_legacy
 from theater.text import inert, inert_line
@@ -123,7 +124,7 @@ def tamper_type(db, seq: int, type_: str, chain: str | None = None) -> None:
     conn = sqlite3.connect(db)
     with conn:
         row = conn.execute("SELECT id FROM chains ORDER BY created DESC LIMIT 1").fetchone()
-        conn.execute("UPDATE events SET type = ? WHERE chain = ? AND seq = ?", (type_, chain or row[0], seq))
+        set_event(conn, chain or row[0], seq, type=type_)
     conn.close()
 
 
@@ -162,8 +163,7 @@ def test_error_lines_quoting_the_database_are_inert(recorded):
     with conn:
         old = conn.execute("SELECT id FROM chains").fetchone()[0]
         new = "\x1b]52;c;aGk=\x07" + old
-        conn.execute("UPDATE chains SET id = ? WHERE id = ?", (new, old))
-        conn.execute("UPDATE events SET chain = ? WHERE chain = ?", (new, old))
+        rename_chain(conn, old, new)
     conn.close()
     out = run_cli("show", "last", "99", "--db", str(db))
     assert out.returncode == 2 and len(out.stderr.splitlines()) == 1

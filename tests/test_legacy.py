@@ -8,6 +8,7 @@ import random
 import orjson
 import pytest
 from conftest import SHARED, run_cli
+from tamper import delete_events, set_chain, set_event
 
 from theater.errors import UsageError
 from theater.legacy import NULL_PARENT, build_legacy, legacy_hash
@@ -168,14 +169,14 @@ def test_stored_legacy_chain_tampering(tmp_path):
     db = tmp_path / "s.db"
     with Store(db) as s:
         cid = import_file(s, f).chain
-        s.conn.execute("UPDATE events SET data = x'00' WHERE chain=? AND seq=1", (cid,))
+        set_event(s, cid, 1, data=b"\x00")
         r = verify_chain(s, cid)
         assert (r.problem.kind, r.problem.seq) == (Failure.HASH_MISMATCH, 1)
     with Store(db) as s:
         cid = import_file(s, f).chain
-        s.conn.execute("DELETE FROM events WHERE chain=? AND seq=3", (cid,))
-        s.conn.execute("UPDATE chains SET length=3 WHERE id=?", (cid,))
+        delete_events(s, cid, 3)
+        set_chain(s, cid, length=3)
         r = verify_chain(s, cid)  # the import header remembers 4 events
         assert (r.problem.kind, r.problem.seq, r.problem.expected) == (Failure.TRUNCATED, 3, "4")
-        s.conn.execute("UPDATE chains SET header=? WHERE id=?", (b"{}", cid))
+        set_chain(s, cid, header=b"{}")
         assert verify_chain(s, cid).problem.kind == Failure.MALFORMED

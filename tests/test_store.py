@@ -2,6 +2,7 @@ import sqlite3
 
 import pytest
 from conftest import write_chain
+from tamper import rename_chain, set_chain
 
 from theater.chain import ChainBuilder, canonical_json
 from theater.errors import ChainNotFound, StoreError
@@ -36,9 +37,8 @@ def test_resolve_prefix_last_and_errors(store):
     with pytest.raises(ChainNotFound, match="no chain matches"):
         store.resolve("zzzz")
     # force an ambiguous prefix
-    store.conn.execute("UPDATE chains SET id = 'aaaa1111' WHERE id = ?", (a,))
-    store.conn.execute("UPDATE events SET chain = 'aaaa1111' WHERE chain = ?", (a,))
-    store.conn.execute("UPDATE chains SET id = 'aaaa2222' WHERE id = ?", (b,))
+    rename_chain(store, a, "aaaa1111")
+    rename_chain(store, b, "aaaa2222")
     with pytest.raises(ChainNotFound, match="ambiguous"):
         store.resolve("aaaa")
 
@@ -59,7 +59,7 @@ def test_batches_commit_whole_events(tmp_path):
 
 def test_dead_writer_shows_incomplete(store):
     cid = write_chain(store, 3, finish=False)
-    store.conn.execute("UPDATE chains SET writer_pid = 999999999 WHERE id = ?", (cid,))
+    set_chain(store, cid, writer_pid=999999999)
     assert store.chain(cid).display_status == "incomplete"
 
 

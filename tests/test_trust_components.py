@@ -149,6 +149,12 @@ def test_header_sha_that_is_not_hex_is_malformed_and_never_a_path(cache: Path, t
 # -- item 8: SIGINT and SIGTERM stop an actor spinning in pure wasm ------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @pytest.mark.parametrize(("signame", "code", "word"), [("SIGINT", 130, "interrupted"),
                                                          ("SIGTERM", 143, "terminated")])
 def test_signal_stops_an_actor_spinning_in_wasm(signame: str, code: int, word: str, cache: Path,
@@ -175,7 +181,12 @@ def test_signal_stops_an_actor_spinning_in_wasm(signame: str, code: int, word: s
                 pass
             time.sleep(0.01)
         assert chain is not None, "no chain appeared"
-        time.sleep(0.3)  # well inside init's loop now
+        # the evidence that init is spinning in wasm: the process keeps burning CPU after
+        # its chain row appeared (not a fixed time, which a loaded machine stretches)
+        start_cpu = cpu_seconds(proc.pid)
+        while cpu_seconds(proc.pid) - start_cpu < 0.3 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)  # a poll interval
+        assert cpu_seconds(proc.pid) - start_cpu >= 0.3, "the recorder is not running init's loop"
         assert proc.poll() is None
         sent = time.monotonic()
         proc.send_signal(getattr(signal, signame))

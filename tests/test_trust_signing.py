@@ -13,8 +13,9 @@ import orjson
 import pytest
 from actors import wat_manifest
 from conftest import run_cli, write_chain
+from tamper import delete_checkpoints, rewrite_from
 
-from theater.chain import canonical_json, event_hash, make_header
+from theater.chain import canonical_json, make_header
 from theater.checkpoint import (
     generate_key,
     load_private_key,
@@ -38,18 +39,9 @@ def _cli_inprocess(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def _rewrite_from(store: Store, cid: str, first: int) -> bytes:
-    """A careful forger: change event ``first``'s data and re-hash it and every later event."""
-    evs = list(store.events(cid))
-    head = evs[first - 1].hash
+    """A careful forger, in one transaction (:func:`tamper.rewrite_from`)."""
     with store.transaction():
-        for ev in evs[first:]:
-            data = ev.data.replace(b"}", b" }", 1) if ev.seq == first else ev.data
-            h = event_hash(ev.seq, head, ev.type, data)
-            store.conn.execute("UPDATE events SET data=?, parent=?, hash=? WHERE chain=? AND seq=?",
-                               (data, head, h, cid, ev.seq))
-            head = h
-        store.conn.execute("UPDATE chains SET head=? WHERE id=?", (head, cid))
-    return head
+        return rewrite_from(store, cid, first)
 
 
 # -- item 3: `theater checkpoint` signs what it verified ---------------------------
@@ -136,7 +128,7 @@ def test_deleted_checkpoints_and_rewritten_tail_is_an_unsigned_tail(two_checkpoi
     r = run_cli("verify", "--db", str(db), "--key", str(pub))
     assert r.returncode == 0 and "signed through 21 of 21 events" in r.stdout
     with Store(db) as s:
-        s.conn.execute("DELETE FROM checkpoints WHERE size = 21")
+        delete_checkpoints(s, size=21)
         _rewrite_from(s, cid, 9)
     r = run_cli("verify", "--db", str(db), "--key", str(pub), "--json")
     assert r.returncode == 1

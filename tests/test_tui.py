@@ -4,6 +4,7 @@ import re
 
 import pytest
 from conftest import run_cli
+from tamper import delete_events, set_event
 from tui_helpers import RANDOM_BYTES, SEND, Terminal, demo_db, drive, screen_text, settle
 
 from theater.store import Store
@@ -182,7 +183,7 @@ def test_verify_from_chains_screen_and_a_clean_chain(demo):
 def test_verify_sequence_gap_shows_the_missing_row(demo):
     path, ids = demo
     with Store(path) as s:
-        s.conn.execute("DELETE FROM events WHERE chain = ? AND seq = 5", (ids["recording"],))
+        delete_events(s, ids["recording"], 5)
 
     async def scenario(pilot):
         app = pilot.app
@@ -316,7 +317,7 @@ def test_footer_shows_the_keys(demo):
 def test_detail_of_non_json_data_shows_hex(demo):
     path, ids = demo
     with Store(path) as s:
-        s.conn.execute("UPDATE events SET data = X'00ff10' WHERE chain = ? AND seq = 2", (ids["other"],))
+        set_event(s, ids["other"], 2, data=b"\x00\xff\x10")
 
     async def scenario(pilot):
         await pilot.press("j", "j")

@@ -3,6 +3,7 @@
 import base64
 
 from conftest import write_chain
+from tamper import delete_events
 
 from tui.data import LRU, ChainSource, find_type, hexdump, human_size, short_hash, tagged_bytes, utc
 from tui.event_list import fit_type
@@ -32,7 +33,7 @@ def test_source_fetches_pages_on_demand(store):
 
 def test_source_shows_gaps_and_repeats_in_place(store):
     cid = write_chain(store, 10)
-    store.conn.execute("DELETE FROM events WHERE chain = ? AND seq = 4", (cid,))
+    delete_events(store, cid, 4)
     row = store.conn.execute("SELECT chain, seq, hash, parent, type, data FROM events WHERE chain = ? AND seq = 6",
                              (cid,)).fetchone()
     store.conn.execute("DROP INDEX events_chain_seq")

@@ -8,6 +8,7 @@ import sqlite3
 import orjson
 import pytest
 from conftest import run_cli, write_chain
+from tamper import rename_chain
 from test_inert_text import HOSTILE, NAME, hostile_manifest, hostile_wat
 from tui_helpers import drive, screen_text, settle
 
@@ -47,8 +48,7 @@ def hostile_db(tmp_path):
     ids = [c["id"] for c in orjson.loads(run_cli("chains", "--db", str(db), "--json").stdout)]
     conn = sqlite3.connect(db)
     with conn:  # the second chain: an id of markup and controls, a type with a C1 CSI
-        conn.execute("UPDATE chains SET id = ? WHERE id = ?", (EVIL_ID, ids[1]))
-        conn.execute("UPDATE events SET chain = ? WHERE chain = ?", (EVIL_ID, ids[1]))
+        rename_chain(conn, ids[1], EVIL_ID)
         conn.execute("UPDATE events SET type = type || '[/i]\x9b2J' WHERE chain = ? AND seq = 3", (EVIL_ID,))
         conn.execute("UPDATE events SET data = CAST('{\"k\\u009b[/b]\":\"base64:AA==\"}' AS BLOB)"
                      " WHERE chain = ? AND seq = 2", (EVIL_ID,))

@@ -5,6 +5,7 @@ import tracemalloc
 
 import pytest
 from conftest import write_chain
+from tamper import delete_events, set_chain, set_event, swap_events
 
 from theater.chain import canonical_json, make_header
 from verify.integrity import Failure, verify_chain, verify_rows
@@ -32,7 +33,7 @@ def test_flipped_byte_in_data(store):
     cid = write_chain(store, 10)
     data = bytearray(store.event(cid, 4).data)
     data[3] ^= 0x01
-    store.conn.execute("UPDATE events SET data=? WHERE chain=? AND seq=4", (bytes(data), cid))
+    set_event(store, cid, 4, data=bytes(data))
     r = verify_chain(store, cid)
     assert not r.ok and r.problem.kind == Failure.HASH_MISMATCH and r.problem.seq == 4
     assert r.problem.expected == store.event(cid, 4).hash.hex()
@@ -41,16 +42,14 @@ def test_flipped_byte_in_data(store):
 
 def test_changed_type(store):
     cid = write_chain(store, 10)
-    store.conn.execute("UPDATE events SET type='host:evil#x' WHERE chain=? AND seq=6", (cid,))
+    set_event(store, cid, 6, type="host:evil#x")
     r = verify_chain(store, cid)
     assert (r.problem.kind, r.problem.seq) == (Failure.HASH_MISMATCH, 6)
 
 
 def test_swapped_pair(store):
     cid = write_chain(store, 10)
-    store.conn.execute("UPDATE events SET seq=-1 WHERE chain=? AND seq=3", (cid,))
-    store.conn.execute("UPDATE events SET seq=3 WHERE chain=? AND seq=4", (cid,))
-    store.conn.execute("UPDATE events SET seq=4 WHERE chain=? AND seq=-1", (cid,))
+    swap_events(store, cid, 3, 4)
     r = verify_chain(store, cid)
     assert not r.ok
     # each row is self-consistent apart from its seq, which is hashed
@@ -65,15 +64,14 @@ def test_swapped_pair_rehashed_rows(store):
     e3, e4 = store.event(cid, 3), store.event(cid, 4)
     for seq, src in ((3, e4), (4, e3)):
         h = event_hash(seq, src.parent, src.type, src.data)
-        store.conn.execute("UPDATE events SET hash=?, parent=?, type=?, data=? WHERE chain=? AND seq=?",
-                           (h, src.parent, src.type, src.data, cid, seq))
+        set_event(store, cid, seq, hash=h, parent=src.parent, type=src.type, data=src.data)
     r = verify_chain(store, cid)
     assert (r.problem.kind, r.problem.seq) == (Failure.PARENT_MISMATCH, 3)
 
 
 def test_deleted_middle_event(store):
     cid = write_chain(store, 10)
-    store.conn.execute("DELETE FROM events WHERE chain=? AND seq=5", (cid,))
+    delete_events(store, cid, 5)
     r = verify_chain(store, cid)
     assert (r.problem.kind, r.problem.seq) == (Failure.SEQUENCE_GAP, 5)
     assert r.problem.computed == "6"
@@ -102,7 +100,7 @@ def test_duplicated_event_shifted(store):
 def test_changed_header(store):
     cid = write_chain(store, 10)
     header = make_header(actor="test-actor", component_sha256="cd" * 32, seed=7)
-    store.conn.execute("UPDATE chains SET header=? WHERE id=?", (canonical_json(header), cid))
+    set_chain(store, cid, header=canonical_json(header))
     r = verify_chain(store, cid)
     assert (r.problem.kind, r.problem.seq) == (Failure.HEADER_MISMATCH, 0)
 
@@ -195,7 +193,7 @@ def test_mid_read_error_raises_store_error(tmp_path):
 
 def test_tail_deleted_behind_the_cache_is_truncated(store):
     cid = write_chain(store, 10)
-    store.conn.execute("DELETE FROM events WHERE chain=? AND seq >= 8", (cid,))
+    delete_events(store, cid, from_seq=8)
     r = verify_chain(store, cid)
     assert (r.problem.kind, r.problem.seq, r.problem.expected, r.problem.computed) == (
         Failure.TRUNCATED, 8, "11", "8")
@@ -203,7 +201,7 @@ def test_tail_deleted_behind_the_cache_is_truncated(store):
 
 def test_unknown_format_is_malformed(store):
     cid = write_chain(store, 2)
-    store.conn.execute("UPDATE chains SET format='v7' WHERE id=?", (cid,))
+    set_chain(store, cid, format="v7")
     r = verify_chain(store, cid)
     assert r.problem.kind == Failure.MALFORMED and "v7" in r.problem.message
 
@@ -217,7 +215,7 @@ def test_json_report_shape(tmp_path):
     db = tmp_path / "j.db"
     with Store(db) as s:
         cid = write_chain(s, 4)
-        s.conn.execute("UPDATE events SET data=x'00' WHERE chain=? AND seq=2", (cid,))
+        set_event(s, cid, 2, data=b"\x00")
     r = run_cli("verify", "--db", str(db), "--json")
     assert r.returncode == 1
     out = orjson.loads(r.stdout)

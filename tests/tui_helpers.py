@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from tamper import flip_data_byte
+
 from theater.chain import (
     END_TYPE,
     ChainBuilder,
@@ -89,10 +91,7 @@ def pin(store: Store, chain_id: str, new_id: str, *, created: float = CREATED) -
 
 def tamper_data(store: Store, chain_id: str, seq: int) -> None:
     """Flip one byte of an event's data (its stored hash no longer matches)."""
-    row = store.conn.execute("SELECT data FROM events WHERE chain = ? AND seq = ?", (chain_id, seq)).fetchone()
-    data = bytearray(row[0])
-    data[len(data) // 2] ^= 0x01
-    store.conn.execute("UPDATE events SET data = ? WHERE chain = ? AND seq = ?", (bytes(data), chain_id, seq))
+    flip_data_byte(store, chain_id, seq)
 
 
 def demo_db(path: Path) -> dict[str, str]:

@@ -149,24 +149,16 @@ def interruptible() -> Iterator[Any]:
             signal.signal(num, prev)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="theater")
-def cli() -> None:
-    """Record, replay and verify WebAssembly component actors.
+def run_group(group: click.Group, args: Any = None, prog_name: str | None = None, **extra: Any) -> int:
+    """Run ``group`` and map what it raises to the exit-code contract; return the code.
 
-    Exit codes: 0 ok, 1 verification failed / replay diverged / actor failed,
-    2 usage or input error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+    One line on stderr per error, never a traceback. :class:`TheaterGroup` calls this
+    from ``main``, so the console script and an in-process ``CliRunner`` give the same
+    exit codes and messages.
     """
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    from .commands import register
-
-    register(cli)
     code: int
     try:
-        rv = cli.main(args=argv, prog_name="theater", standalone_mode=False)
+        rv = click.Group.main(group, args=args, prog_name=prog_name, standalone_mode=False, **extra)
         code = int(rv) if isinstance(rv, int) else 0
     except Exit as e:
         code = e.code
@@ -195,7 +187,49 @@ def main(argv: list[str] | None = None) -> None:
         code = ExitCode.INTERRUPTED
     except BrokenPipeError:
         # the reader went away (e.g. `| head`): not an error of ours
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        try:
+            fd = sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):  # in process (CliRunner): no fd
+            fd = -1
+        if fd >= 0:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
         code = ExitCode.OK
-    sys.exit(code)
+    return code
+
+
+class TheaterGroup(click.Group):
+    """The ``theater`` group: registers the commands on first use, and its ``main``
+    maps exceptions to exit codes (:func:`run_group`) before exiting with the code."""
+
+    registered = False
+
+    def register_commands(self) -> None:
+        if not self.registered:
+            from .commands import register
+
+            register(self)
+            self.registered = True
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        self.register_commands()
+        if not standalone_mode:
+            return super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                standalone_mode=False, **extra)
+        sys.exit(run_group(self, args, prog_name or "theater", complete_var=complete_var, **extra))
+
+
+@click.group("theater", cls=TheaterGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="theater")
+def cli() -> None:
+    """Record, replay and verify WebAssembly component actors.
+
+    Exit codes: 0 ok, 1 verification failed / replay diverged / actor failed,
+    2 usage or input error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="theater")
