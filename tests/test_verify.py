@@ -7,7 +7,9 @@ import pytest
 from conftest import write_chain
 
 from theater.chain import canonical_json, make_header
-from verify.integrity import Failure, verify_chain, verify_rows
+from verify.integrity import verify_chain
+from verify.results import FailureKind
+from verify.walk import verify_rows
 
 
 def ev(store, cid, seq):
@@ -34,7 +36,7 @@ def test_flipped_byte_in_data(store):
     data[3] ^= 0x01
     store.conn.execute("UPDATE events SET data=? WHERE chain=? AND seq=4", (bytes(data), cid))
     r = verify_chain(store, cid)
-    assert not r.ok and r.problem.kind == Failure.HASH_MISMATCH and r.problem.seq == 4
+    assert not r.ok and r.problem.kind == FailureKind.HASH_MISMATCH and r.problem.seq == 4
     assert r.problem.expected == store.event(cid, 4).hash.hex()
     assert r.problem.computed != r.problem.expected
 
@@ -43,7 +45,7 @@ def test_changed_type(store):
     cid = write_chain(store, 10)
     store.conn.execute("UPDATE events SET type='host:evil#x' WHERE chain=? AND seq=6", (cid,))
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (Failure.HASH_MISMATCH, 6)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.HASH_MISMATCH, 6)
 
 
 def test_swapped_pair(store):
@@ -54,7 +56,7 @@ def test_swapped_pair(store):
     r = verify_chain(store, cid)
     assert not r.ok
     # each row is self-consistent apart from its seq, which is hashed
-    assert (r.problem.kind, r.problem.seq) == (Failure.HASH_MISMATCH, 3)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.HASH_MISMATCH, 3)
 
 
 def test_swapped_pair_rehashed_rows(store):
@@ -68,14 +70,14 @@ def test_swapped_pair_rehashed_rows(store):
         store.conn.execute("UPDATE events SET hash=?, parent=?, type=?, data=? WHERE chain=? AND seq=?",
                            (h, src.parent, src.type, src.data, cid, seq))
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (Failure.PARENT_MISMATCH, 3)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.PARENT_MISMATCH, 3)
 
 
 def test_deleted_middle_event(store):
     cid = write_chain(store, 10)
     store.conn.execute("DELETE FROM events WHERE chain=? AND seq=5", (cid,))
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (Failure.SEQUENCE_GAP, 5)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.SEQUENCE_GAP, 5)
     assert r.problem.computed == "6"
 
 
@@ -84,7 +86,7 @@ def test_duplicated_event_same_seq(store):
     store.conn.execute("DROP INDEX events_chain_seq")  # a tamperer can drop constraints
     store.conn.execute("INSERT INTO events SELECT * FROM events WHERE chain=? AND seq=7", (cid,))
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (Failure.DUPLICATE, 7)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.DUPLICATE, 7)
 
 
 def test_duplicated_event_shifted(store):
@@ -96,7 +98,7 @@ def test_duplicated_event_shifted(store):
         " SELECT chain, 8, hash, parent, type, data, written_at FROM events WHERE chain=? AND seq=7",
         (cid,))
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (Failure.DUPLICATE, 8)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.DUPLICATE, 8)
 
 
 def test_changed_header(store):
@@ -104,7 +106,7 @@ def test_changed_header(store):
     header = make_header(actor="test-actor", component_sha256="cd" * 32, seed=7)
     store.conn.execute("UPDATE chains SET header=? WHERE id=?", (canonical_json(header), cid))
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (Failure.HEADER_MISMATCH, 0)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.HEADER_MISMATCH, 0)
 
 
 def test_malformed_rows():
@@ -115,8 +117,8 @@ def test_malformed_rows():
                       ((0, b"x" * 32, b"y" * 32, "t", "text"), "data"),
                       (("0",) + good[1:], "seq")]:
         r = verify_rows("c", b'{"format":1}', [row])
-        assert r.problem.kind == Failure.MALFORMED and what in r.problem.message
-    assert verify_rows("c", b"", []).problem.kind == Failure.MALFORMED
+        assert r.problem.kind == FailureKind.MALFORMED and what in r.problem.message
+    assert verify_rows("c", b"", []).problem.kind == FailureKind.MALFORMED
 
 
 def test_event_after_end(store):
@@ -129,7 +131,7 @@ def test_event_after_end(store):
         "INSERT INTO events VALUES (?,?,?,?,?,?,?)", (cid, last.seq + 1, h, last.hash, "host:x#y", b"{}", 0.0)
     )
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (Failure.MALFORMED, last.seq + 1)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.MALFORMED, last.seq + 1)
 
 
 @pytest.mark.slow
@@ -198,14 +200,14 @@ def test_tail_deleted_behind_the_cache_is_truncated(store):
     store.conn.execute("DELETE FROM events WHERE chain=? AND seq >= 8", (cid,))
     r = verify_chain(store, cid)
     assert (r.problem.kind, r.problem.seq, r.problem.expected, r.problem.computed) == (
-        Failure.TRUNCATED, 8, "11", "8")
+        FailureKind.TRUNCATED, 8, "11", "8")
 
 
 def test_unknown_format_is_malformed(store):
     cid = write_chain(store, 2)
     store.conn.execute("UPDATE chains SET format='v7' WHERE id=?", (cid,))
     r = verify_chain(store, cid)
-    assert r.problem.kind == Failure.MALFORMED and "v7" in r.problem.message
+    assert r.problem.kind == FailureKind.MALFORMED and "v7" in r.problem.message
 
 
 def test_json_report_shape(tmp_path):
