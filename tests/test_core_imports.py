@@ -6,7 +6,7 @@ import sys
 import pytest
 
 CORE = ["theater", "theater.cli", "theater.chain", "theater.store", "theater.commands",
-        "replay", "verify", "verify.integrity"]
+        "replay", "verify", "verify.integrity", "verify.results", "verify.walk"]
 
 
 @pytest.mark.parametrize("module", CORE)

@@ -13,7 +13,7 @@ from theater.errors import UsageError
 from theater.legacy import build_legacy
 from theater.store import Store
 from verify.importer import import_file
-from verify.integrity import Failure
+from verify.results import FailureKind
 
 COLS = "seq, hash, parent, type, data, written_at"
 
@@ -99,14 +99,14 @@ def _doctor(text: bytes, lineno: int, **fields) -> bytes:
 
 
 @pytest.mark.parametrize("change,kind,seq", [
-    (lambda t: _doctor(t, 5, data="7b7d"), Failure.HASH_MISMATCH, 4),
-    (lambda t: _doctor(t, 3, hash="00" * 32), Failure.HASH_MISMATCH, 2),
-    (lambda t: _doctor(t, 3, data="zz"), Failure.MALFORMED, 2),
-    (lambda t: _doctor(t, 0, header={"actor": "x", "format": 1}), Failure.HEADER_MISMATCH, 0),
-    (lambda t: b"\n".join(t.splitlines()[:-2]) + b"\n", Failure.TRUNCATED, 9),
-    (lambda t: _doctor(t, 0, events=12), Failure.TRUNCATED, 11),
-    (lambda t: _doctor(t, 0, head="00" * 32), Failure.MALFORMED, None),
-    (lambda t: b"\n".join(t.splitlines()[:4] + t.splitlines()[5:]) + b"\n", Failure.SEQUENCE_GAP, 3),
+    (lambda t: _doctor(t, 5, data="7b7d"), FailureKind.HASH_MISMATCH, 4),
+    (lambda t: _doctor(t, 3, hash="00" * 32), FailureKind.HASH_MISMATCH, 2),
+    (lambda t: _doctor(t, 3, data="zz"), FailureKind.MALFORMED, 2),
+    (lambda t: _doctor(t, 0, header={"actor": "x", "format": 1}), FailureKind.HEADER_MISMATCH, 0),
+    (lambda t: b"\n".join(t.splitlines()[:-2]) + b"\n", FailureKind.TRUNCATED, 9),
+    (lambda t: _doctor(t, 0, events=12), FailureKind.TRUNCATED, 11),
+    (lambda t: _doctor(t, 0, head="00" * 32), FailureKind.MALFORMED, None),
+    (lambda t: b"\n".join(t.splitlines()[:4] + t.splitlines()[5:]) + b"\n", FailureKind.SEQUENCE_GAP, 3),
 ])
 def test_doctored_export_is_refused_and_nothing_stored(tmp_path, change, kind, seq):
     src, dst = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")

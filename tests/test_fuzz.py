@@ -62,7 +62,9 @@ from theater.wittypes import (
     component_imports,
     variant,
 )
-from verify.integrity import Failure, verify_chain, verify_rows
+from verify.integrity import verify_chain
+from verify.results import FailureKind
+from verify.walk import verify_rows
 
 # ------------------------------------------------------------------ random types
 
@@ -417,7 +419,7 @@ def check(db: Path, chains: list[str], before: dict[str, Any], what: str) -> Non
             changed = content(db, c) != before[c]
             if changed:
                 assert not res.ok, f"{what}: chain {c} changed and still verified: {res.summary()}"
-                assert res.problem is not None and res.problem.kind in set(Failure)
+                assert res.problem is not None and res.problem.kind in set(FailureKind)
             else:
                 assert res.ok, f"{what}: chain {c} did not change but failed: {res.summary()}"
 
@@ -554,5 +556,5 @@ def test_fuzz_helpers_detect_what_they_should(recorded: tuple[Path, list[str]], 
     conn.close()
     with Store(db, create=False) as s:
         res = verify_chain(s, chains[0])
-    assert not res.ok and res.problem is not None and res.problem.kind == Failure.HASH_MISMATCH
+    assert not res.ok and res.problem is not None and res.problem.kind == FailureKind.HASH_MISMATCH
     assert math.isnan(f64(0x7FF80000DEADBEEF)) and math.isnan(f32(0x7FC00001))

@@ -14,7 +14,8 @@ from theater.errors import UsageError
 from theater.legacy import NULL_PARENT, build_legacy, legacy_hash
 from theater.store import Store
 from verify.importer import import_file
-from verify.integrity import Failure, verify_chain
+from verify.integrity import verify_chain
+from verify.results import FailureKind
 
 CHAINS = SHARED / "theater-chains"
 FILES = sorted(CHAINS.glob("*.json")) if CHAINS.is_dir() else []
@@ -121,17 +122,17 @@ def _set(i, key, value):
 
 
 @pytest.mark.parametrize("mutate,kind,seq", [
-    (_set(2, "data", [1, 2, 3]), Failure.HASH_MISMATCH, 2),
-    (_set(1, "event_type", "wasm"), Failure.HASH_MISMATCH, 1),
-    (_set(3, "hash", [0] * 20), Failure.HASH_MISMATCH, 3),
-    (_set(0, "parent_hash", [7] * 20), Failure.HASH_MISMATCH, 0),
-    (_set(2, "hash", [1] * 19), Failure.MALFORMED, 2),
-    (_set(2, "data", [256]), Failure.MALFORMED, 2),
-    (_set(2, "parent_hash", None), Failure.MALFORMED, 2),
-    (lambda c: c[1].update(extra=1), Failure.MALFORMED, 1),
-    (lambda c: c.pop(1), Failure.PARENT_MISMATCH, 1),
-    (lambda c: c.insert(2, c[1]), Failure.DUPLICATE, 2),
-    (lambda c: c.__setitem__(slice(1, 3), [c[2], c[1]]), Failure.PARENT_MISMATCH, 1),
+    (_set(2, "data", [1, 2, 3]), FailureKind.HASH_MISMATCH, 2),
+    (_set(1, "event_type", "wasm"), FailureKind.HASH_MISMATCH, 1),
+    (_set(3, "hash", [0] * 20), FailureKind.HASH_MISMATCH, 3),
+    (_set(0, "parent_hash", [7] * 20), FailureKind.HASH_MISMATCH, 0),
+    (_set(2, "hash", [1] * 19), FailureKind.MALFORMED, 2),
+    (_set(2, "data", [256]), FailureKind.MALFORMED, 2),
+    (_set(2, "parent_hash", None), FailureKind.MALFORMED, 2),
+    (lambda c: c[1].update(extra=1), FailureKind.MALFORMED, 1),
+    (lambda c: c.pop(1), FailureKind.PARENT_MISMATCH, 1),
+    (lambda c: c.insert(2, c[1]), FailureKind.DUPLICATE, 2),
+    (lambda c: c.__setitem__(slice(1, 3), [c[2], c[1]]), FailureKind.PARENT_MISMATCH, 1),
 ])
 def test_own_chain_tampered_before_import(tmp_path, mutate, kind, seq):
     f = write_legacy(tmp_path / "t.json", mutate=mutate)
@@ -150,7 +151,7 @@ def test_relinked_splice_is_a_parent_mismatch(tmp_path):
     f.write_bytes(orjson.dumps(chain))
     with Store(tmp_path / "s.db") as s:
         res = import_file(s, f)
-        assert (res.result.problem.kind, res.result.problem.seq) == (Failure.PARENT_MISMATCH, 2)
+        assert (res.result.problem.kind, res.result.problem.seq) == (FailureKind.PARENT_MISMATCH, 2)
 
 
 def test_invalid_json_is_an_input_error(tmp_path):
@@ -171,12 +172,12 @@ def test_stored_legacy_chain_tampering(tmp_path):
         cid = import_file(s, f).chain
         set_event(s, cid, 1, data=b"\x00")
         r = verify_chain(s, cid)
-        assert (r.problem.kind, r.problem.seq) == (Failure.HASH_MISMATCH, 1)
+        assert (r.problem.kind, r.problem.seq) == (FailureKind.HASH_MISMATCH, 1)
     with Store(db) as s:
         cid = import_file(s, f).chain
         delete_events(s, cid, 3)
         set_chain(s, cid, length=3)
         r = verify_chain(s, cid)  # the import header remembers 4 events
-        assert (r.problem.kind, r.problem.seq, r.problem.expected) == (Failure.TRUNCATED, 3, "4")
+        assert (r.problem.kind, r.problem.seq, r.problem.expected) == (FailureKind.TRUNCATED, 3, "4")
         set_chain(s, cid, header=b"{}")
-        assert verify_chain(s, cid).problem.kind == Failure.MALFORMED
+        assert verify_chain(s, cid).problem.kind == FailureKind.MALFORMED

@@ -17,9 +17,8 @@ from theater import ChaCha20Rng
 from theater.chain import ChainBuilder, canonical_json, export_type, host_type, make_header
 from theater.store import Store
 from verify.audit import audit_rows
-from verify.integrity import Failure
-from verify.random_audit import RandomAudit
-from verify.random_audit import audit_rows as audit_random_rows
+from verify.random_draws import RandomAudit, audit_draws
+from verify.results import FailureKind
 
 R = "wasi:random/random@0.2.3"
 R9 = "wasi:random/random@0.2.9"
@@ -122,7 +121,7 @@ def test_known_upstream_value_seed_42():
     assert audit_rows("c", "v1", header, rows_of(header, ev), audit_random=True).ok
     bad = [(ev[0][0], canonical_json({"args": {}, "result": 9482535800248027257}))]
     r = audit_rows("c", "v1", header, rows_of(header, bad), audit_random=True)
-    assert (r.problem.kind, r.problem.seq) == (Failure.RANDOM_MISMATCH, 0)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.RANDOM_MISMATCH, 0)
     assert r.problem.expected == "9482535800248027256" and r.problem.computed == "9482535800248027257"
 
 
@@ -140,7 +139,7 @@ def test_doctored_value_rehashed_end_to_end_is_caught(fn, value):
     plain = audit_rows("c", "v1", header, rows)
     assert plain.ok  # integrity alone cannot see it: the chain was re-hashed
     r = audit_rows("c", "v1", header, rows, audit_random=True)
-    assert (r.problem.kind, r.problem.seq) == (Failure.RANDOM_MISMATCH, k)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.RANDOM_MISMATCH, k)
     assert r.problem.expected != r.problem.computed
 
 
@@ -155,7 +154,7 @@ def test_a_refused_request_draws_nothing():
     wrong = events[:2] + [(events[2][0], canonical_json({"args": {}, "result": rng.next_u64()}))] + events[3:]
     assert orjson.loads(wrong[0][1])["result"] == first
     r = audit_rows("c", "v1", header, rows_of(header, wrong), audit_random=True)
-    assert (r.problem.kind, r.problem.seq) == (Failure.RANDOM_MISMATCH, 2)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.RANDOM_MISMATCH, 2)
 
 
 def test_one_stream_across_interfaces_order_matters():
@@ -163,14 +162,14 @@ def test_one_stream_across_interfaces_order_matters():
     events = synth_events(3, [("u64", R), ("insecure-u64",)])
     swapped = [(events[0][0], events[1][1]), (events[1][0], events[0][1]), events[2]]
     r = audit_rows("c", "v1", header, rows_of(header, swapped), audit_random=True)
-    assert (r.problem.kind, r.problem.seq) == (Failure.RANDOM_MISMATCH, 0)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.RANDOM_MISMATCH, 0)
 
 
 def test_wrong_seed_in_a_rehashed_header():
     events = synth_events(100)
     header = synth_header(101)
     r = audit_rows("c", "v1", header, rows_of(header, events), audit_random=True)
-    assert (r.problem.kind, r.problem.seq) == (Failure.RANDOM_MISMATCH, 0)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.RANDOM_MISMATCH, 0)
 
 
 def test_byte_count_must_match_len():
@@ -178,7 +177,7 @@ def test_byte_count_must_match_len():
     events = synth_events(5, [("bytes", R, 8)])
     short = doctor(events, 0, "base64:" + base64.b64encode(ChaCha20Rng.seed_from_u64(5).fill_bytes(4)).decode())
     r = audit_rows("c", "v1", header, rows_of(header, short), audit_random=True)
-    assert (r.problem.kind, r.problem.seq, r.problem.expected) == (Failure.RANDOM_MISMATCH, 0, "8")
+    assert (r.problem.kind, r.problem.seq, r.problem.expected) == (FailureKind.RANDOM_MISMATCH, 0, "8")
 
 
 @pytest.mark.parametrize("type_,data,what", [
@@ -191,14 +190,14 @@ def test_byte_count_must_match_len():
 def test_unauditable_random_events_are_malformed(type_, data, what):
     header = synth_header(1)
     r = audit_rows("c", "v1", header, rows_of(header, [(type_, data)]), audit_random=True)
-    assert (r.problem.kind, r.problem.seq) == (Failure.MALFORMED, 0) and what in r.problem.message
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.MALFORMED, 0) and what in r.problem.message
 
 
 def test_random_events_without_a_seed_are_malformed_none_are_fine():
     header = synth_header(None)
     events = synth_events(1, [("u64", R)])
     r = audit_rows("c", "v1", header, rows_of(header, events), audit_random=True)
-    assert (r.problem.kind, r.problem.seq) == (Failure.MALFORMED, 0) and "seed" in r.problem.message
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.MALFORMED, 0) and "seed" in r.problem.message
     quiet = synth_events(1, [("log", "x")])
     r = audit_rows("c", "v1", header, rows_of(header, quiet), audit_random=True)
     assert r.ok and r.random_checked == 0
@@ -210,12 +209,12 @@ def test_audit_covers_only_the_verified_prefix():
     k = first_random(events, "get-random-u64")
     rows[k] = rows[k][:4] + (rows[k][4] + b" ",) + rows[k][5:]  # breaks the hash of k
     r = audit_rows("c", "v1", header, rows, audit_random=True)
-    assert [p.kind for p in r.problems] == [Failure.HASH_MISMATCH] and r.problem.seq == k
+    assert [p.kind for p in r.problems] == [FailureKind.HASH_MISMATCH] and r.problem.seq == k
 
 
 def test_standalone_helpers():
     header, events = synth_header(11), synth_events(11)
-    assert audit_random_rows(header, rows_of(header, events)) == (None, 12)
+    assert audit_draws(header, rows_of(header, events)) == (None, 12)
     a = RandomAudit(header)
     a.feed(0, b"", "host:wasi:random/random@0.2.3#get-random-u64", b'{"args":{},"result":0}')
     assert a.problem is not None and a.checked == 1

@@ -28,9 +28,9 @@ from theater.checkpoint import checkpoint_body, generate_key, parse_checkpoint, 
 from theater.store import Store
 from verify.audit import audit_chain, audit_rows
 from verify.checkpoints import CheckpointItem
-from verify.integrity import Failure
+from verify.results import FailureKind
 
-ORDER = list(Failure)
+ORDER = list(FailureKind)
 KEY = generate_key("corpus")
 STRANGER = generate_key("stranger")
 
@@ -63,7 +63,7 @@ class Ctx:
 class Mutant:
     name: str
     rows: list[tuple]
-    kind: Failure
+    kind: FailureKind
     seq: int | None
     header: bytes | None = None
     cps: list[CheckpointItem] | None = None
@@ -126,13 +126,13 @@ def first_forged_draw(seed: int, rows: list[tuple]) -> int | None:
 
 def expect_rewrite(ctx: Ctx, rows: list[tuple], first_changed: int, *, seed: int | None = None,
                    audit: bool = True, cps: bool = True,
-                   integrity: tuple[Failure, int] | None = None) -> tuple[Failure, int]:
+                   integrity: tuple[FailureKind, int] | None = None) -> tuple[FailureKind, int]:
     """The first finding for a chain whose events from ``first_changed`` on were rewritten
     (docs/verification.md). The walk verifies up to an integrity failure (if any);
     within what it verified: a forged draw -> random_mismatch there; a checkpoint at or
     after the first changed event -> fork at size - 1. A checkpoint beyond a chain that
     verified to its end -> truncated at its length."""
-    found: list[tuple[int, Failure]] = []
+    found: list[tuple[int, FailureKind]] = []
     verified = len(rows)
     if integrity is not None:
         found.append((integrity[1], integrity[0]))
@@ -140,14 +140,14 @@ def expect_rewrite(ctx: Ctx, rows: list[tuple], first_changed: int, *, seed: int
     if audit:
         k = first_forged_draw(ctx.seed if seed is None else seed, rows[:verified])
         if k is not None:
-            found.append((k, Failure.RANDOM_MISMATCH))
+            found.append((k, FailureKind.RANDOM_MISMATCH))
     if cps:
         for size in (ctx.mid, ctx.n):
             if size > verified:
                 if integrity is None:
-                    found.append((verified, Failure.TRUNCATED))
+                    found.append((verified, FailureKind.TRUNCATED))
             elif first_changed < size:
-                found.append((size - 1, Failure.FORK))
+                found.append((size - 1, FailureKind.FORK))
     seq, kind = min(found, key=lambda f: (f[0], ORDER.index(f[1])))
     return kind, seq
 
@@ -178,47 +178,48 @@ def make_mutants(ctx: Ctx, sample: list[int]) -> list[Mutant]:
         r = rows[k]
         for bit in (0, 3, 7):
             add(Mutant(f"data bit {bit} @{k}", _put(rows, k, (r[0], r[1], r[2], r[3], flip(r[4], k + bit, bit), r[5])),
-                       Failure.HASH_MISMATCH, k))
+                       FailureKind.HASH_MISMATCH, k))
             add(Mutant(f"hash bit {bit} @{k}", _put(rows, k, (r[0], flip(r[1], k, bit), *r[2:])),
-                       Failure.HASH_MISMATCH, k))
+                       FailureKind.HASH_MISMATCH, k))
             add(Mutant(f"parent bit {bit} @{k}", _put(rows, k, (r[0], r[1], flip(r[2], 31 - k, bit), *r[3:])),
-                       Failure.HASH_MISMATCH, k))
+                       FailureKind.HASH_MISMATCH, k))
         for i in (0, len(r[3]) // 2, len(r[3]) - 1):  # bit 0 of an ASCII byte keeps it ASCII
             t = flip(r[3].encode(), i).decode()
             add(Mutant(f"type byte {i} @{k}", _put(rows, k, (r[0], r[1], r[2], t, r[4], r[5])),
-                       Failure.HASH_MISMATCH, k))
+                       FailureKind.HASH_MISMATCH, k))
         for bit in (0, 1, 4, 20):
             new = k ^ (1 << bit)
-            kind, seq = (Failure.SEQUENCE_GAP, k) if new > k else (Failure.DUPLICATE, new)
+            kind, seq = (FailureKind.SEQUENCE_GAP, k) if new > k else (FailureKind.DUPLICATE, new)
             add(Mutant(f"seq bit {bit} @{k}", stored_order(_put(rows, k, (new, *r[1:]))), kind, seq))
-        add(Mutant(f"hash cut @{k}", _put(rows, k, (r[0], r[1][:31], *r[2:])), Failure.MALFORMED, k))
-        add(Mutant(f"data as text @{k}", _put(rows, k, (*r[:4], r[4].decode("latin-1"), r[5])), Failure.MALFORMED, k))
-        add(Mutant(f"empty type @{k}", _put(rows, k, (*r[:3], "", *r[4:])), Failure.MALFORMED, k))
-        add(Mutant(f"seq as text @{k}", _put(rows, k, (str(k), *r[1:])), Failure.MALFORMED, k))
-        add(Mutant(f"duplicate same seq @{k}", stored_order(rows + [r]), Failure.DUPLICATE, k))
+        add(Mutant(f"hash cut @{k}", _put(rows, k, (r[0], r[1][:31], *r[2:])), FailureKind.MALFORMED, k))
+        add(Mutant(f"data as text @{k}", _put(rows, k, (*r[:4], r[4].decode("latin-1"), r[5])),
+                   FailureKind.MALFORMED, k))
+        add(Mutant(f"empty type @{k}", _put(rows, k, (*r[:3], "", *r[4:])), FailureKind.MALFORMED, k))
+        add(Mutant(f"seq as text @{k}", _put(rows, k, (str(k), *r[1:])), FailureKind.MALFORMED, k))
+        add(Mutant(f"duplicate same seq @{k}", stored_order(rows + [r]), FailureKind.DUPLICATE, k))
         if k + 1 < n:
             a, b = rows[k], rows[k + 1]
             add(Mutant(f"swap @{k}", rows[:k] + [(k, *b[1:]), (k + 1, *a[1:])] + rows[k + 2:],
-                       Failure.HASH_MISMATCH, k))
-            link = Failure.HEADER_MISMATCH if k == 0 else Failure.PARENT_MISMATCH
+                       FailureKind.HASH_MISMATCH, k))
+            link = FailureKind.HEADER_MISMATCH if k == 0 else FailureKind.PARENT_MISMATCH
             add(Mutant(f"swap re-hashed rows @{k}",
                        rows[:k] + [self_consistent(b, k), self_consistent(a, k + 1)] + rows[k + 2:], link, k))
             sw = rehash(rows[:k] + [b, a] + rows[k + 2:], k, hdr)
-            after_end = (Failure.MALFORMED, k + 1) if b[3] == "end" else None  # the end moved up
+            after_end = (FailureKind.MALFORMED, k + 1) if b[3] == "end" else None  # the end moved up
             add(Mutant(f"swap rewritten @{k}", sw, *expect_rewrite(ctx, sw, k, integrity=after_end)))
-            add(Mutant(f"delete @{k}", rows[:k] + rows[k + 1:], Failure.SEQUENCE_GAP, k))
+            add(Mutant(f"delete @{k}", rows[:k] + rows[k + 1:], FailureKind.SEQUENCE_GAP, k))
             add(Mutant(f"delete renumbered @{k}", rows[:k] + [(i, *x[1:]) for i, x in enumerate(rows[k + 1:], k)],
-                       Failure.HASH_MISMATCH, k))
+                       FailureKind.HASH_MISMATCH, k))
             add(Mutant(f"delete re-hashed rows @{k}",
                        rows[:k] + [self_consistent(x, i) for i, x in enumerate(rows[k + 1:], k)], link, k))
             de = rehash(rows[:k] + rows[k + 1:], k, hdr)
             add(Mutant(f"delete rewritten @{k}", de, *expect_rewrite(ctx, de, k)))
             dup = rows[:k + 1] + [(i, *x[1:]) for i, x in enumerate(rows[k:], k + 1)]
-            add(Mutant(f"duplicate shifted @{k}", dup, Failure.DUPLICATE, k + 1))
+            add(Mutant(f"duplicate shifted @{k}", dup, FailureKind.DUPLICATE, k + 1))
             if k + 1 < len(ctx.other) and ctx.other[k][3:5] != r[3:5]:  # a different event
                 o = ctx.other[k]
                 add(Mutant(f"splice @{k}", _put(rows, k, o),
-                           Failure.HEADER_MISMATCH if k == 0 else Failure.PARENT_MISMATCH, k))
+                           FailureKind.HEADER_MISMATCH if k == 0 else FailureKind.PARENT_MISMATCH, k))
                 sp = rehash(_put(rows, k, o), k, hdr)
                 add(Mutant(f"splice rewritten @{k}", sp, *expect_rewrite(ctx, sp, k)))
         ins_type = host_type("theater:simple/runtime", "log")
@@ -227,22 +228,22 @@ def make_mutants(ctx: Ctx, sample: list[int]) -> list[Mutant]:
         ins = (k, event_hash(k, parent, ins_type, ins_data), parent, ins_type, ins_data, None)
         ir = rows[:k] + [ins] + [(i, *x[1:]) for i, x in enumerate(rows[k:], k + 1)]
         # the inserted event itself verifies: a checkpoint over it can see it first
-        add(Mutant(f"insert @{k}", ir, *expect_rewrite(ctx, ir, k, integrity=(Failure.HASH_MISMATCH, k + 1))))
-        add(Mutant(f"insert same seq @{k}", stored_order(rows + [ins]), Failure.DUPLICATE, k))
+        add(Mutant(f"insert @{k}", ir, *expect_rewrite(ctx, ir, k, integrity=(FailureKind.HASH_MISMATCH, k + 1))))
+        add(Mutant(f"insert same seq @{k}", stored_order(rows + [ins]), FailureKind.DUPLICATE, k))
         it = rehash(rows[:k] + [ins] + rows[k:], k, hdr)
         add(Mutant(f"insert rewritten @{k}", it, *expect_rewrite(ctx, it, k)))
         if k < n - 1:
-            add(Mutant(f"tail cut @{k}", rows[:k], Failure.TRUNCATED, k))
+            add(Mutant(f"tail cut @{k}", rows[:k], FailureKind.TRUNCATED, k))
         if is_draw(r):
             fr = rehash(_put(rows, k, doctor_draw(r)), k, hdr)
             add(Mutant(f"forged draw rewritten @{k}", fr, *expect_rewrite(ctx, fr, k)))
-            add(Mutant(f"forged draw, audit only @{k}", fr, Failure.RANDOM_MISMATCH, k, cps=[]))
+            add(Mutant(f"forged draw, audit only @{k}", fr, FailureKind.RANDOM_MISMATCH, k, cps=[]))
             add(Mutant(f"forged draw, checkpoint only @{k}", fr, *expect_rewrite(ctx, fr, k, audit=False),
                        audit=False))
     # the header
     hobj = orjson.loads(hdr)
     other_actor = canonical_json({**hobj, "actor": hobj["actor"] + "!"})
-    add(Mutant("header changed", rows, Failure.HEADER_MISMATCH, 0, header=other_actor))
+    add(Mutant("header changed", rows, FailureKind.HEADER_MISMATCH, 0, header=other_actor))
     hr = rehash(rows, 0, other_actor)
     add(Mutant("header changed, rewritten", hr, *expect_rewrite(ctx, hr, 0), header=other_actor))
     other_seed = canonical_json({**hobj, "seed": ctx.seed ^ 1})
@@ -251,24 +252,24 @@ def make_mutants(ctx: Ctx, sample: list[int]) -> list[Mutant]:
     # after the end, and the checkpoints themselves
     last = rows[-1]
     extra = (n, event_hash(n, last[1], "host:x#y", b"{}"), last[1], "host:x#y", b"{}", None)
-    add(Mutant("event after end", rows + [extra], Failure.MALFORMED, n))
+    add(Mutant("event after end", rows + [extra], FailureKind.MALFORMED, n))
     good = ctx.cps()
     bad_sig = good[0].checkpoint.text[:-20] + ("A" if good[0].checkpoint.text[-20] != "A" else "B") + \
         good[0].checkpoint.text[-19:]
-    add(Mutant("checkpoint signature bit", rows, Failure.BAD_SIGNATURE, None,
+    add(Mutant("checkpoint signature bit", rows, FailureKind.BAD_SIGNATURE, None,
                cps=[CheckpointItem(parse_checkpoint(bad_sig), "bad"), good[1]]))
     resized = good[0].checkpoint.text.replace(f"\n{ctx.mid}\n", f"\n{ctx.mid - 1}\n", 1)
-    add(Mutant("checkpoint size edited", rows, Failure.BAD_SIGNATURE, None,
+    add(Mutant("checkpoint size edited", rows, FailureKind.BAD_SIGNATURE, None,
                cps=[CheckpointItem(parse_checkpoint(resized), "edited"), good[1]]))
-    add(Mutant("checkpoint by a stranger", rows, Failure.BAD_SIGNATURE, None,
+    add(Mutant("checkpoint by a stranger", rows, FailureKind.BAD_SIGNATURE, None,
                cps=[ctx.cp(ctx.n, keys=(STRANGER,))]))
-    add(Mutant("no checkpoint at all", rows, Failure.BAD_SIGNATURE, None, cps=[]))
-    add(Mutant("two heads for one size", rows, Failure.FORK, ctx.mid - 1,
+    add(Mutant("no checkpoint at all", rows, FailureKind.BAD_SIGNATURE, None, cps=[]))
+    add(Mutant("two heads for one size", rows, FailureKind.FORK, ctx.mid - 1,
                cps=good + [ctx.cp(ctx.mid, head=bytes(32), source="rival")]))
-    add(Mutant("smaller checkpoint off the chain", rows, Failure.FORK, 2,
+    add(Mutant("smaller checkpoint off the chain", rows, FailureKind.FORK, 2,
                cps=good + [ctx.cp(3, head=rows[3][1], source="off")]))
     foreign = sign_note(checkpoint_body("f" * 16, n, last[1]), [KEY])
-    add(Mutant("checkpoint of another chain", rows, Failure.MALFORMED, None,
+    add(Mutant("checkpoint of another chain", rows, FailureKind.MALFORMED, None,
                cps=good + [CheckpointItem(parse_checkpoint(foreign), "foreign")]))
     return M
 
@@ -284,7 +285,7 @@ def run(ctx: Ctx, m: Mutant):
 
 
 def check_corpus(ctx: Ctx, sample: list[int], report: Callable[[str], None]) -> int:
-    clean = run(ctx, Mutant("clean", ctx.rows, Failure.MALFORMED, None))
+    clean = run(ctx, Mutant("clean", ctx.rows, FailureKind.MALFORMED, None))
     assert clean.ok, clean.problem
     assert clean.random_checked and [c["status"] for c in clean.checkpoints] == ["ok", "ok"]
     mutants = make_mutants(ctx, sample)

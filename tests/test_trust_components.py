@@ -31,7 +31,8 @@ from theater.errors import StoreError
 from theater.manifest import load_manifest
 from theater.recorder import Input, record
 from theater.store import Store
-from verify.integrity import Failure, verify_chain
+from verify.integrity import verify_chain
+from verify.results import FailureKind
 
 
 @pytest.fixture
@@ -140,7 +141,7 @@ def test_header_sha_that_is_not_hex_is_malformed_and_never_a_path(cache: Path, t
     assert [p for p in tmp_path.rglob("*.cwasm")] == []
     with Store(db, create=False) as s:
         res = verify_chain(s, s.chain(chain))
-    assert not res.ok and res.problem is not None and res.problem.kind == Failure.MALFORMED
+    assert not res.ok and res.problem is not None and res.problem.kind == FailureKind.MALFORMED
     assert "component_sha256" in res.problem.message
     r = run_cli("verify", chain, "--db", str(db), "--json")
     assert r.returncode == 1 and orjson.loads(r.stdout)["problem"]["class"] == "malformed"

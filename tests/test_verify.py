@@ -8,7 +8,9 @@ from conftest import write_chain
 from tamper import delete_events, set_chain, set_event, swap_events
 
 from theater.chain import canonical_json, make_header
-from verify.integrity import Failure, verify_chain, verify_rows
+from verify.integrity import verify_chain
+from verify.results import FailureKind
+from verify.walk import verify_rows
 
 
 def ev(store, cid, seq):
@@ -35,7 +37,7 @@ def test_flipped_byte_in_data(store):
     data[3] ^= 0x01
     set_event(store, cid, 4, data=bytes(data))
     r = verify_chain(store, cid)
-    assert not r.ok and r.problem.kind == Failure.HASH_MISMATCH and r.problem.seq == 4
+    assert not r.ok and r.problem.kind == FailureKind.HASH_MISMATCH and r.problem.seq == 4
     assert r.problem.expected == store.event(cid, 4).hash.hex()
     assert r.problem.computed != r.problem.expected
 
@@ -44,7 +46,7 @@ def test_changed_type(store):
     cid = write_chain(store, 10)
     set_event(store, cid, 6, type="host:evil#x")
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (Failure.HASH_MISMATCH, 6)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.HASH_MISMATCH, 6)
 
 
 def test_swapped_pair(store):
@@ -53,7 +55,7 @@ def test_swapped_pair(store):
     r = verify_chain(store, cid)
     assert not r.ok
     # each row is self-consistent apart from its seq, which is hashed
-    assert (r.problem.kind, r.problem.seq) == (Failure.HASH_MISMATCH, 3)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.HASH_MISMATCH, 3)
 
 
 def test_swapped_pair_rehashed_rows(store):
@@ -66,14 +68,14 @@ def test_swapped_pair_rehashed_rows(store):
         h = event_hash(seq, src.parent, src.type, src.data)
         set_event(store, cid, seq, hash=h, parent=src.parent, type=src.type, data=src.data)
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (Failure.PARENT_MISMATCH, 3)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.PARENT_MISMATCH, 3)
 
 
 def test_deleted_middle_event(store):
     cid = write_chain(store, 10)
     delete_events(store, cid, 5)
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (Failure.SEQUENCE_GAP, 5)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.SEQUENCE_GAP, 5)
     assert r.problem.computed == "6"
 
 
@@ -82,7 +84,7 @@ def test_duplicated_event_same_seq(store):
     store.conn.execute("DROP INDEX events_chain_seq")  # a tamperer can drop constraints
     store.conn.execute("INSERT INTO events SELECT * FROM events WHERE chain=? AND seq=7", (cid,))
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (Failure.DUPLICATE, 7)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.DUPLICATE, 7)
 
 
 def test_duplicated_event_shifted(store):
@@ -94,7 +96,7 @@ def test_duplicated_event_shifted(store):
         " SELECT chain, 8, hash, parent, type, data, written_at FROM events WHERE chain=? AND seq=7",
         (cid,))
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (Failure.DUPLICATE, 8)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.DUPLICATE, 8)
 
 
 def test_changed_header(store):
@@ -102,7 +104,7 @@ def test_changed_header(store):
     header = make_header(actor="test-actor", component_sha256="cd" * 32, seed=7)
     set_chain(store, cid, header=canonical_json(header))
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (Failure.HEADER_MISMATCH, 0)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.HEADER_MISMATCH, 0)
 
 
 def test_malformed_rows():
@@ -113,8 +115,8 @@ def test_malformed_rows():
                       ((0, b"x" * 32, b"y" * 32, "t", "text"), "data"),
                       (("0",) + good[1:], "seq")]:
         r = verify_rows("c", b'{"format":1}', [row])
-        assert r.problem.kind == Failure.MALFORMED and what in r.problem.message
-    assert verify_rows("c", b"", []).problem.kind == Failure.MALFORMED
+        assert r.problem.kind == FailureKind.MALFORMED and what in r.problem.message
+    assert verify_rows("c", b"", []).problem.kind == FailureKind.MALFORMED
 
 
 def test_event_after_end(store):
@@ -127,7 +129,7 @@ def test_event_after_end(store):
         "INSERT INTO events VALUES (?,?,?,?,?,?,?)", (cid, last.seq + 1, h, last.hash, "host:x#y", b"{}", 0.0)
     )
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (Failure.MALFORMED, last.seq + 1)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.MALFORMED, last.seq + 1)
 
 
 @pytest.mark.slow
@@ -196,14 +198,14 @@ def test_tail_deleted_behind_the_cache_is_truncated(store):
     delete_events(store, cid, from_seq=8)
     r = verify_chain(store, cid)
     assert (r.problem.kind, r.problem.seq, r.problem.expected, r.problem.computed) == (
-        Failure.TRUNCATED, 8, "11", "8")
+        FailureKind.TRUNCATED, 8, "11", "8")
 
 
 def test_unknown_format_is_malformed(store):
     cid = write_chain(store, 2)
     set_chain(store, cid, format="v7")
     r = verify_chain(store, cid)
-    assert r.problem.kind == Failure.MALFORMED and "v7" in r.problem.message
+    assert r.problem.kind == FailureKind.MALFORMED and "v7" in r.problem.message
 
 
 def test_json_report_shape(tmp_path):

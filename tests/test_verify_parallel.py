@@ -1,14 +1,14 @@
 """Parallel verification gives the serial walk's result, exactly.
 
 A long chain is walked in contiguous parts, one per process, each from the state its
-previous row leaves (verify/integrity.py). Here parallelism is forced on small chains
+previous row leaves (verify/parallel.py). Here parallelism is forced on small chains
 (``workers=k``) and every mutated chain is verified both ways: the whole result (class,
 first bad seq, expected and computed values, counts, head, notes) must be the same.
 Mutations are of every kind, at random positions and exactly at the part boundaries
 (the first row of a part, and the rows either side), where the serial walk's verdict
 on a part's first row depends on the row before it. One pool of worker processes
-serves all calls (starting them is what costs). Reads are pages of 16 rows here (4,096
-in use), so that parts of small chains start on page boundaries as they do in use: then
+serves all calls (starting them is what costs). Reads are pages of 16 rows here
+(``page=PAGE_ROWS``; 4,096 in use), so that parts of small chains start on page boundaries as they do in use: then
 even a damaged file gives the same result both ways (a read error stops both walks
 before the same rows).
 """
@@ -27,16 +27,14 @@ from conftest import write_chain
 
 from theater.chain import END_TYPE, canonical_json, event_hash, genesis_hash, make_header
 from theater.errors import ChainNotFound, StoreError
-from theater.store import Store
+from theater.store import PAGE, Store
 from verify import integrity, parallel
 from verify.integrity import VerifyPool, part_bounds, verify_chain
 
 N = 300  # host events; the chain has N + 1 with the end event
 
 
-@pytest.fixture(autouse=True)
-def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(integrity, "_PAGE", 16)
+PAGE_ROWS = 16  # rows per read in these tests (verify_chain's and part_bounds' page)
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +218,7 @@ MUTATIONS = [m_flip_data, m_type, m_hash, m_parent, m_data_text, m_delete, m_tru
 
 def positions(k: int, rng: random.Random) -> list[int]:
     """Each part boundary, the rows either side of it, and two random rows."""
-    at = {p for b in part_bounds(N + 1, k)[1:] for p in (b - 1, b, b + 1)}
+    at = {p for b in part_bounds(N + 1, k, page=PAGE_ROWS)[1:] for p in (b - 1, b, b + 1)}
     at |= {rng.randrange(N + 1) for _ in range(2)}
     return sorted(p for p in at if 0 <= p <= N)
 
@@ -245,8 +243,8 @@ def mutated(base: tuple[Path, str, str], tmp: Path, name: str,
 
 def both(db: Path, cid: str, k: int, pool: VerifyPool) -> tuple[dict, dict]:
     with Store(db, create=False) as s:
-        serial = verify_chain(s, cid, workers=1)
-        parallel = verify_chain(s, cid, workers=k, pool=pool)
+        serial = verify_chain(s, cid, workers=1, page=PAGE_ROWS)
+        parallel = verify_chain(s, cid, workers=k, pool=pool, page=PAGE_ROWS)
     return serial.to_json(), parallel.to_json()
 
 
@@ -259,7 +257,7 @@ def test_parallel_equals_serial_for_each_kind_at_boundaries(base, tmp_path, pool
         for p in positions(k, rng):
             db = mutated(base, tmp_path, f"{k}-{p}", [(mutate, p)], rng)
             serial, parallel = both(db, cid, k, pool)
-            assert parallel == serial, (mutate.__name__, k, p, part_bounds(N + 1, k))
+            assert parallel == serial, (mutate.__name__, k, p, part_bounds(N + 1, k, page=PAGE_ROWS))
             seen.add(serial["problem"]["class"] if serial["problem"] else "ok")
             db.unlink()
     assert used and all(used)  # every result came from the parallel walk, none from a fallback
@@ -272,7 +270,7 @@ def test_parallel_equals_serial_for_random_combinations(base, tmp_path, pool, us
     seen: set[str] = set()
     for i in range(40):
         k = rng.choice((2, 3, 4))
-        bounds = part_bounds(N + 1, k)
+        bounds = part_bounds(N + 1, k, page=PAGE_ROWS)
         edits = []
         for _ in range(rng.choice((1, 2, 2, 3))):
             p = rng.choice([rng.randrange(N + 1), rng.choice(bounds[1:]) + rng.choice((-1, 0, 1))])
@@ -293,7 +291,7 @@ def test_from_another_thread_workers_walk_every_part(base, tmp_path, pool, used)
     cid = base[1]
     cases = []
     for k in (2, 3):
-        bounds = part_bounds(N + 1, k, lead=False)
+        bounds = part_bounds(N + 1, k, page=PAGE_ROWS, lead=False)
         for b in bounds[1:]:
             for mutate in (m_flip_data, m_delete, m_duplicate, m_end_inside, m_seq_value):
                 cases.append((k, mutate, b + rng.choice((-1, 0, 1))))
@@ -320,8 +318,8 @@ def test_clean_and_incomplete_chains(tmp_path, pool, used):
             for finish in (True, False):
                 cid = write_chain(s, n, finish=finish)
                 for k in (2, 3, 4):
-                    r = verify_chain(s, cid, workers=k, pool=pool)
-                    assert r.to_json() == verify_chain(s, cid, workers=1).to_json()
+                    r = verify_chain(s, cid, workers=k, pool=pool, page=PAGE_ROWS)
+                    assert r.to_json() == verify_chain(s, cid, workers=1, page=PAGE_ROWS).to_json()
                     assert r.ok and r.complete is finish and r.events == n + finish
     assert len(used) == 24 and all(used)
 
@@ -344,12 +342,12 @@ def test_progress_is_aggregated(long_chain, pool):
     path, cid, n = long_chain
     with Store(path, create=False) as s:
         calls: list[int] = []
-        r = verify_chain(s, cid, workers=2, pool=pool, progress=calls.append)
+        r = verify_chain(s, cid, workers=2, pool=pool, progress=calls.append, page=PAGE_ROWS)
         assert r.ok and r.events == n
         assert calls[-1] == n and len(calls) >= 2
         assert calls == sorted(calls)
         serial: list[int] = []
-        verify_chain(s, cid, workers=1, progress=serial.append)
+        verify_chain(s, cid, workers=1, progress=serial.append, page=PAGE_ROWS)
         assert serial == [65536, 131072, n]
 
 
@@ -363,9 +361,9 @@ def test_a_raising_progress_callback_stops_the_workers(long_chain, pool):
     path, cid, _ = long_chain
     with Store(path, create=False) as s:
         with pytest.raises(Cancelled):
-            verify_chain(s, cid, workers=3, pool=pool, progress=cancel)
+            verify_chain(s, cid, workers=3, pool=pool, progress=cancel, page=PAGE_ROWS)
         assert all(w.proc.poll() is None for w in pool._idle)  # the busy ones were stopped, not kept
-        assert verify_chain(s, cid, workers=3, pool=pool).ok  # the pool still works
+        assert verify_chain(s, cid, workers=3, pool=pool, page=PAGE_ROWS).ok  # the pool still works
 
 
 def test_fallbacks_give_the_serial_result(base, tmp_path, monkeypatch):
@@ -375,12 +373,12 @@ def test_fallbacks_give_the_serial_result(base, tmp_path, monkeypatch):
     db = mutated(base, tmp_path, "fb", [(m_flip_data, 150)], rng)
     cid = base[1]
     with Store(db, create=False) as s:
-        want = verify_chain(s, cid, workers=1).to_json()
+        want = verify_chain(s, cid, workers=1, page=PAGE_ROWS).to_json()
         monkeypatch.setattr(parallel, "_state_before", lambda *a: (bytes(32), bytes(32), 7, False))
-        assert verify_chain(s, cid, workers=2).to_json() == want
+        assert verify_chain(s, cid, workers=2, page=PAGE_ROWS).to_json() == want
         monkeypatch.undo()
         monkeypatch.setattr("sys.executable", str(tmp_path / "no-such-python"))
-        assert verify_chain(s, cid, workers=3).to_json() == want
+        assert verify_chain(s, cid, workers=3, page=PAGE_ROWS).to_json() == want
 
 
 def test_unreadable_database_raises_like_the_serial_walk(tmp_path, pool):
@@ -392,23 +390,23 @@ def test_unreadable_database_raises_like_the_serial_walk(tmp_path, pool):
         f.write(b"\xff" * 8192)
     with Store(path, create=False) as s:
         with pytest.raises(StoreError, match="whole"):
-            verify_chain(s, cid, workers=1)
+            verify_chain(s, cid, workers=1, page=PAGE_ROWS)
         with pytest.raises(StoreError, match="whole"):
-            verify_chain(s, cid, workers=3, pool=pool)
+            verify_chain(s, cid, workers=3, pool=pool, page=PAGE_ROWS)
 
 
 def test_automatic_parallelism_above_the_threshold(tmp_path, monkeypatch, used):
     with Store(tmp_path / "a.db") as s:
         cid = write_chain(s, 200)
-        monkeypatch.setattr(integrity, "PARALLEL_MIN_EVENTS", 150)
-        monkeypatch.setenv(integrity.WORKERS_ENV, "2")
-        assert verify_chain(s, cid).ok and used == [True]
-        assert verify_chain(s, cid, on_event=lambda *ev: None).ok and used == [True]  # in order: serial
-        monkeypatch.setenv(integrity.WORKERS_ENV, "1")
-        assert verify_chain(s, cid).ok and used == [True]
-        monkeypatch.setattr(integrity, "PARALLEL_MIN_EVENTS", 500)
-        monkeypatch.delenv(integrity.WORKERS_ENV)
-        assert verify_chain(s, cid).ok and used == [True]
+        monkeypatch.setattr(parallel, "PARALLEL_MIN_EVENTS", 150)
+        monkeypatch.setenv(parallel.WORKERS_ENV, "2")
+        assert verify_chain(s, cid, page=PAGE_ROWS).ok and used == [True]
+        assert verify_chain(s, cid, on_event=lambda *ev: None, page=PAGE_ROWS).ok and used == [True]  # in order: serial
+        monkeypatch.setenv(parallel.WORKERS_ENV, "1")
+        assert verify_chain(s, cid, page=PAGE_ROWS).ok and used == [True]
+        monkeypatch.setattr(parallel, "PARALLEL_MIN_EVENTS", 500)
+        monkeypatch.delenv(parallel.WORKERS_ENV)
+        assert verify_chain(s, cid, page=PAGE_ROWS).ok and used == [True]
 
 
 def test_unreadable_rows_in_a_damaged_file(tmp_path, pool):
@@ -437,7 +435,7 @@ def test_unreadable_rows_in_a_damaged_file(tmp_path, pool):
             got = []
             for k in (1, rng.choice((2, 3, 4))):
                 try:
-                    got.append(verify_chain(s, info, workers=k, pool=pool).to_json())
+                    got.append(verify_chain(s, info, workers=k, pool=pool, page=PAGE_ROWS).to_json())
                 except StoreError:
                     got.append("unreadable")
             assert got[0] == got[1], seed
@@ -447,11 +445,10 @@ def test_unreadable_rows_in_a_damaged_file(tmp_path, pool):
     assert "unreadable" in outcomes and False in outcomes
 
 
-def test_part_bounds(monkeypatch):
-    monkeypatch.setattr(integrity, "_PAGE", integrity.PAGE)
+def test_part_bounds():
     assert part_bounds(1_000_000, 2) == [0, 532_480]
     for length in (0, 1, 5, 301, 10_000, 1_000_000):
         for k in (2, 3, 4):
             b = part_bounds(length, k)
             assert len(b) == k and b[0] == 0 and b == sorted(b) and b[-1] <= length
-            assert all(x % integrity.PAGE == 0 for x in b)
+            assert all(x % PAGE == 0 for x in b)

@@ -3,20 +3,23 @@ in one streamed pass over a chain's events.
 
 :func:`audit_chain` works on a stored chain, :func:`audit_rows` on rows in memory
 (the same rules; tests and importers use it). The result is a
-:class:`~verify.integrity.VerifyResult` whose ``problems`` are ordered by first bad
+:class:`~verify.results.VerifyResult` whose ``problems`` are ordered by first bad
 seq; ``problem`` is the first of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from theater.checkpoint import PublicKey
 from theater.store import ChainInfo, Store
 
 from .checkpoints import CheckpointCheck, CheckpointItem, load_stored
-from .integrity import Failure, Problem, VerifyResult, verify_chain, verify_format_rows
+from .integrity import verify_chain, verify_format_rows
+from .random_draws import RandomAudit
+from .results import FailureKind, Problem, VerifyResult
 
 
 class Auditor:
@@ -46,8 +49,6 @@ class Auditor:
         self.random: Any = None
         if audit_random:
             if fmt == "v1":
-                from .random_audit import RandomAudit
-
                 self.random = RandomAudit(header)
             else:
                 self.notes.append(f"random audit not possible for {fmt} chains (no seed recorded)")
@@ -72,21 +73,18 @@ class Auditor:
         found = list(self.extra)
         if self.check is not None:
             found += self.check.finish(result.events, walk_ok)
-            result.checkpoints = self.check.report
+            result = replace(result, checkpoints=tuple(self.check.report))
             if self.keys:
-                result.signed_size = self.check.signed
+                result = replace(result, signed_size=self.check.signed)
             if self.require:  # a chain already failing its checkpoints needs no coverage verdict
                 found += self._coverage(result, walk_ok and not found)
         if self.random is not None:
-            result.random_checked = self.random.checked
+            result = replace(result, random_checked=self.random.checked)
             if self.random.problem is not None:
                 found.append(self.random.problem)
             elif walk_ok and self.random.checked == 0:
                 self.notes.append("--audit-random audited nothing: the chain has no seeded random draws")
-        result.notes.extend(self.notes)
-        if found:
-            result.add(*found)
-        return result
+        return result.with_notes(*self.notes).with_problems(*found)
 
 
     def _coverage(self, result: VerifyResult, walk_ok: bool) -> list[Problem]:
@@ -102,8 +100,8 @@ class Auditor:
                                   f" (0 of {total} events; allowed by --allow-unsigned-tail)")
                 return []
             return [Problem(
-                Failure.BAD_SIGNATURE, None,
-                "no checkpoint of this chain is signed by a given key (none stored or given; "
+                kind=FailureKind.BAD_SIGNATURE, seq=None,
+                message="no checkpoint of this chain is signed by a given key (none stored or given; "
                 f"truncation and rewrites cannot be ruled out): {how}",
             )]
         if not (walk_ok and result.complete and n < total):
@@ -113,11 +111,11 @@ class Auditor:
                               " no signed checkpoint (allowed by --allow-unsigned-tail)")
             return []
         return [Problem(
-            Failure.UNSIGNED_TAIL, n,
-            f"signed through {n} of {total} events: the chain is complete but events {n} to {total - 1}"
+            kind=FailureKind.UNSIGNED_TAIL, seq=n,
+            message=f"signed through {n} of {total} events: the chain is complete but events {n} to {total - 1}"
             " (its end included) are covered by no signed checkpoint, so a rewrite of them would not"
             f" show; {how}",
-            str(total), str(n),
+            expected=str(total), computed=str(n),
         )]
 
 
@@ -185,17 +183,15 @@ def audit_chain(
 def missing_chain(chain_id: str, items: Sequence[CheckpointItem], keys: Sequence[PublicKey]) -> VerifyResult:
     """The result for a chain that signed checkpoints name but the database lacks."""
     check = CheckpointCheck(chain_id, "v1", b"", list(items), list(keys))
-    result = VerifyResult(chain_id, True, 0, False, None)
-    result.checkpoints = check.report
-    result.signed_size = 0
     problems = list(check.problems)
     for item, entry in check.valid:
         entry["status"] = "truncated"
         problems.append(Problem(
-            Failure.TRUNCATED, 0,
-            f"checkpoint {item.source} signs {item.checkpoint.size} events of chain {chain_id},"
+            kind=FailureKind.TRUNCATED, seq=0,
+            message=f"checkpoint {item.source} signs {item.checkpoint.size} events of chain {chain_id},"
             " which is not in the database",
-            str(item.checkpoint.size), "0", (item.evidence(),),
+            expected=str(item.checkpoint.size), computed="0", evidence=(item.evidence(),),
         ))
-    result.add(*problems)
-    return result
+    result = VerifyResult(chain=chain_id, events=0, complete=False, head=None,
+                          checkpoints=tuple(check.report), signed_size=0)
+    return result.with_problems(*problems)

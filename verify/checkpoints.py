@@ -37,7 +37,7 @@ from theater.errors import UsageError
 from theater.store import Store, store_error
 
 from . import integrity
-from .integrity import Failure, Problem, VerifyResult
+from .results import FailureKind, Problem, VerifyResult
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,13 @@ def load_stored(store: Store, chain_id: str) -> tuple[list[CheckpointItem], list
         try:
             cp = parse_checkpoint(note)
         except CheckpointError as e:
-            problems.append(Problem(Failure.MALFORMED, None, f"stored checkpoint {source} cannot be read: {e}"))
+            problems.append(Problem(kind=FailureKind.MALFORMED, seq=None,
+                message=f"stored checkpoint {source} cannot be read: {e}"))
             continue
         if cp.chain != chain_id:
             problems.append(Problem(
-                Failure.MALFORMED, None,
-                f"stored checkpoint {source} is filed under {chain_id} but signs {cp.origin!r}",
+                kind=FailureKind.MALFORMED, seq=None,
+                message=f"stored checkpoint {source} is filed under {chain_id} but signs {cp.origin!r}",
             ))
             continue
         items.append(CheckpointItem(cp, source))
@@ -102,7 +103,8 @@ class CheckpointCheck:
             if cp.chain != self.chain_id:
                 entry["status"] = "malformed"
                 self.problems.append(Problem(
-                    Failure.MALFORMED, None, f"checkpoint {item.source} signs {cp.origin!r}, not this chain",
+                    kind=FailureKind.MALFORMED, seq=None,
+                    message=f"checkpoint {item.source} signs {cp.origin!r}, not this chain",
                     evidence=(item.evidence(),),
                 ))
                 continue
@@ -111,7 +113,8 @@ class CheckpointCheck:
             except BadSignature as e:
                 entry["status"] = "bad_signature"
                 self.problems.append(Problem(
-                    Failure.BAD_SIGNATURE, None, f"checkpoint {item.source} (size {cp.size}): {e}",
+                    kind=FailureKind.BAD_SIGNATURE, seq=None,
+                    message=f"checkpoint {item.source} (size {cp.size}): {e}",
                     evidence=(item.evidence(),),
                 ))
                 continue
@@ -139,9 +142,10 @@ class CheckpointCheck:
                 conflicted.add(size)
                 ea["status"] = eb["status"] = "fork"
                 problems.append(Problem(
-                    Failure.FORK, max(size - 1, 0),
-                    f"checkpoints {a.source} and {b.source} sign different heads for size {size}",
-                    a.checkpoint.head.hex(), b.checkpoint.head.hex(), (a.evidence(), b.evidence()),
+                    kind=FailureKind.FORK, seq=max(size - 1, 0),
+                    message=f"checkpoints {a.source} and {b.source} sign different heads for size {size}",
+                    expected=a.checkpoint.head.hex(), computed=b.checkpoint.head.hex(),
+                    evidence=(a.evidence(), b.evidence()),
                 ))
         matches: list[CheckpointItem] = []
         mismatches: list[tuple[CheckpointItem, bytes | None]] = []
@@ -157,10 +161,10 @@ class CheckpointCheck:
             elif walk_ok:
                 entry["status"] = "truncated"
                 problems.append(Problem(
-                    Failure.TRUNCATED, verified,
-                    f"the chain has {verified} events but checkpoint {item.source} signed {cp.size}"
+                    kind=FailureKind.TRUNCATED, seq=verified,
+                    message=f"the chain has {verified} events but checkpoint {item.source} signed {cp.size}"
                     " (events were cut off)",
-                    str(cp.size), str(verified), (item.evidence(),),
+                    expected=str(cp.size), computed=str(verified), evidence=(item.evidence(),),
                 ))
             else:
                 entry["status"] = "not_checked"
@@ -174,18 +178,20 @@ class CheckpointCheck:
             if above:
                 a = above[0]
                 problems.append(Problem(
-                    Failure.FORK, seq,
-                    f"checkpoints {item.source} (size {cp.size}) and {a.source} (size {a.checkpoint.size})"
+                    kind=FailureKind.FORK, seq=seq,
+                    message=f"checkpoints {item.source} (size {cp.size}) and {a.source} (size {a.checkpoint.size})"
                     " cannot both be on one chain",
-                    cp.head.hex(), None if actual is None else actual.hex(), (item.evidence(), a.evidence()),
+                    expected=cp.head.hex(), computed=None if actual is None else actual.hex(),
+                    evidence=(item.evidence(), a.evidence()),
                 ))
             else:
                 chain_ev = {"source": "chain", "size": cp.size, "head": None if actual is None else actual.hex()}
                 problems.append(Problem(
-                    Failure.FORK, seq,
-                    f"history rewritten: at size {cp.size} the chain's head is not the one checkpoint"
+                    kind=FailureKind.FORK, seq=seq,
+                    message=f"history rewritten: at size {cp.size} the chain's head is not the one checkpoint"
                     f" {item.source} signed (the chain parts from it at or before seq {seq})",
-                    cp.head.hex(), None if actual is None else actual.hex(), (item.evidence(), chain_ev),
+                    expected=cp.head.hex(), computed=None if actual is None else actual.hex(),
+                    evidence=(item.evidence(), chain_ev),
                 ))
         return problems
 
@@ -222,8 +228,6 @@ def verify_and_sign(
     elif n in heads:
         head = heads[n]
     elif n == 0 and info.format == "v1":
-        from theater.chain import genesis_hash
-
         head = genesis_hash(info.header)
     else:
         raise UsageError(f"a checkpoint of size {n} needs format v1 (genesis hash); this chain is {info.format}")

@@ -29,7 +29,8 @@ from theater.legacy import FORMAT as LEGACY
 from theater.legacy import legacy_header, legacy_rows, parse_legacy
 from theater.store import Store, sqlite_errors
 
-from .integrity import Failure, Problem, VerifyResult, verify_format_rows
+from .integrity import verify_format_rows
+from .results import FailureKind, Problem, VerifyResult
 
 KINDS = ("auto", "legacy-json", "jsonl")
 
@@ -103,7 +104,7 @@ def _import_jsonl(store: Store, f: IO[bytes]) -> ImportResult:
     try:
         result = verify_format_rows(cf.format, imp.chain_id, cf.header, imp.tee(cf.rows))
         if result.ok:
-            _check_declared(result, cf.meta)
+            result = _check_declared(result, cf.meta)
         if not result.ok:
             imp.rollback()
             return ImportResult(None, "jsonl", cf.format, result)
@@ -113,19 +114,22 @@ def _import_jsonl(store: Store, f: IO[bytes]) -> ImportResult:
         imp.rollback()
 
 
-def _check_declared(result: VerifyResult, meta: dict[str, object]) -> None:
-    """An export says how many events it has and its head: a file cut short shows."""
+def _check_declared(result: VerifyResult, meta: dict[str, object]) -> VerifyResult:
+    """An export says how many events it has and its head: a file cut short shows (the
+    result with the problem found, or ``result`` itself)."""
     declared, head = meta.get("events"), meta.get("head")
     if type(declared) is int and result.events < declared:
-        result.add(Problem(
-            Failure.TRUNCATED, result.events,
-            f"the export declares {declared} events but holds {result.events} (file cut short)",
-            str(declared), str(result.events),
+        return result.with_problems(Problem(
+            kind=FailureKind.TRUNCATED, seq=result.events,
+            message=f"the export declares {declared} events but holds {result.events} (file cut short)",
+            expected=str(declared), computed=str(result.events),
         ))
     elif declared != result.events or head != (None if result.head is None or not result.events
                                                else result.head.hex()):
-        result.add(Problem(
-            Failure.MALFORMED, None, "the export's first line does not describe its events (events, head)",
-            f"{declared} events, head {head}", f"{result.events} events, head "
-            f"{result.head.hex() if result.head and result.events else None}",
+        return result.with_problems(Problem(
+            kind=FailureKind.MALFORMED, seq=None,
+            message="the export's first line does not describe its events (events, head)",
+            expected=f"{declared} events, head {head}",
+            computed=f"{result.events} events, head {result.head.hex() if result.head and result.events else None}",
         ))
+    return result

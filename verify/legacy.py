@@ -18,7 +18,8 @@ from typing import Any
 
 from theater.legacy import HASH_SIZE, NULL_PARENT, header_expectation, stored_hash
 
-from .integrity import Failure, OnEvent, Problem, VerifyResult, _hex
+from .results import FailureKind, Problem, VerifyResult
+from .walk import OnEvent, hex_or_repr
 
 
 def verify_legacy_rows(
@@ -33,43 +34,44 @@ def verify_legacy_rows(
     """Verify legacy rows ``(seq, hash, parent, type, data, ...)`` in stored order."""
     expect = header_expectation(bytes(header)) if isinstance(header, (bytes, bytearray)) else None
     if check_header and expect is None:
-        p = Problem(Failure.MALFORMED, None, "the header is not a legacy import header")
-        return VerifyResult(chain_id, False, 0, True, None, p, format="legacy")
+        p = Problem(kind=FailureKind.MALFORMED, seq=None, message="the header is not a legacy import header")
+        return VerifyResult(chain=chain_id, events=0, complete=True, head=None, problems=(p,), format="legacy")
     head: bytes | None = None
     expected = 0
     n = 0
 
-    def fail(kind: Failure, seq: int | None, msg: str, exp: str | None = None, got: str | None = None) -> VerifyResult:
-        r = VerifyResult(chain_id, False, n, True, head, Problem(kind, seq, msg, exp, got), format="legacy")
-        return r
+    def fail(kind: FailureKind, seq: int | None, msg: str,
+             exp: str | None = None, got: str | None = None) -> VerifyResult:
+        problem = Problem(kind=kind, seq=seq, message=msg, expected=exp, computed=got)
+        return VerifyResult(chain=chain_id, events=n, complete=True, head=head, problems=(problem,), format="legacy")
 
     for row in rows:
         seq, h, parent, type_, data = row[0], row[1], row[2], row[3], row[4]
         if not isinstance(seq, int) or isinstance(seq, bool):
-            return fail(Failure.MALFORMED, expected, "seq is not an integer (or the event is not an object)")
+            return fail(FailureKind.MALFORMED, expected, "seq is not an integer (or the event is not an object)")
         if not isinstance(h, bytes) or len(h) != HASH_SIZE:
-            return fail(Failure.MALFORMED, seq, f"hash is not {HASH_SIZE} bytes (or the event is not"
-                        " an object of hash, parent_hash, event_type, data)", None, _hex(h))
+            return fail(FailureKind.MALFORMED, seq, f"hash is not {HASH_SIZE} bytes (or the event is not"
+                        " an object of hash, parent_hash, event_type, data)", None, hex_or_repr(h))
         if not isinstance(parent, bytes) or len(parent) != HASH_SIZE:
-            return fail(Failure.MALFORMED, seq, f"parent_hash is not {HASH_SIZE} bytes", None, _hex(parent))
+            return fail(FailureKind.MALFORMED, seq, f"parent_hash is not {HASH_SIZE} bytes", None, hex_or_repr(parent))
         if not isinstance(type_, str):
-            return fail(Failure.MALFORMED, seq, "event_type is not a string", None, repr(type_))
+            return fail(FailureKind.MALFORMED, seq, "event_type is not a string", None, repr(type_))
         if not isinstance(data, bytes):
-            return fail(Failure.MALFORMED, seq, "data is not an array of bytes")
+            return fail(FailureKind.MALFORMED, seq, "data is not an array of bytes")
         if seq != expected:
             if seq == expected - 1:
-                return fail(Failure.DUPLICATE, seq, f"seq {seq} appears twice", str(expected), str(seq))
+                return fail(FailureKind.DUPLICATE, seq, f"seq {seq} appears twice", str(expected), str(seq))
             return fail(
-                Failure.SEQUENCE_GAP, expected,
+                FailureKind.SEQUENCE_GAP, expected,
                 f"expected seq {expected}, found seq {seq}: {seq - expected} event(s) missing",
                 str(expected), str(seq),
             )
         if h == head:
-            return fail(Failure.DUPLICATE, seq, f"event {seq} repeats event {seq - 1}", None, h.hex())
+            return fail(FailureKind.DUPLICATE, seq, f"event {seq} repeats event {seq - 1}", None, h.hex())
         computed = stored_hash(seq, parent, type_, data)
         if computed != h:
             return fail(
-                Failure.HASH_MISMATCH, seq,
+                FailureKind.HASH_MISMATCH, seq,
                 f"stored SHA-1 of event {seq} ({type_}) is not the hash of its fields",
                 h.hex(), computed.hex(),
             )
@@ -77,7 +79,7 @@ def verify_legacy_rows(
         if parent != link:
             what = "the first event has a parent" if seq == 0 else (
                 f"event {seq} does not link to event {seq - 1} (events reordered, removed or spliced)")
-            return fail(Failure.PARENT_MISMATCH, seq, what, _hex(link), parent.hex())
+            return fail(FailureKind.PARENT_MISMATCH, seq, what, hex_or_repr(link), parent.hex())
         head = h
         expected = seq + 1
         n += 1
@@ -91,16 +93,15 @@ def verify_legacy_rows(
         count, last = expect
         if n < count:
             return fail(
-                Failure.TRUNCATED, n,
+                FailureKind.TRUNCATED, n,
                 f"the import recorded {count} events but only {n} are stored", str(count), str(n),
             )
         if n > count or head != last:
             return fail(
-                Failure.HEADER_MISMATCH, None,
-                "the chain does not end where the import header says", _hex(last), _hex(head),
+                FailureKind.HEADER_MISMATCH, None,
+                "the chain does not end where the import header says", hex_or_repr(last), hex_or_repr(head),
             )
-    r = VerifyResult(chain_id, True, n, True, head, format="legacy")
-    r.notes.append("legacy format (upstream's SHA-1 rule): SHA-1 is not collision resistant, no genesis"
-                   " hash binds the header, and there is no end event (a cut tail shows only against the"
-                   " import header or a signed checkpoint)")
-    return r
+    note = ("legacy format (upstream's SHA-1 rule): SHA-1 is not collision resistant, no genesis"
+            " hash binds the header, and there is no end event (a cut tail shows only against the"
+            " import header or a signed checkpoint)")
+    return VerifyResult(chain=chain_id, events=n, complete=True, head=head, format="legacy", notes=(note,))

@@ -18,23 +18,29 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from theater.chain import END_TYPE, HASH_SIZE
-from theater.store import ChainInfo, Store
+from theater.store import PAGE, ChainInfo, Store
 
-from . import integrity as _integrity
-from .integrity import (
-    OnEvent,
-    VerifyResult,
-    _walk,
-)
+from .results import VerifyResult
+from .walk import OnEvent, walk
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
+#: chains at least this long are verified in parallel (``verify_chain(workers=None)``)
+PARALLEL_MIN_EVENTS = 200_000
+#: at most this many processes verify one chain (the caller's and its workers)
+MAX_PARALLEL = 4
+#: events the caller's own part gets on top of an equal share (when it walks one): the
+#: worker processes start about 0.14 s later (a new interpreter and its imports)
+LEAD_EVENTS = 65_536
+#: ``THEATER_VERIFY_WORKERS=n``: the number of processes for a long chain (1: serial)
+WORKERS_ENV = "THEATER_VERIFY_WORKERS"
+
 
 def _processes(store: Store, info: ChainInfo, on_event: OnEvent | None, workers: int | None) -> int:
     """How many processes walk this chain: ``workers`` when given; else 1 below
-    :data:`_integrity.PARALLEL_MIN_EVENTS`, and above it $THEATER_VERIFY_WORKERS or the usable CPUs
-    (at most :data:`_integrity.MAX_PARALLEL`). Always 1 where worker processes could not see the
+    :data:`PARALLEL_MIN_EVENTS`, and above it $THEATER_VERIFY_WORKERS or the usable CPUs
+    (at most :data:`MAX_PARALLEL`). Always 1 where worker processes could not see the
     same rows (an open transaction, a database that is not a file) or ``on_event``
     needs every event in order."""
     if on_event is not None or os.name != "posix" or not sys.executable or getattr(sys, "frozen", False):
@@ -43,29 +49,29 @@ def _processes(store: Store, info: ChainInfo, on_event: OnEvent | None, workers:
         return 1
     if workers is not None:
         return max(1, workers)
-    if info.length < _integrity.PARALLEL_MIN_EVENTS:
+    if info.length < PARALLEL_MIN_EVENTS:
         return 1
     try:
-        return max(1, int(os.environ[_integrity.WORKERS_ENV]))
+        return max(1, int(os.environ[WORKERS_ENV]))
     except (KeyError, ValueError):
         pass
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    return max(1, min(cpus, _integrity.MAX_PARALLEL))
+    return max(1, min(cpus, MAX_PARALLEL))
 
 
-def part_bounds(length: int, k: int, *, lead: bool = True) -> list[int]:
+def part_bounds(length: int, k: int, *, page: int = PAGE, lead: bool = True) -> list[int]:
     """The first seq of each of ``k`` parts of a chain of ``length`` events: ``[0, b1, ...]``.
 
     Part i holds the rows with ``b_i <= seq < b_(i+1)``, the last one every row from
     ``b_(k-1)`` on (whatever its length). With ``lead`` the first part, walked by the
-    calling process at once, gets :data:`_integrity.LEAD_EVENTS` more. Every part starts on a
-    multiple of the page (the serial walk's reads)."""
-    extra = min(_integrity.LEAD_EVENTS, length // (2 * k)) if lead else 0
+    calling process at once, gets :data:`LEAD_EVENTS` more. Every part starts on a
+    multiple of ``page``, the rows per read of the serial walk."""
+    extra = min(LEAD_EVENTS, length // (2 * k)) if lead else 0
     step = (length - extra) // k
-    return [0] + [(extra + i * step) // _integrity._PAGE * _integrity._PAGE for i in range(1, k)]
+    return [0] + [(extra + i * step) // page * page for i in range(1, k)]
 
 
 def _db_file(store: Store) -> str:
@@ -87,8 +93,9 @@ def _state_before(store: Store, chain_id: str, start: int, genesis: bytes) -> tu
 
 
 def _verify_parallel(store: Store, info: ChainInfo, genesis: bytes, k: int,
-                     progress: Callable[[int], None] | None, pool: VerifyPool | None) -> VerifyResult | None:
-    """Walk ``k`` parts at once, each in a worker process from the state its previous
+                     progress: Callable[[int], None] | None, pool: VerifyPool | None,
+                     page: int = PAGE) -> VerifyResult | None:
+    """Walk ``k`` parts at once, reading ``page`` rows at a time, each in a worker process from the state its previous
     row leaves; in the main thread, the caller walks the first part itself (in another
     thread it only waits: its walk would hold the GIL against the program's other
     threads, e.g. the TUI's). Returns the first part's problem, else the next part's,
@@ -100,7 +107,7 @@ def _verify_parallel(store: Store, info: ChainInfo, genesis: bytes, k: int,
 
     own = threading.current_thread() is threading.main_thread()
     first = 1 if own else 0  # the first part a worker walks
-    bounds = part_bounds(info.length, k, lead=own)
+    bounds = part_bounds(info.length, k, page=page, lead=own)
     lender = VerifyPool() if pool is None else pool
     started: list[_Worker] = []
     busy: dict[Connection, int] = {}  # the workers still walking, by part
@@ -138,11 +145,11 @@ def _verify_parallel(store: Store, info: ChainInfo, genesis: bytes, k: int,
             path = _db_file(store)
             for i, w in enumerate(started, first):
                 stop = bounds[i + 1] if i + 1 < k else None
-                w.conn.send((path, info.id, genesis, bounds[i], stop, _integrity._PAGE, states[i]))
+                w.conn.send((path, info.id, genesis, bounds[i], stop, page, states[i]))
                 busy[w.conn] = i
             if own:
-                rows = store.event_rows(info.id, 0, bounds[1], page=_integrity._PAGE, written_at=False)
-                results[0] = _walk(info.id, genesis, rows, genesis, None, 0, False, own_progress, None)
+                rows = store.event_rows(info.id, 0, bounds[1], page=page, written_at=False)
+                results[0] = walk(info.id, genesis, rows, genesis, None, 0, False, own_progress, None)
         except (OSError, ValueError, sqlite3.Error):
             return None
         for i in range(k):
@@ -225,7 +232,7 @@ def _serve(conn: Connection) -> None:
         try:
             with Store(path, create=False, query_only=True) as store:
                 rows = store.event_rows(chain_id, start, stop, page=page, written_at=False)
-                result = _walk(chain_id, genesis, rows, head, prev_hash, expected, ended, report, None)
+                result = walk(chain_id, genesis, rows, head, prev_hash, expected, ended, report, None)
                 msg: tuple[str, Any] = ("done", result)
         except _Stopped:
             msg = ("stopped", None)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from theater.chain import EVENT_TAG
-from verify.integrity import MAX_PARALLEL, WORKERS_ENV
+from verify.parallel import MAX_PARALLEL, WORKERS_ENV
 
 from .conftest import alternate, bench_chain, fmt_rate, run_measured, theater_cmd
 from .report import Row

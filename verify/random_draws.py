@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from .integrity import Failure, Problem
+from .results import FailureKind, Problem
 
 _TYPE = re.compile(
     r"^host:wasi:random/(random|insecure|insecure-seed)@(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?#(.*)$"
@@ -68,17 +68,17 @@ class RandomAudit:
             seed = header_seed(self.header)
             if seed is None:
                 self.problem = Problem(
-                    Failure.MALFORMED, seq,
-                    "the chain has random events but its header has no u64 seed to audit them with",
+                    kind=FailureKind.MALFORMED, seq=seq,
+                    message="the chain has random events but its header has no u64 seed to audit them with",
                 )
                 return None
-            from theater.rng import ChaCha20Rng
+            from theater.rng import ChaCha20Rng  # here: cryptography loads only when a chain is audited
 
             self.rng = ChaCha20Rng.seed_from_u64(seed)
         return self.rng
 
-    def _fail(self, kind: Failure, seq: int, msg: str, exp: str | None = None, got: str | None = None) -> None:
-        self.problem = Problem(kind, seq, msg, exp, got)
+    def _fail(self, kind: FailureKind, seq: int, msg: str, exp: str | None = None, got: str | None = None) -> None:
+        self.problem = Problem(kind=kind, seq=seq, message=msg, expected=exp, computed=got)
 
     def feed(self, seq: int, hash_: bytes, type_: str, data: bytes) -> None:
         if self.problem is not None or not type_.startswith("host:wasi:random/"):
@@ -86,7 +86,7 @@ class RandomAudit:
         m = _TYPE.match(type_)
         kind = None if m is None else _FUNCTIONS[m.group(1)].get(m.group(5))
         if m is None or kind is None or (m.group(2), m.group(3)) != ("0", "2"):
-            return self._fail(Failure.MALFORMED, seq, f"{type_}: not a wasi:random 0.2.x function the audit knows")
+            return self._fail(FailureKind.MALFORMED, seq, f"{type_}: not a wasi:random 0.2.x function the audit knows")
         try:
             body = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -94,7 +94,7 @@ class RandomAudit:
         if not isinstance(body, dict) or not isinstance(body.get("args"), dict) or (
             ("result" in body) == ("trap" in body)
         ):
-            return self._fail(Failure.MALFORMED, seq, f"{type_}: data is not {{args, result | trap}}")
+            return self._fail(FailureKind.MALFORMED, seq, f"{type_}: data is not {{args, result | trap}}")
         if "trap" in body:
             return  # refused: the stream was not drawn from
         rng = self._stream(seq)
@@ -104,19 +104,19 @@ class RandomAudit:
         if kind == "bytes":
             n = body["args"].get("len")
             if type(n) is not int or not 0 <= n <= _U64:
-                return self._fail(Failure.MALFORMED, seq, f"{type_}: args.len is not a u64")
+                return self._fail(FailureKind.MALFORMED, seq, f"{type_}: args.len is not a u64")
             got = _decode_bytes(result)
             if got is None:
-                return self._fail(Failure.MALFORMED, seq, f"{type_}: result is not base64 bytes")
+                return self._fail(FailureKind.MALFORMED, seq, f"{type_}: result is not base64 bytes")
             if len(got) != n:  # (also bounds the draw by the bytes actually stored)
-                return self._fail(Failure.RANDOM_MISMATCH, seq,
+                return self._fail(FailureKind.RANDOM_MISMATCH, seq,
                                   f"{type_}: {len(got)} bytes recorded for len {n}", str(n), str(len(got)))
             want = rng.fill_bytes(n)
             self.checked += 1
             if got != want:
                 at = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), len(got))
                 return self._fail(
-                    Failure.RANDOM_MISMATCH, seq,
+                    FailureKind.RANDOM_MISMATCH, seq,
                     f"{type_}(len={n}): recorded bytes differ from the seeded stream at byte {at}",
                     _show(want, at), _show(got, at),
                 )
@@ -124,14 +124,14 @@ class RandomAudit:
             want_u = rng.next_u64()
             self.checked += 1
             if result != want_u or type(result) is not int:
-                return self._fail(Failure.RANDOM_MISMATCH, seq,
+                return self._fail(FailureKind.RANDOM_MISMATCH, seq,
                                   f"{type_}: recorded value is not the seeded stream's next u64",
                                   str(want_u), repr(result))
         else:
             pair = [rng.next_u64(), rng.next_u64()]
             self.checked += 1
             if not isinstance(result, list) or result != pair or any(type(x) is not int for x in result):
-                return self._fail(Failure.RANDOM_MISMATCH, seq,
+                return self._fail(FailureKind.RANDOM_MISMATCH, seq,
                                   f"{type_}: recorded pair is not the seeded stream's next two u64",
                                   repr(pair), repr(result))
 
@@ -145,8 +145,8 @@ def _decode_bytes(value: Any) -> bytes | None:
         return None
 
 
-def audit_rows(header: bytes, rows: Iterable[tuple[Any, ...]]) -> tuple[Problem | None, int]:
-    """Audit rows ``(seq, hash, type, data)``-bearing rows directly; returns (first problem, draws checked).
+def audit_draws(header: bytes, rows: Iterable[tuple[Any, ...]]) -> tuple[Problem | None, int]:
+    """Audit the random draws in rows directly; returns (first problem, draws checked).
 
     Rows are the verifier's ``(seq, hash, parent, type, data, ...)``; integrity is not
     checked here (``theater verify --audit-random`` runs both in one pass).

@@ -1,0 +1,201 @@
+"""The integrity walk: rows in seq order, every hash recomputed.
+
+:func:`verify_rows` verifies a v1 chain's rows against its header; :func:`walk` is its
+loop, started from any state, so a part of a chain can be walked on its own
+(verify/parallel.py). The first failure is reported as a :class:`~verify.results.Problem`
+with its class, the seq where it was found, and the expected and computed (or found)
+values. Rows are streamed, so memory does not grow with the chain's length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from theater.chain import END_TYPE, EVENT_TAG, HASH_SIZE, event_hash, genesis_hash, type_field
+
+from .results import FailureKind, Problem, VerifyResult
+
+#: ``on_event(seq, hash, type, data)``: called for every event that verified, in order
+OnEvent = Callable[[int, bytes, str, bytes], None]
+
+_PROGRESS_EVERY = 0xFFFF  # progress is reported when the count is a multiple of 65,536
+_Q = struct.Struct(">Q")
+
+
+def hex_or_repr(b: Any) -> str:
+    """A stored value as shown in a report: bytes in hex, anything else as its repr."""
+    return bytes(b).hex() if isinstance(b, (bytes, bytearray, memoryview)) else repr(b)
+
+
+def verify_rows(
+    chain_id: str,
+    header: bytes,
+    rows: Iterable[tuple[Any, ...]],
+    *,
+    progress: Callable[[int], None] | None = None,
+    on_event: OnEvent | None = None,
+) -> VerifyResult:
+    """Verify rows ``(seq, hash, parent, type, data, ...)`` in stored order against a header.
+
+    Per row, in this order: malformed fields; sequence (duplicate seq, gap); an exact
+    repeat of the previous event; the stored hash against the recomputed one; the link
+    to the previous event (to the genesis hash for seq 0: a header mismatch).
+    ``on_event(seq, hash, type, data)`` is called for every event that verified, in
+    order (the checkpoint check and the random audit ride along this single pass).
+    """
+    if not isinstance(header, (bytes, bytearray)) or not header:
+        p = Problem(kind=FailureKind.MALFORMED, seq=None, message="the chain has no header")
+        return VerifyResult(chain=chain_id, events=0, complete=False, head=None, problems=(p,))
+    bad = header_problem(bytes(header))
+    if bad is not None:
+        return VerifyResult(chain=chain_id, events=0, complete=False, head=None, problems=(bad,))
+    genesis = genesis_hash(bytes(header))
+    five = ((row[0], row[1], row[2], row[3], row[4]) for row in rows)
+    return finish(walk(chain_id, genesis, five, genesis, None, 0, False, progress, on_event), progress)
+
+
+def header_problem(header: bytes) -> Problem | None:
+    """A v1 header whose ``component_sha256`` is not 64 lowercase hex is malformed: it
+    cannot name the component the chain recorded (and must never reach a path)."""
+    try:
+        obj = orjson.loads(header)
+    except orjson.JSONDecodeError:
+        return None  # not JSON: the hash walk still checks what it binds
+    if not isinstance(obj, dict) or "component_sha256" not in obj:
+        return None  # a header that names no component (replay refuses it)
+    sha = obj["component_sha256"]
+    if isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha):
+        return None
+    return Problem(kind=FailureKind.MALFORMED, seq=None,
+        message=f"the header's component_sha256 {str(sha)[:80]!r} is not 64 lowercase hex digits",
+        expected="64 lowercase hex digits", computed=str(sha)[:80])
+
+
+def finish(result: VerifyResult, progress: Callable[[int], None] | None) -> VerifyResult:
+    """What follows a walk that found no problem: the last progress call and the prefix note."""
+    if result.ok:
+        if progress is not None:
+            progress(result.events)
+        if not result.complete:
+            return result.with_notes("no end event: the recording did not finish; verified as a prefix")
+    return result
+
+
+def walk(
+    chain_id: str,
+    genesis: bytes,
+    rows: Iterable[tuple[Any, Any, Any, Any, Any]],
+    head: bytes,
+    prev_hash: bytes | None,
+    expected: int,
+    ended: bool,
+    progress: Callable[[int], None] | None,
+    on_event: OnEvent | None,
+) -> VerifyResult:
+    """The walk of :func:`verify_rows` over rows ``(seq, hash, parent, type, data)``, from
+    a state: the head, the previous row's hash, the next seq, whether the end event was
+    seen. The events before are 0 .. expected - 1, all verified, so ``expected`` is also
+    their count. A part of a chain is walked from the state its previous row leaves.
+
+    Returns the first problem, or a passing result (without notes) whose ``head``,
+    ``events`` and ``complete`` are the state after the last row.
+
+    Every row is judged by the rules in their documented order (the general path
+    below). A row that passes them all, as nearly every row does, is taken by a fast
+    path first: exact types, the expected seq, the link, no repeat, a type seen
+    before (cached as its hashed field; never the end event, and the cache is emptied
+    at the end event) and a matching hash. The fast path accepts a row only when the
+    general path would, with the same effect.
+    """
+    types: dict[str, bytes] = {}
+    tag, join, pack, sha256 = EVENT_TAG, b"".join, _Q.pack, hashlib.sha256
+    type_of, int_, bytes_, str_ = type, int, bytes, str
+    for seq, h, parent, type_, data in rows:
+        if (type_of(seq) is int_ and seq == expected and type_of(parent) is bytes_ and parent == head
+                and type_of(h) is bytes_ and h != prev_hash and type_of(type_) is str_
+                and type_of(data) is bytes_):
+            tf = types.get(type_)
+            if tf is not None and sha256(join((tag, pack(seq), parent, tf, pack(len(data)), data))).digest() == h:
+                head = prev_hash = h
+                expected = seq + 1
+                if on_event is not None:
+                    on_event(seq, h, type_, data)
+                if progress is not None and not expected & _PROGRESS_EVERY:
+                    progress(expected)
+                continue
+        # the general path: every rule, in the documented order
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            return _fail(chain_id, expected, ended, head, FailureKind.MALFORMED, expected,
+                         f"seq is {type(seq).__name__}, not an integer")
+        if not isinstance(h, bytes) or len(h) != HASH_SIZE:
+            return _fail(chain_id, expected, ended, head, FailureKind.MALFORMED, seq,
+                         f"hash is not {HASH_SIZE} bytes", None, hex_or_repr(h))
+        if not isinstance(parent, bytes) or len(parent) != HASH_SIZE:
+            return _fail(chain_id, expected, ended, head, FailureKind.MALFORMED, seq,
+                         f"parent is not {HASH_SIZE} bytes", None, hex_or_repr(parent))
+        if not isinstance(type_, str) or not type_:
+            return _fail(chain_id, expected, ended, head, FailureKind.MALFORMED, seq,
+                         "type is not a non-empty text value", None, repr(type_))
+        if not isinstance(data, bytes):
+            return _fail(chain_id, expected, ended, head, FailureKind.MALFORMED, seq,
+                         f"data is {type(data).__name__}, not bytes")
+        if seq != expected:
+            if seq == expected - 1:
+                return _fail(chain_id, expected, ended, head, FailureKind.DUPLICATE, seq,
+                             f"seq {seq} appears twice", str(expected), str(seq))
+            return _fail(
+                chain_id, expected, ended, head, FailureKind.SEQUENCE_GAP, expected,
+                f"expected seq {expected}, found seq {seq}: {seq - expected} event(s) missing",
+                str(expected), str(seq),
+            )
+        if ended:
+            return _fail(chain_id, expected, ended, head, FailureKind.MALFORMED, seq, "an event follows the end event")
+        if h == prev_hash:
+            return _fail(chain_id, expected, ended, head, FailureKind.DUPLICATE, seq,
+                         f"event {seq} repeats event {seq - 1}", None, h.hex())
+        computed = event_hash(seq, parent, type_, data)
+        if computed != h:
+            return _fail(
+                chain_id, expected, ended, head, FailureKind.HASH_MISMATCH, seq,
+                f"stored hash of event {seq} ({type_}) is not the hash of its fields",
+                h.hex(), computed.hex(),
+            )
+        if parent != head:
+            if seq == 0:
+                return _fail(
+                    chain_id, expected, ended, head, FailureKind.HEADER_MISMATCH, 0,
+                    "event 0 does not link to the genesis hash of the header (the header was changed)",
+                    genesis.hex(), parent.hex(),
+                )
+            return _fail(
+                chain_id, expected, ended, head, FailureKind.PARENT_MISMATCH, seq,
+                f"event {seq} does not link to event {seq - 1} (events reordered, removed or spliced)",
+                head.hex(), parent.hex(),
+            )
+        head = prev_hash = h
+        expected = seq + 1
+        if on_event is not None:
+            on_event(seq, h, type_, data)
+        if type_ == END_TYPE:
+            ended = True
+            types.clear()  # whatever follows takes the general path (and fails there)
+        elif type(type_) is str:
+            if len(types) >= 4096:  # bounded, whatever the chain holds
+                types.clear()
+            types[type_] = type_field(type_)
+        if progress is not None and not expected & _PROGRESS_EVERY:
+            progress(expected)
+    return VerifyResult(chain=chain_id, events=expected, complete=ended, head=head)
+
+
+def _fail(chain_id: str, n: int, ended: bool, head: bytes, kind: FailureKind, seq: int | None, msg: str,
+          exp: str | None = None, got: str | None = None) -> VerifyResult:
+    problem = Problem(kind=kind, seq=seq, message=msg, expected=exp, computed=got)
+    return VerifyResult(chain=chain_id, events=n, complete=ended, head=head, problems=(problem,))
+
+
