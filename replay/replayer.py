@@ -17,16 +17,23 @@ from typing import Any
 
 import orjson
 
-from theater.boundary import Boundary, DivergenceSignal, StopReplay, dumps
+from theater.boundary import Boundary, dumps
 from theater.chain import END_TYPE, Event, split_type
-from theater.codec import CodecError, decode_params
+from theater.codec import decode_params
 from theater.engine import is_sha256_hex, load_component, read_component_file
-from theater.errors import ComponentError, ReplayError, TheaterError
+from theater.errors import (
+    CodecError,
+    ComponentError,
+    DivergenceSignal,
+    Interrupted,
+    ReplayError,
+    StopReplay,
+    TheaterError,
+)
 from theater.recorder import apply_result, end_detail
 from theater.runtime import (
     ActorInstance,
     Interrupt,
-    Interrupted,
     load_imports,
     plan_imports,
     replay_limits,

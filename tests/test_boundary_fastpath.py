@@ -15,8 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from theater import boundary as boundary_mod
-from theater.boundary import Boundary, HostRefusal
+from theater.boundary import Boundary
 from theater.chain import ChainBuilder, event_hash, event_hasher
+from theater.errors import HostRefusal
 from theater.wittypes import INT_RANGES, FuncSig, Prim
 
 IFACE, FN = "wasi:random/random@0.2.3", "get-random-u64"

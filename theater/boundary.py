@@ -27,7 +27,8 @@ import wasmtime
 import wasmtime.component
 
 from .chain import END_TYPE, Event, export_type, host_type
-from .codec import CodecError, decode_result, encode_params, encode_result
+from .codec import decode_result, encode_params, encode_result
+from .errors import CodecError, DivergenceSignal, HostRefusal, HostTrap, StopReplay
 from .wittypes import INT_RANGES, FuncSig, HandleT, Prim
 
 _OPT = orjson.OPT_SORT_KEYS
@@ -37,31 +38,6 @@ _NO_ARGS_RESULT = b'{"args":{},"result":'
 
 def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=_OPT)
-
-
-class HostRefusal(Exception):
-    """Raised by a live handler to refuse a call (recorded as a trap crossing)."""
-
-
-class HostTrap(Exception):
-    """What the boundary raises into the guest when a host call traps (recorded)."""
-
-
-class DivergenceSignal(Exception):
-    """Raised inside a replayed run at the first crossing that differs from the record."""
-
-    def __init__(self, kind: str, seq: int, type_: str, expected: Any, actual: Any, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.seq = seq
-        self.type = type_
-        self.expected = expected
-        self.actual = actual
-        self.message = message
-
-
-class StopReplay(Exception):
-    """Raised to stop a replay after a given seq (``--until``)."""
 
 
 class Writer(Protocol):

@@ -47,6 +47,7 @@ from typing import Any, TypeAlias
 import orjson
 from wasmtime import component as wc
 
+from .errors import CodecError
 from .wittypes import (
     INT_RANGES,
     EnumT,
@@ -72,10 +73,6 @@ Json: TypeAlias = None | bool | int | str | list["Json"] | dict[str, "Json"]
 ResourceEncoder = Callable[[Any, HandleT], Json]
 ResourceDecoder = Callable[[Json, HandleT], Any]
 TypeLike: TypeAlias = WitType | Any  # a WitType, or a wasmtime-py ValType (converted)
-
-
-class CodecError(ValueError):
-    """A value does not fit its type; the message starts with the value's path."""
 
 
 def _tn(v: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from .boundary import Boundary
 from .chain import make_header
 from .engine import engine, load_component
-from .errors import ComponentError, UsageError
+from .errors import ComponentError, Interrupted, UsageError
 from .handlers import build_handlers
 from .handlers.random import RandomHandler
 from .handlers.runtime import RuntimeHandler
@@ -25,7 +25,6 @@ from .runtime import (
     MESSAGES,
     ActorInstance,
     Interrupt,
-    Interrupted,
     check_export_signatures,
     check_import_signatures,
     handler_functions,
