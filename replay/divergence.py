@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from theater.canonical import canonical_json
 from theater.chain import Event
 from theater.jsondiff import Difference, differences
 from theater.text import inert, inert_line
@@ -82,7 +83,5 @@ class Divergence:
 
 
 def _short(v: Any, limit: int = 160) -> str:
-    import orjson
-
-    s = orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode() if v is not None else "nothing"
+    s = canonical_json(v).decode() if v is not None else "nothing"
     return s if len(s) <= limit else s[: limit - 3] + "..."

@@ -17,9 +17,10 @@ from typing import Any
 
 import orjson
 
-from theater.boundary import Boundary, dumps
+from theater.boundary import Boundary
 from theater.chain import END_TYPE, Event, split_type
 from theater.codec import decode_params
+from theater.convention import apply_result, end_data
 from theater.engine import is_sha256_hex, load_component, read_component_file
 from theater.errors import (
     CodecError,
@@ -30,7 +31,6 @@ from theater.errors import (
     StopReplay,
     TheaterError,
 )
-from theater.recorder import apply_result, end_detail
 from theater.runtime import (
     ActorInstance,
     Interrupt,
@@ -236,18 +236,18 @@ def _drive(
         if divergence is None and not incomplete:
             nxt = boundary.peek()
             if nxt is not None:
-                end_data = dumps({"outcome": outcome, **end_detail(outcome, error)})
+                end_bytes = end_data(outcome, error)
                 if nxt.type != END_TYPE:
                     kind = "missing_call" if nxt.type.startswith("host:") else "end"
                     divergence = DivergenceSignal(kind, writer.length, nxt.type, orjson.loads(nxt.data),
-                                                  {"type": END_TYPE, **orjson.loads(end_data)},
+                                                  {"type": END_TYPE, **orjson.loads(end_bytes)},
                                                   f"the recording goes on with {nxt.type}; the replay ended")
-                elif nxt.data != end_data:
+                elif nxt.data != end_bytes:
                     divergence = DivergenceSignal("end", writer.length, END_TYPE, orjson.loads(nxt.data),
-                                                  orjson.loads(end_data), "the run ended differently")
+                                                  orjson.loads(end_bytes), "the run ended differently")
                 else:
                     boundary.take()
-                    writer.append(END_TYPE, end_data)
+                    writer.append(END_TYPE, end_bytes)
     except DivergenceSignal as d:
         divergence = d
     except StopReplay:

@@ -14,6 +14,7 @@ from typing import Any
 
 from .boundary import Boundary
 from .chain import make_header
+from .convention import ACTOR, MESSAGES, apply_result, end_detail, export_args, shutdown_requested
 from .engine import engine, load_component
 from .errors import ComponentError, Interrupted, UsageError
 from .handlers import build_handlers
@@ -21,8 +22,6 @@ from .handlers.random import RandomHandler
 from .handlers.runtime import RuntimeHandler
 from .manifest import Manifest
 from .runtime import (
-    ACTOR,
-    MESSAGES,
     ActorInstance,
     Interrupt,
     check_export_signatures,
@@ -75,32 +74,6 @@ def header_for(manifest: Manifest, component_sha: str, handlers: Sequence[Any], 
         init_param=init_param,
         limits={"fuel": manifest.fuel, "memory": manifest.memory},
     )
-
-
-def export_args(kind: str, state: bytes | None, payload: Any, n: int) -> tuple[str, str, tuple[Any, ...]]:
-    """Interface, function and arguments of one export call."""
-    if kind == "init":
-        return ACTOR, "init", (state, (payload,))
-    if kind == "send":
-        return MESSAGES, "handle-send", (state, (payload,))
-    if kind == "request":
-        return MESSAGES, "handle-request", (state, (f"request-{n}", payload))
-    raise UsageError(f"unknown input kind {kind!r}")
-
-
-def apply_result(function: str, result: Any) -> tuple[bool, bytes | None, Any, str | None]:
-    """Interpret an export's result: (ok, new state, response, error message)."""
-    if isinstance(result, str):  # err(string) arrives untagged
-        return False, None, None, result
-    if function == "handle-request":
-        new_state, (response,) = result
-        return True, new_state, response, None
-    (new_state,) = result
-    return True, new_state, None, None
-
-
-def end_detail(outcome: str, error: str | None) -> dict[str, Any]:
-    return {} if error is None else {"error": error}
 
 
 def _periodic_checkpoints(store: Store, key: Any, every: int) -> Callable[[Any], None]:
@@ -205,13 +178,13 @@ def record(
             state = new_state
             if fn == "handle-request":
                 result.responses.append(response)
-            if rt is not None and rt.shutdown_requested is not False:
+            if shutdown_requested(rt):
                 result.outcome = "stopped"
                 break
         if rt is not None:
             rt.flush_partial()
         writer.on_commit = None  # the final checkpoint is signed below
-        result.head = writer.finish(result.outcome, **end_detail(result.outcome, result.error))
+        result.head = writer.finish(result.outcome, **end_detail(result.error))
         if sign_key is not None:
             from .checkpoint import sign_checkpoint
 

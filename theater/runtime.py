@@ -20,13 +20,12 @@ import wasmtime
 import wasmtime.component as wc
 
 from .boundary import Boundary
+from .convention import ACTOR, MESSAGES
 from .engine import describe_wasmtime_error, engine, new_store, request_stop
 from .errors import CapabilityError, ComponentError, HostRefusal, Interrupted
 from .handlers import PROVIDERS, Handler, LiveFn, registry
 from .wittypes import ROOT, FuncSig, HandleT, InterfaceSig, component_exports, component_imports
 
-ACTOR = "theater:simple/actor"
-MESSAGES = "theater:simple/message-server-client"
 COMPATIBLE = ("0.2.",)
 
 
