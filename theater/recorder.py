@@ -21,6 +21,7 @@ from .handlers import build_handlers
 from .handlers.random import RandomHandler
 from .handlers.runtime import RuntimeHandler
 from .manifest import Manifest
+from .outcomes import EndOutcome
 from .runtime import (
     ActorInstance,
     Interrupt,
@@ -45,21 +46,34 @@ class Input:
     payload: bytes
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class RecordResult:
-    """The outcome of a recording. ``outcome`` is completed, stopped, trapped or error."""
+    """The outcome of a recording: the chain's id, its length and head hash, how the run
+    ended (completed, stopped, trapped or error, with the error message), the actor's
+    last state and the responses of its ``handle-request`` calls."""
 
     chain: str
     events: int
     head: bytes
-    outcome: str
+    outcome: EndOutcome
     error: str | None = None
     state: bytes | None = None
     responses: list[bytes | None] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.outcome in ("completed", "stopped")
+        """The actor completed, or stopped by request: derived from ``outcome``."""
+        return self.outcome.ok
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``theater record --json`` prints (beside the database's path)."""
+        return {
+            "chain": self.chain,
+            "events": self.events,
+            "head": self.head.hex(),
+            "outcome": self.outcome,
+            "error": self.error,
+        }
 
 
 def header_for(manifest: Manifest, component_sha: str, handlers: Sequence[Any], seed: int | None,
@@ -156,9 +170,10 @@ def record(
             actor = ActorInstance(component, plan, boundary, fuel=manifest.fuel, memory=manifest.memory,
                                   interrupt=interrupt)
         except ComponentError as e:
-            writer.finish("error", error=str(e))
+            writer.finish(EndOutcome.ERROR, error=str(e))
             raise
-        result = RecordResult(writer.chain_id, 0, writer.head, "completed", state=state)
+        outcome, error = EndOutcome.COMPLETED, None
+        responses: list[bytes | None] = []
         calls: list[tuple[str, Any]] = [("init", param)] + [(i.kind, i.payload) for i in inputs]
         for n, (kind, payload) in enumerate(calls):
             iface, fn, args = export_args(kind, state, payload, n)
@@ -169,29 +184,28 @@ def record(
             if on_event is not None:
                 on_event(writer.length)
             if status == "trap":
-                result.outcome, result.error = "trapped", value
+                outcome, error = EndOutcome.TRAPPED, value
                 break
-            ok, new_state, response, error = apply_result(fn, value)
+            ok, new_state, response, err = apply_result(fn, value)
             if not ok:
-                result.outcome, result.error = "error", error
+                outcome, error = EndOutcome.ERROR, err
                 break
             state = new_state
             if fn == "handle-request":
-                result.responses.append(response)
+                responses.append(response)
             if shutdown_requested(rt):
-                result.outcome = "stopped"
+                outcome = EndOutcome.STOPPED
                 break
         if rt is not None:
             rt.flush_partial()
         writer.on_commit = None  # the final checkpoint is signed below
-        result.head = writer.finish(result.outcome, **end_detail(result.error))
+        head = writer.finish(outcome, **end_detail(error))
         if sign_key is not None:
             from .checkpoint import sign_checkpoint
 
             sign_checkpoint(store, writer.chain_id, sign_key, size=writer.length, head=writer.head)
-        result.events = writer.length
-        result.state = state
-        return result
+        return RecordResult(chain=writer.chain_id, events=writer.length, head=head, outcome=outcome,
+                            error=error, state=state, responses=responses)
     except Interrupted as e:
         writer.abandon()
         raise e.again(f"{e.what}: chain {writer.chain_id} kept as incomplete, {writer.length} events "
