@@ -5,25 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from theater.canonical import canonical_json
 from theater.chain import Event
 from theater.jsondiff import Difference, differences
+from theater.outcomes import DivergenceKind
 from theater.text import inert, inert_line
 
-#: kinds of divergence
-KINDS = {
-    "different_call": "the replay made a different host call than the recording",
-    "arguments": "a host call had different arguments",
-    "extra_call": "the replay made a host call the recording does not have",
-    "missing_call": "the recording has a host call the replay did not make",
-    "result": "an export returned a different result or state",
-    "trap": "the replay trapped where the recording did not, or the reverse",
-    "end": "the run ended differently",
-    "result_type": "a recorded result does not fit the replayed component's types",
-    "signature": "the replayed component's export has a different signature",
+#: kinds of divergence (theater.outcomes.DivergenceKind; ``head`` is stored in the
+#: replays table only, for a replay whose events all match but whose head does not)
+KINDS: dict[DivergenceKind, str] = {
+    DivergenceKind.DIFFERENT_CALL: "the replay made a different host call than the recording",
+    DivergenceKind.ARGUMENTS: "a host call had different arguments",
+    DivergenceKind.EXTRA_CALL: "the replay made a host call the recording does not have",
+    DivergenceKind.MISSING_CALL: "the recording has a host call the replay did not make",
+    DivergenceKind.RESULT: "an export returned a different result or state",
+    DivergenceKind.TRAP: "the replay trapped where the recording did not, or the reverse",
+    DivergenceKind.END: "the run ended differently",
+    DivergenceKind.RESULT_TYPE: "a recorded result does not fit the replayed component's types",
+    DivergenceKind.SIGNATURE: "the replayed component's export has a different signature",
 }
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Divergence:
     """Where and how a replay first differed from its recording.
 
@@ -34,7 +37,7 @@ class Divergence:
     """
 
     seq: int
-    kind: str
+    kind: DivergenceKind
     type: str
     message: str
     expected: Any
@@ -49,7 +52,8 @@ class Divergence:
         type_diff = [d for d in diffs if d.path == "type"]
         if type_diff:  # a different crossing: its arguments are not comparable
             diffs = type_diff
-        return cls(seq, kind, type_, message, expected, actual, diffs, context)
+        return cls(seq=seq, kind=DivergenceKind(kind), type=type_, message=message, expected=expected,
+                   actual=actual, differences=diffs, context=context)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,7 +86,5 @@ class Divergence:
 
 
 def _short(v: Any, limit: int = 160) -> str:
-    import orjson
-
-    s = orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode() if v is not None else "nothing"
+    s = canonical_json(v).decode() if v is not None else "nothing"
     return s if len(s) <= limit else s[: limit - 3] + "..."

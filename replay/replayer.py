@@ -11,22 +11,31 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from theater.boundary import Boundary, DivergenceSignal, StopReplay, dumps
+from theater.boundary import Boundary
 from theater.chain import END_TYPE, Event, split_type
-from theater.codec import CodecError, decode_params
+from theater.codec import decode_params
+from theater.convention import apply_result, end_data
 from theater.engine import is_sha256_hex, load_component, read_component_file
-from theater.errors import ComponentError, ReplayError, TheaterError
-from theater.recorder import apply_result, end_detail
+from theater.errors import (
+    CodecError,
+    ComponentError,
+    DivergenceError,
+    DivergenceSignal,
+    Interrupted,
+    ReplayError,
+    StopReplay,
+    TheaterError,
+)
+from theater.outcomes import DivergenceKind, EndOutcome
 from theater.runtime import (
     ActorInstance,
     Interrupt,
-    Interrupted,
     load_imports,
     plan_imports,
     replay_limits,
@@ -39,26 +48,38 @@ from .divergence import Divergence
 CONTEXT = 3
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class ReplayResult:
     """The outcome of a replay.
 
     ``verified`` is True when the replay reproduced the recording hash for hash: no
     divergence and the same head hash (at ``until`` when given). ``chain`` is the new
-    chain's id; ``head`` its head hash; ``expected_head`` the recording's.
+    chain's id; ``head`` its head hash; ``expected_head`` the recording's at the same
+    position (its head, after a divergence); ``recorded_head`` the recording's head,
+    which a whole replay (no ``until``, no ``note``) must also end at.
     """
 
     chain: str
     original: str
-    verified: bool
     events: int
     head: bytes
     expected_head: bytes | None
+    recorded_head: bytes | None = None
     divergence: Divergence | None = None
     until: int | None = None
     note: str | None = None
-    #: the stored outcome (theater.store.ReplayOutcome), set once the replay ended
-    outcome: str | None = None
+    #: the stored outcome, set once the replay ended
+    outcome: ReplayOutcome | None = None
+
+    @property
+    def verified(self) -> bool:
+        """Derived: no divergence, the head hash is the recording's at the same
+        position and, for a whole replay, the recording's head."""
+        if self.divergence is not None or self.expected_head is None or self.expected_head != self.head:
+            return False
+        if self.until is None and self.note is None:
+            return self.recorded_head is not None and self.recorded_head == self.head
+        return True
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,12 +121,15 @@ def replay(
     until: int | None = None,
     progress: Callable[[int], None] | None = None,
     interrupt: Interrupt | None = None,
+    raise_on_divergence: bool = False,
 ) -> ReplayResult:
     """Replay a recorded chain; see :class:`ReplayResult`.
 
     With ``interrupt`` (set by a Ctrl-C handler), the replay stops at the next host call
     or export call: the replay chain is kept as incomplete and :class:`Interrupted` is
-    raised."""
+    raised. With ``raise_on_divergence``, a replay that diverged (stored as such first)
+    raises :class:`theater.errors.DivergenceError` carrying the :class:`Divergence` and
+    the result, instead of returning it."""
     info = chain if isinstance(chain, ChainInfo) else store.resolve(chain)
     if info.format != "v1":
         raise ReplayError(f"chain {info.id} is in the {info.format} format; only v1 chains can be replayed")
@@ -142,12 +166,17 @@ def replay(
     except Exception as e:
         _record_failure(store, info, writer, sha, ReplayOutcome.FAILED, type(e).__name__, str(e))
         raise
-    result.outcome = _outcome(result)
+    outcome = _outcome(result)
+    result = replace(result, outcome=outcome)
     d = result.divergence
-    seq = d.seq if d is not None else until if result.outcome == ReplayOutcome.STOPPED else None
-    kind = d.kind if d is not None else "head" if result.outcome == ReplayOutcome.DIVERGED else None
-    store.record_replay(info.id, result.outcome, chain=result.chain, seq=seq, kind=kind,
+    seq = d.seq if d is not None else until if outcome == ReplayOutcome.STOPPED else None
+    kind = d.kind if d is not None else DivergenceKind.HEAD if outcome == ReplayOutcome.DIVERGED else None
+    store.record_replay(info.id, outcome, chain=result.chain, seq=seq, kind=kind,
                         report=result.to_json(), component_sha256=sha)
+    if raise_on_divergence and outcome == ReplayOutcome.DIVERGED:
+        where = (f"at event {d.seq} ({d.kind}): {d.message}" if d is not None
+                 else "its head hash is not the recording's")
+        raise DivergenceError(f"the replay of chain {info.id} diverged {where}", divergence=d, result=result)
     return result
 
 
@@ -192,7 +221,8 @@ def _drive(
                         until=until)
     divergence: DivergenceSignal | None = None
     stopped = False
-    outcome, error = "completed", None
+    outcome: EndOutcome = EndOutcome.COMPLETED
+    error: str | None = None
     try:
         fuel, memory = limits
         actor = ActorInstance(comp, plan, boundary, fuel=fuel, memory=memory, interrupt=interrupt)
@@ -217,30 +247,30 @@ def _drive(
             if progress is not None:
                 progress(writer.length)
             if status == "trap":
-                outcome, error = "trapped", value
+                outcome, error = EndOutcome.TRAPPED, value
                 break
             ok, _state, _resp, err = apply_result(fn, value)
             if not ok:
-                outcome, error = "error", err
+                outcome, error = EndOutcome.ERROR, err
                 break
             if boundary.shutdown_seen:
-                outcome = "stopped"
+                outcome = EndOutcome.STOPPED
                 break
         if divergence is None and not incomplete:
             nxt = boundary.peek()
             if nxt is not None:
-                end_data = dumps({"outcome": outcome, **end_detail(outcome, error)})
+                end_bytes = end_data(outcome, error)
                 if nxt.type != END_TYPE:
                     kind = "missing_call" if nxt.type.startswith("host:") else "end"
                     divergence = DivergenceSignal(kind, writer.length, nxt.type, orjson.loads(nxt.data),
-                                                  {"type": END_TYPE, **orjson.loads(end_data)},
+                                                  {"type": END_TYPE, **orjson.loads(end_bytes)},
                                                   f"the recording goes on with {nxt.type}; the replay ended")
-                elif nxt.data != end_data:
+                elif nxt.data != end_bytes:
                     divergence = DivergenceSignal("end", writer.length, END_TYPE, orjson.loads(nxt.data),
-                                                  orjson.loads(end_data), "the run ended differently")
+                                                  orjson.loads(end_bytes), "the run ended differently")
                 else:
                     boundary.take()
-                    writer.append(END_TYPE, end_data)
+                    writer.append(END_TYPE, end_bytes)
     except DivergenceSignal as d:
         divergence = d
     except StopReplay:
@@ -254,7 +284,7 @@ def _drive(
                       f"{writer.length} events") from None
     note = None
     if divergence is not None:
-        writer.finish("diverged", seq=divergence.seq, kind=divergence.kind)
+        writer.finish(EndOutcome.DIVERGED, seq=divergence.seq, kind=divergence.kind)
     elif stopped or until is not None:
         writer.abandon()  # a prefix, by request
         note = f"stopped after seq {until}"
@@ -273,12 +303,10 @@ def _drive(
         div_obj = Divergence.build(divergence.seq, divergence.kind, divergence.type, divergence.message,
                                    divergence.expected, divergence.actual, ctx)
         expected = None if last is None else last.hash
-        verified = False
     else:
         # the replayed head against the recorded event at the same position
         at = store.event(info.id, writer.length - 1) if writer.length else None
         expected = None if at is None else at.hash
-        verified = expected is not None and expected == head
-        if until is None and note is None:  # a whole replay must also end at the recording's head
-            verified = verified and last is not None and last.hash == head
-    return ReplayResult(writer.chain_id, info.id, verified, writer.length, head, expected, div_obj, until, note)
+    return ReplayResult(chain=writer.chain_id, original=info.id, events=writer.length, head=head,
+                        expected_head=expected, recorded_head=None if last is None else last.hash,
+                        divergence=div_obj, until=until, note=note)

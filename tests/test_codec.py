@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from wasmtime import component as wc
 
 from theater.codec import (
-    CodecError,
     decode,
     decode_params,
     decode_result,
@@ -33,6 +32,7 @@ from theater.codec import (
     encode_result,
     loads,
 )
+from theater.errors import CodecError
 from theater.wittypes import (
     EnumT,
     FlagsT,

@@ -36,7 +36,6 @@ from test_codec import MEM_MODULE
 from wasmtime import component as wc
 
 from theater.codec import (
-    CodecError,
     decode,
     decode_params,
     decode_result,
@@ -46,7 +45,7 @@ from theater.codec import (
     encode_result,
     loads,
 )
-from theater.errors import StoreError
+from theater.errors import CodecError, StoreError
 from theater.manifest import load_manifest
 from theater.recorder import Input, record
 from theater.store import Store

@@ -19,9 +19,10 @@ from conftest import run_cli
 
 from fixtures.build import wat_path
 from replay.replayer import replay
+from theater.errors import Interrupted
 from theater.manifest import load_manifest
 from theater.recorder import Input, record
-from theater.runtime import Interrupt, Interrupted
+from theater.runtime import Interrupt
 from theater.store import ReplayOutcome, Store
 
 

@@ -19,49 +19,20 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
 import wasmtime
 import wasmtime.component
 
+from .canonical import canonical_json as dumps
 from .chain import END_TYPE, Event, export_type, host_type
-from .codec import CodecError, decode_result, encode_params, encode_result
+from .codec import decode_result, encode_params, encode_result
+from .convention import is_shutdown_call
+from .errors import CodecError, DivergenceSignal, HostRefusal, HostTrap, StopReplay
 from .wittypes import INT_RANGES, FuncSig, HandleT, Prim
 
-_OPT = orjson.OPT_SORT_KEYS
 # The canonical event bytes of a function without params start with this prefix.
 _NO_ARGS_RESULT = b'{"args":{},"result":'
-
-
-def dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj, option=_OPT)
-
-
-class HostRefusal(Exception):
-    """Raised by a live handler to refuse a call (recorded as a trap crossing)."""
-
-
-class HostTrap(Exception):
-    """What the boundary raises into the guest when a host call traps (recorded)."""
-
-
-class DivergenceSignal(Exception):
-    """Raised inside a replayed run at the first crossing that differs from the record."""
-
-    def __init__(self, kind: str, seq: int, type_: str, expected: Any, actual: Any, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.seq = seq
-        self.type = type_
-        self.expected = expected
-        self.actual = actual
-        self.message = message
-
-
-class StopReplay(Exception):
-    """Raised to stop a replay after a given seq (``--until``)."""
 
 
 class Writer(Protocol):
@@ -81,16 +52,6 @@ def trap_message(e: BaseException) -> str:
 
 ResourceCodec = tuple[Callable[..., Any] | None, Callable[..., Any] | None]
 Row = tuple[Any, ...]  # a stored event row, see Boundary
-
-
-@dataclass
-class Crossing:
-    """A bound function: where it is, its signature, and its event type."""
-
-    interface: str
-    function: str
-    sig: FuncSig
-    type: str
 
 
 class Boundary:
@@ -244,7 +205,7 @@ class Boundary:
 
     def _replay_import(self, type_: str, sig: FuncSig) -> Callable[..., Any]:
         enc_res, dec_res = self.resource_encoder, self.resource_decoder
-        is_shutdown = type_.startswith("host:theater:simple/runtime") and type_.endswith("#shutdown")
+        is_shutdown = is_shutdown_call(type_)
         handles = _handle_params(sig)
 
         def replay(store: Any, *args: Any) -> Any:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from .canonical import canonical_json as canonical_json  # re-exported: the chain format names it
 
 FORMAT_VERSION = 1
 GENESIS_TAG = b"theater/genesis/v1"
@@ -31,11 +32,6 @@ EXPORT_PREFIX = "export:"
 _Q = struct.Struct(">Q")
 _I = struct.Struct(">I")
 _sha256 = hashlib.sha256
-
-
-def canonical_json(value: Any) -> bytes:
-    """Serialize ``value`` the one canonical way: compact JSON, sorted keys, UTF-8."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def header_bytes(header: dict[str, Any]) -> bytes:
@@ -62,23 +58,6 @@ def type_field(type_: str) -> bytes:
     """The hashed type field, ``u32be(len(type)) || type``."""
     t = type_.encode()
     return _I.pack(len(t)) + t
-
-
-def event_hasher() -> Callable[[int, bytes, str, bytes], bytes]:
-    """A function computing :func:`event_hash`, faster: a chain has few event types, so
-    it encodes each type's field once (the verifier's hot loop)."""
-    types: dict[str, bytes] = {}
-    join, pack, tag = b"".join, _Q.pack, EVENT_TAG
-
-    def hash_event(seq: int, parent: bytes, type_: str, data: bytes) -> bytes:
-        tf = types.get(type_)
-        if tf is None:
-            if len(types) >= 4096:  # bounded, whatever the chain holds
-                types.clear()
-            tf = types[type_] = type_field(type_)
-        return _sha256(join((tag, pack(seq), parent, tf, pack(len(data)), data))).digest()
-
-    return hash_event
 
 
 def host_type(interface: str, function: str) -> str:

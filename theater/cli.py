@@ -82,7 +82,7 @@ def interruptible() -> Iterator[Any]:
     it calls :meth:`Interrupt.request`, which increments the engine's epoch, and the
     wasm code traps at its next epoch check (every store's deadline is one tick). The
     recorder turns that, or the next host call or export boundary, into
-    :class:`theater.runtime.Interrupted`: exit 130 (SIGINT) or 143 (SIGTERM), the chain
+    :class:`theater.errors.Interrupted`: exit 130 (SIGINT) or 143 (SIGTERM), the chain
     kept, marked incomplete, nothing recorded for the interrupted call. The Python
     handler itself never raises on the first signal: raising from a signal handler can
     land in wasmtime-py's ctypes glue, where the exception is lost and the call fails

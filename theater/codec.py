@@ -37,8 +37,6 @@ never produces. f64 bit patterns survive exactly.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ctypes
 import struct
 from collections.abc import Callable, Sequence
@@ -47,6 +45,8 @@ from typing import Any, TypeAlias
 import orjson
 from wasmtime import component as wc
 
+from .canonical import BYTES_TAG, canonical_json, decode_tagged_bytes, encode_tagged_bytes
+from .errors import CodecError
 from .wittypes import (
     INT_RANGES,
     EnumT,
@@ -72,10 +72,6 @@ Json: TypeAlias = None | bool | int | str | list["Json"] | dict[str, "Json"]
 ResourceEncoder = Callable[[Any, HandleT], Json]
 ResourceDecoder = Callable[[Json, HandleT], Any]
 TypeLike: TypeAlias = WitType | Any  # a WitType, or a wasmtime-py ValType (converted)
-
-
-class CodecError(ValueError):
-    """A value does not fit its type; the message starts with the value's path."""
 
 
 def _tn(v: Any) -> str:
@@ -148,7 +144,7 @@ def _enc(t: WitType, v: Any, path: str, renc: ResourceEncoder | None) -> Json:
         if t.is_bytes:
             if type(v) is not bytes:
                 raise _fail(path, f"expected bytes for list<u8>, got {_tn(v)}")
-            return "base64:" + base64.b64encode(v).decode("ascii")
+            return encode_tagged_bytes(v)
         if not isinstance(v, list):
             raise _fail(path, f"expected list, got {_tn(v)}")
         e = t.elem
@@ -282,13 +278,12 @@ def _dec(t: WitType, o: Any, path: str, rdec: ResourceDecoder | None) -> Any:
         return _dec_variant(t, o, path, rdec)
     if isinstance(t, ListT):
         if t.is_bytes:
-            if not isinstance(o, str) or not o.startswith("base64:"):
+            if not isinstance(o, str) or not o.startswith(BYTES_TAG):
                 raise _fail(path, f"expected 'base64:...' for list<u8>, got {_tn(o)} {o!r:.40}")
-            try:
-                raw = base64.b64decode(o[7:], validate=True)
-            except (binascii.Error, ValueError):
-                raise _fail(path, "invalid base64") from None
-            if base64.b64encode(raw).decode("ascii") != o[7:]:
+            raw = decode_tagged_bytes(o)
+            if raw is None:
+                raise _fail(path, "invalid base64")
+            if encode_tagged_bytes(raw) != o:
                 raise _fail(path, "non-canonical base64")
             return raw
         if not isinstance(o, list):
@@ -414,14 +409,10 @@ def decode_result(sig: FuncSig, obj: Json, *,
     return _dec(sig.result, obj, "result", resource_decoder)
 
 
-_DUMP_OPTS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
-              | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS)
-
-
 def dumps(obj: Json) -> bytes:
     """Canonical bytes: compact UTF-8 JSON with sorted keys (orjson)."""
     try:
-        return orjson.dumps(obj, option=_DUMP_OPTS)
+        return canonical_json(obj, strict=True)
     except orjson.JSONEncodeError as e:
         raise CodecError(f"dumps: {e}") from None
 

@@ -16,15 +16,33 @@
     ├── BadSignature             a checkpoint signature by a known key that does not
     │                            verify, or none by a known key (exit 1; verify
     │                            reports it as a result)
-    └── ReplayError              replay could not run at all (exit 2); a divergence
-                                 is a result, not an exception
+    ├── ReplayError              replay could not run at all (exit 2); a divergence
+    │                            is a result, not an exception ...
+    ├── DivergenceError          ... unless the caller asks: replay(...,
+    │                            raise_on_divergence=True) raises it, carrying the
+    │                            Divergence and the ReplayResult (exit 1)
+    └── Interrupted              the user stopped the run: SIGINT (exit 130) or
+                                 SIGTERM (exit 143); a recording keeps what it wrote
+
+    ValueError
+    └── CodecError               a value does not fit its WIT type (theater.codec); the
+                                 message starts with the value's path
+
+    Exception                    signals inside a run, between a handler, the boundary
+    ├── HostRefusal              and the replayer; none of them reaches the user:
+    ├── HostTrap                 a handler refuses a call (recorded as a trap); what
+    ├── DivergenceSignal         the boundary raises into the guest for a trapped host
+    └── StopReplay               call; the first crossing that differs from the
+                                 record; stop a replay after ``--until``
 
 Every message is one line saying what is wrong and, where it helps, what to do.
 """
 
 from __future__ import annotations
 
+import signal
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -91,3 +109,68 @@ class BadSignature(TheaterError):
 
 class ReplayError(TheaterError):
     """Replay could not be started (missing component, unreadable chain)."""
+
+
+class DivergenceError(TheaterError):
+    """A replay diverged and the caller asked for an exception
+    (``replay(..., raise_on_divergence=True)``). ``divergence`` is the
+    :class:`replay.Divergence` (None when only the head hashes differ); ``result``
+    the :class:`replay.ReplayResult`, whose chain is already stored."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, message: str, *, divergence: Any = None, result: Any = None) -> None:
+        super().__init__(message)
+        self.divergence = divergence
+        self.result = result
+
+
+class Interrupted(TheaterError):  # noqa: N818 (named for what happened, like KeyboardInterrupt)
+    """The user stopped the run: exit 130 (SIGINT, Ctrl-C) or 143 (SIGTERM). A
+    recording keeps what it wrote."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str, *, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = signum
+        if signum == signal.SIGTERM:
+            self.exit_code = ExitCode.TERMINATED
+
+    @property
+    def what(self) -> str:
+        """``interrupted`` (SIGINT) or ``terminated`` (SIGTERM)."""
+        return "terminated" if self.signum == signal.SIGTERM else "interrupted"
+
+    def again(self, message: str) -> Interrupted:
+        """The same stop, with a message saying what was kept."""
+        return Interrupted(message, signum=self.signum)
+
+
+class CodecError(ValueError):
+    """A value does not fit its type; the message starts with the value's path."""
+
+
+class HostRefusal(Exception):
+    """Raised by a live handler to refuse a call (recorded as a trap crossing)."""
+
+
+class HostTrap(Exception):
+    """What the boundary raises into the guest when a host call traps (recorded)."""
+
+
+class DivergenceSignal(Exception):
+    """Raised inside a replayed run at the first crossing that differs from the record."""
+
+    def __init__(self, kind: str, seq: int, type_: str, expected: Any, actual: Any, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.seq = seq
+        self.type = type_
+        self.expected = expected
+        self.actual = actual
+        self.message = message
+
+
+class StopReplay(Exception):
+    """Raised to stop a replay after a given seq (``--until``)."""

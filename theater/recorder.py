@@ -14,18 +14,17 @@ from typing import Any
 
 from .boundary import Boundary
 from .chain import make_header
+from .convention import ACTOR, MESSAGES, apply_result, end_detail, export_args, shutdown_requested
 from .engine import engine, load_component
-from .errors import ComponentError, UsageError
+from .errors import ComponentError, Interrupted, UsageError
 from .handlers import build_handlers
 from .handlers.random import RandomHandler
 from .handlers.runtime import RuntimeHandler
 from .manifest import Manifest
+from .outcomes import EndOutcome
 from .runtime import (
-    ACTOR,
-    MESSAGES,
     ActorInstance,
     Interrupt,
-    Interrupted,
     check_export_signatures,
     check_import_signatures,
     handler_functions,
@@ -47,21 +46,34 @@ class Input:
     payload: bytes
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class RecordResult:
-    """The outcome of a recording. ``outcome`` is completed, stopped, trapped or error."""
+    """The outcome of a recording: the chain's id, its length and head hash, how the run
+    ended (completed, stopped, trapped or error, with the error message), the actor's
+    last state and the responses of its ``handle-request`` calls."""
 
     chain: str
     events: int
     head: bytes
-    outcome: str
+    outcome: EndOutcome
     error: str | None = None
     state: bytes | None = None
     responses: list[bytes | None] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.outcome in ("completed", "stopped")
+        """The actor completed, or stopped by request: derived from ``outcome``."""
+        return self.outcome.ok
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``theater record --json`` prints (beside the database's path)."""
+        return {
+            "chain": self.chain,
+            "events": self.events,
+            "head": self.head.hex(),
+            "outcome": self.outcome,
+            "error": self.error,
+        }
 
 
 def header_for(manifest: Manifest, component_sha: str, handlers: Sequence[Any], seed: int | None,
@@ -76,32 +88,6 @@ def header_for(manifest: Manifest, component_sha: str, handlers: Sequence[Any], 
         init_param=init_param,
         limits={"fuel": manifest.fuel, "memory": manifest.memory},
     )
-
-
-def export_args(kind: str, state: bytes | None, payload: Any, n: int) -> tuple[str, str, tuple[Any, ...]]:
-    """Interface, function and arguments of one export call."""
-    if kind == "init":
-        return ACTOR, "init", (state, (payload,))
-    if kind == "send":
-        return MESSAGES, "handle-send", (state, (payload,))
-    if kind == "request":
-        return MESSAGES, "handle-request", (state, (f"request-{n}", payload))
-    raise UsageError(f"unknown input kind {kind!r}")
-
-
-def apply_result(function: str, result: Any) -> tuple[bool, bytes | None, Any, str | None]:
-    """Interpret an export's result: (ok, new state, response, error message)."""
-    if isinstance(result, str):  # err(string) arrives untagged
-        return False, None, None, result
-    if function == "handle-request":
-        new_state, (response,) = result
-        return True, new_state, response, None
-    (new_state,) = result
-    return True, new_state, None, None
-
-
-def end_detail(outcome: str, error: str | None) -> dict[str, Any]:
-    return {} if error is None else {"error": error}
 
 
 def _periodic_checkpoints(store: Store, key: Any, every: int) -> Callable[[Any], None]:
@@ -184,9 +170,10 @@ def record(
             actor = ActorInstance(component, plan, boundary, fuel=manifest.fuel, memory=manifest.memory,
                                   interrupt=interrupt)
         except ComponentError as e:
-            writer.finish("error", error=str(e))
+            writer.finish(EndOutcome.ERROR, error=str(e))
             raise
-        result = RecordResult(writer.chain_id, 0, writer.head, "completed", state=state)
+        outcome, error = EndOutcome.COMPLETED, None
+        responses: list[bytes | None] = []
         calls: list[tuple[str, Any]] = [("init", param)] + [(i.kind, i.payload) for i in inputs]
         for n, (kind, payload) in enumerate(calls):
             iface, fn, args = export_args(kind, state, payload, n)
@@ -197,29 +184,28 @@ def record(
             if on_event is not None:
                 on_event(writer.length)
             if status == "trap":
-                result.outcome, result.error = "trapped", value
+                outcome, error = EndOutcome.TRAPPED, value
                 break
-            ok, new_state, response, error = apply_result(fn, value)
+            ok, new_state, response, err = apply_result(fn, value)
             if not ok:
-                result.outcome, result.error = "error", error
+                outcome, error = EndOutcome.ERROR, err
                 break
             state = new_state
             if fn == "handle-request":
-                result.responses.append(response)
-            if rt is not None and rt.shutdown_requested is not False:
-                result.outcome = "stopped"
+                responses.append(response)
+            if shutdown_requested(rt):
+                outcome = EndOutcome.STOPPED
                 break
         if rt is not None:
             rt.flush_partial()
         writer.on_commit = None  # the final checkpoint is signed below
-        result.head = writer.finish(result.outcome, **end_detail(result.outcome, result.error))
+        head = writer.finish(outcome, **end_detail(error))
         if sign_key is not None:
             from .checkpoint import sign_checkpoint
 
             sign_checkpoint(store, writer.chain_id, sign_key, size=writer.length, head=writer.head)
-        result.events = writer.length
-        result.state = state
-        return result
+        return RecordResult(chain=writer.chain_id, events=writer.length, head=head, outcome=outcome,
+                            error=error, state=state, responses=responses)
     except Interrupted as e:
         writer.abandon()
         raise e.again(f"{e.what}: chain {writer.chain_id} kept as incomplete, {writer.length} events "

@@ -19,14 +19,13 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
-from .boundary import Boundary, HostRefusal
+from .boundary import Boundary
+from .convention import ACTOR, MESSAGES
 from .engine import describe_wasmtime_error, engine, new_store, request_stop
-from .errors import CapabilityError, ComponentError, ExitCode, TheaterError
+from .errors import CapabilityError, ComponentError, HostRefusal, Interrupted
 from .handlers import PROVIDERS, Handler, LiveFn, registry
 from .wittypes import ROOT, FuncSig, HandleT, InterfaceSig, component_exports, component_imports
 
-ACTOR = "theater:simple/actor"
-MESSAGES = "theater:simple/message-server-client"
 COMPATIBLE = ("0.2.",)
 
 
@@ -161,28 +160,6 @@ def resource_codec(plan: Plan) -> tuple[Callable[..., Any], Callable[..., Any]]:
         return make(int(obj["rep"]), tid)
 
     return encode, decode
-
-
-class Interrupted(TheaterError):  # noqa: N818 (named for what happened, like KeyboardInterrupt)
-    """The user stopped the run: exit 130 (SIGINT, Ctrl-C) or 143 (SIGTERM). A
-    recording keeps what it wrote."""
-
-    exit_code = ExitCode.INTERRUPTED
-
-    def __init__(self, message: str, *, signum: int = signal.SIGINT) -> None:
-        super().__init__(message)
-        self.signum = signum
-        if signum == signal.SIGTERM:
-            self.exit_code = ExitCode.TERMINATED
-
-    @property
-    def what(self) -> str:
-        """``interrupted`` (SIGINT) or ``terminated`` (SIGTERM)."""
-        return "terminated" if self.signum == signal.SIGTERM else "interrupted"
-
-    def again(self, message: str) -> Interrupted:
-        """The same stop, with a message saying what was kept."""
-        return Interrupted(message, signum=self.signum)
 
 
 @dataclass

@@ -8,14 +8,13 @@ load of the whole chain. Helpers format hashes, sizes, times and hex dumps.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from theater.canonical import decode_tagged_bytes
 from theater.chain import Event
 from theater.store import ReplayRecord, Store
 from theater.text import inert_line
@@ -166,11 +165,9 @@ def hexdump(data: bytes, *, width: int = 16, limit: int = 4096) -> str:
 def tagged_bytes(value: Any, path: str = "") -> Iterator[tuple[str, bytes]]:
     """Every ``"base64:..."`` string in a decoded payload, as ``(path, bytes)``."""
     if isinstance(value, str):
-        if value.startswith("base64:"):
-            try:
-                yield (path or "value", base64.b64decode(value[7:], validate=True))
-            except (binascii.Error, ValueError):
-                return
+        raw = decode_tagged_bytes(value)
+        if raw is not None:
+            yield (path or "value", raw)
     elif isinstance(value, dict):
         for k in sorted(value):
             yield from tagged_bytes(value[k], f"{path}.{k}" if path else str(k))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
 
 import click
 
 from ..cli import Exit, db_option, emit_json, err, interruptible, json_option, open_store
 from ..errors import ExitCode, UsageError
+from ..outcomes import EndOutcome
 from ..text import inert
 
 INPUTS_META = "theater.record.inputs"
@@ -130,21 +130,13 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
             result = do_record(m, store, seed=seed, init_param=init_param,
                                inputs=[Input(k, p) for k, p in items], sink=sink,
                                sign_key=key, checkpoint_every=checkpoint_every, interrupt=stop)
-        payload: dict[str, Any] = {
-            "chain": result.chain,
-            "events": result.events,
-            "head": result.head.hex(),
-            "outcome": result.outcome,
-            "error": result.error,
-            "db": str(store.path),
-        }
         if as_json:
-            emit_json(payload)
+            emit_json({**result.to_json(), "db": str(store.path)})
         else:
             click.echo(inert(f"recorded chain {result.chain}: {result.events} events, "
                              f"head {result.head.hex()[:16]}, {result.outcome} (db {store.path})"))
             if result.error:
-                what = "returned an error" if result.outcome == "error" else result.outcome
+                what = "returned an error" if result.outcome == EndOutcome.ERROR else result.outcome
                 hint = (f" (the manifest's [limits] fuel is {m.fuel} per call)"
                         if "all fuel consumed" in result.error else "")
                 err(f"theater: the actor {what}: {result.error}{hint}")

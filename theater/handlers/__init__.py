@@ -6,7 +6,7 @@ it provides. Each handler declares the interfaces it provides by versionless nam
 the runtime binds them at the exact version the component imports.
 
 Every live function is called as ``fn(store, *args)`` with wasmtime-py values and
-returns a wasmtime-py value. Raise :class:`theater.boundary.HostRefusal` to refuse a
+returns a wasmtime-py value. Raise :class:`theater.errors.HostRefusal` to refuse a
 call: the refusal is recorded and the guest traps.
 """
 

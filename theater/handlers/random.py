@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from ..boundary import HostRefusal
+from ..errors import HostRefusal
 from ..rng import ChaCha20Rng
 from . import Handler, LiveFn
 
