@@ -8,6 +8,8 @@
     │   ├── ChainNotFound        no chain, or an ambiguous prefix
     │   └── CheckpointError      a key file or checkpoint text that cannot be read
     ├── StoreError               a database that cannot be opened or read whole (exit 2)
+    │   └── MalformedEvent       a stored row whose values are not of the types theater
+    │                            writes (a file changed by hand), named by its seq
     ├── ComponentError           a file that is not a usable component (exit 2)
     │   └── CapabilityError      an import the manifest does not grant (exit 2)
     ├── ActorError               the actor trapped, ran out of fuel or returned err (exit 1)
@@ -79,6 +81,11 @@ class CheckpointError(UsageError):
 
 class StoreError(TheaterError):
     """A database that cannot be opened, written or read whole."""
+
+
+class MalformedEvent(StoreError):
+    """A stored event row whose values are not of the types theater writes (only a
+    file changed by hand): reported as ``malformed`` with its seq (exit 2)."""
 
 
 class ComponentError(TheaterError):

@@ -14,6 +14,7 @@ theater issues is in this package, one module an idea:
 
 from __future__ import annotations
 
+from ..errors import MalformedEvent
 from .connection import (
     BUSY_TIMEOUT,
     DEFAULT_BATCH,
@@ -33,7 +34,7 @@ from .connection import (
     store_error,
 )
 from .replays import ReplayLog, ReplayOutcome, ReplayRecord
-from .rows import ChainInfo, MalformedEvent, RowReader, checked_row
+from .rows import ChainInfo, RowReader, checked_row
 from .writer import ChainImport, ChainWriter, Row, RowWriter
 
 _Transaction = Transaction  # its name before the split

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..chain import Event
-from ..errors import ChainNotFound, ComponentMismatch, StoreError, UsageError
+from ..errors import ChainNotFound, ComponentMismatch, MalformedEvent, UsageError
 from .connection import PAGE, Connection, _text
 
 
@@ -285,11 +285,6 @@ class RowReader(Connection):
             " ORDER BY seq DESC, rowid DESC LIMIT 1", (end_type, chain_id, start)
         ).fetchone()
         return None if row is None else (row[0], row[1], row[2])
-
-
-class MalformedEvent(StoreError):
-    """A stored event row whose values are not of the types theater writes (only a
-    file changed by hand): reported as ``malformed`` with its seq (exit 2)."""
 
 
 _BLOBS = (bytes, bytearray, memoryview)
