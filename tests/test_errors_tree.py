@@ -24,9 +24,6 @@ OUTSIDE = {
     ("theater/manifest.py", "TooLarge"): "an OSError of the bounded file reader, caught where raised",
     ("verify/parallel.py", "_Stopped"): "private: stops the worker pool, never leaves the module",
     # moved by the engineers of issue 12 items 3 and 6 (theater/checkpoint.py, theater/store.py)
-    ("theater/checkpoint.py", "CheckpointError"): "moved with the checkpoint split (item 6)",
-    ("theater/checkpoint.py", "BadSignature"): "moved with the checkpoint split (item 6)",
-    ("theater/store.py", "MalformedEvent"): "moved with the store split (item 6)",
 }
 
 

@@ -26,11 +26,7 @@ from theater.errors import CodecError, UsageError
 ROOT = Path(__file__).resolve().parent.parent
 
 # Files outside this item's reach, each with its reason; the lead wires them.
-NOT_YET = {
-    "theater/export.py": "renamed by the engineer of item 2; its canonical JSON is for the lead to wire",
-    "theater/store.py": "split into a package by the engineer of item 6",
-    "verify/random_audit.py": "renamed by the engineer of item 2 (its _decode_bytes is a copy)",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def sources() -> list[tuple[str, ast.AST]]:

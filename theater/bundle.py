@@ -35,7 +35,7 @@ VERSION = 1
 FORMATS = ("v1", "legacy")
 
 def _dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) + b"\n"
+    return canonical_json(obj) + b"\n"
 
 
 def chain_line(info: ChainInfo, events: int, head: bytes | None) -> dict[str, Any]:

@@ -16,13 +16,13 @@ even when the whole chain was re-hashed after it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
+
+from theater.canonical import decode_tagged_bytes
 
 from .results import FailureKind, Problem
 
@@ -105,7 +105,7 @@ class RandomAudit:
             n = body["args"].get("len")
             if type(n) is not int or not 0 <= n <= _U64:
                 return self._fail(FailureKind.MALFORMED, seq, f"{type_}: args.len is not a u64")
-            got = _decode_bytes(result)
+            got = decode_tagged_bytes(result)
             if got is None:
                 return self._fail(FailureKind.MALFORMED, seq, f"{type_}: result is not base64 bytes")
             if len(got) != n:  # (also bounds the draw by the bytes actually stored)
@@ -134,15 +134,6 @@ class RandomAudit:
                 return self._fail(FailureKind.RANDOM_MISMATCH, seq,
                                   f"{type_}: recorded pair is not the seeded stream's next two u64",
                                   repr(pair), repr(result))
-
-
-def _decode_bytes(value: Any) -> bytes | None:
-    if not isinstance(value, str) or not value.startswith("base64:"):
-        return None
-    try:
-        return base64.b64decode(value[7:], validate=True)
-    except (binascii.Error, ValueError):
-        return None
 
 
 def audit_draws(header: bytes, rows: Iterable[tuple[Any, ...]]) -> tuple[Problem | None, int]:

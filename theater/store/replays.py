@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from ..canonical import canonical_json
 from .connection import REPLAYS_SCHEMA, Connection, _text, store_error
 from .rows import _int, _loads
 
@@ -68,9 +69,7 @@ class ReplayLog(Connection):
         ``chain`` is the replay chain, or None for a replay that stored none. ``report``
         (JSON-serializable) is kept whole: the divergence report, or the error. Creates
         the replays table in a database made before it existed."""
-        import orjson
-
-        body = None if report is None else orjson.dumps(report, option=orjson.OPT_SORT_KEYS).decode()
+        body = None if report is None else canonical_json(report).decode()
         try:
             with self.transaction() as conn:
                 for stmt in REPLAYS_SCHEMA.split(";"):
