@@ -217,13 +217,14 @@ class Connection:
                 raise StoreError(f"cannot create the folder for {self.path}: {e.strerror}") from e
         conn: sqlite3.Connection | None = None
         try:
-            conn = self._connect(str(self.path))
-            try:
+            try:  # the pragmas set at open read the file too: a read-only folder fails here
+                conn = self._connect(str(self.path))
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             except sqlite3.OperationalError as e:
                 if create or not self._immutable_ok(e):
                     raise
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 self._target = (self.path.resolve().as_uri() + "?mode=ro&immutable=1", True)
                 conn = self._connect(self._target[0], uri=True)
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
