@@ -19,6 +19,7 @@ from typing import Any, Self
 import sqlite_utils
 
 from ..errors import StoreError, UsageError
+from ..outcomes import ChainStatus
 
 SCHEMA_VERSION = 1
 DEFAULT_BATCH = 1024
@@ -85,7 +86,7 @@ CREATE INDEX IF NOT EXISTS replays_source ON replays (source, id);
 CREATE INDEX IF NOT EXISTS replays_chain ON replays (chain);
 """
 
-STATUSES = ("recording", "complete", "incomplete")
+STATUSES = tuple(ChainStatus)  # the values of the chains table's status column
 
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another's transaction before giving up
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..chain import Event
 from ..errors import ChainNotFound, ComponentMismatch, MalformedEvent, UsageError
+from ..outcomes import ChainStatus
 from .connection import PAGE, Connection, _text
 
 
@@ -51,8 +52,8 @@ class ChainInfo:
     @property
     def display_status(self) -> str:
         """``recording`` only while the writing process lives; a dead writer means incomplete."""
-        if self.status == "recording" and not _pid_alive(self.writer_pid):
-            return "incomplete"
+        if self.status == ChainStatus.RECORDING and not _pid_alive(self.writer_pid):
+            return ChainStatus.INCOMPLETE
         return self.status
 
     def header_json(self) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from ..chain import END_TYPE, ChainBuilder, canonical_json
+from ..outcomes import ChainStatus
 from .connection import DEFAULT_BATCH, STATUSES, Connection, store_error
 from .rows import _loads
 
@@ -62,7 +63,7 @@ class RowWriter(Connection):
         try:
             self.conn.execute(
                 "INSERT INTO chains (id, actor, format, header, component_sha256, created, status,"
-                " replay_of, writer_pid) VALUES (?, ?, ?, ?, ?, ?, 'recording', ?, ?)",
+                " replay_of, writer_pid) VALUES (?, ?, ?, ?, ?, ?, 'recording', ?, ?)",  # ChainStatus.RECORDING
                 (
                     chain_id,
                     str(hobj.get("actor", "?")) if isinstance(hobj, dict) else "?",
@@ -200,7 +201,7 @@ class ChainWriter:
     def abandon(self) -> None:
         """Commit what was written and mark the chain incomplete (no end event)."""
         self.flush()
-        self.store.set_status(self.chain_id, "incomplete")
+        self.store.set_status(self.chain_id, ChainStatus.INCOMPLETE)
         self.finished = True
 
 
