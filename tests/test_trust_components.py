@@ -83,6 +83,25 @@ def test_swapped_component_bytes_are_refused(warm: bool, cache: Path, tmp_path: 
     assert _chains(db) == before  # nothing written
 
 
+def test_component_bytes_stored_as_text_are_refused_by_their_hash(tmp_path: Path) -> None:
+    """issue 11 items 1 and 9: SQLite does not enforce column types, so a hand-edited
+    file can hold the component's bytes as TEXT that is not UTF-8. It is refused like
+    any other bytes that are not the recorded component (exit 1, both hashes), not
+    reported as a database that cannot be read ("Could not decode to UTF-8")."""
+    db, chain = _recorded(tmp_path, "counter", "--send", "abc")
+    with Store(db, create=False) as s:
+        sha = s.chain(chain).component_sha256
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE components SET bytes = CAST(x'0061736dff0d0001' AS TEXT) WHERE sha256 = ?", (sha,))
+        raw = c.execute("SELECT typeof(bytes), CAST(bytes AS BLOB) FROM components WHERE sha256 = ?", (sha,)).fetchone()
+    assert raw[0] == "text"
+    before = _chains(db)
+    r = run_cli("replay", chain, "--db", str(db), "--verify")
+    one_line_error(r, 1, "the database's component bytes are not the component the chain recorded",
+                   str(sha), hashlib.sha256(bytes(raw[1])).hexdigest())
+    assert _chains(db) == before
+
+
 # -- item 2: the compile cache is keyed by what was compiled ----------------------
 
 

@@ -78,7 +78,9 @@ class RowReader(Connection):
         """The stored bytes of the component ``sha256``, None if absent. Bytes that do
         not hash to ``sha256`` are refused (:class:`ComponentMismatch`, exit 1): they
         are not the component a chain recorded, and must never be compiled."""
-        row = self.conn.execute("SELECT bytes FROM components WHERE sha256 = ?", (sha256,)).fetchone()
+        # CAST: the column's raw bytes whatever type a hand-edited file gave them (TEXT
+        # that is not UTF-8 would not even decode), so they are judged by their hash
+        row = self.conn.execute("SELECT CAST(bytes AS BLOB) FROM components WHERE sha256 = ?", (sha256,)).fetchone()
         if row is None:
             return None
         data = bytes(row[0]) if isinstance(row[0], (bytes, bytearray, memoryview)) else b""
