@@ -82,3 +82,18 @@ def run_cli_process(*args: str, env: dict[str, str] | None = None, cwd: Path | N
         e.update(env)
     return subprocess.run([sys.executable, "-m", "theater", *args], capture_output=True, text=True,
                           env=e, cwd=cwd, timeout=timeout)
+
+
+class MemoryWriter:
+    """The writer protocol the boundary needs (``length``, ``append``), in a list."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, bytes]] = []
+
+    @property
+    def length(self) -> int:
+        return len(self.events)
+
+    def append(self, type_: str, data: bytes) -> bytes:
+        self.events.append((type_, data))
+        return b""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import MemoryWriter
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,24 +25,11 @@ IFACE, FN = "wasi:random/random@0.2.3", "get-random-u64"
 TYPE = f"host:{IFACE}#{FN}"
 
 
-class Writer:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, bytes]] = []
-
-    @property
-    def length(self) -> int:
-        return len(self.events)
-
-    def append(self, type_: str, data: bytes) -> bytes:
-        self.events.append((type_, data))
-        return b""
-
-
 def sig(kind: str = "u64") -> FuncSig:
     return FuncSig(FN, (), Prim(kind))
 
 
-def outcome(fn: Any, b: Boundary, w: Writer) -> tuple[Any, ...]:
+def outcome(fn: Any, b: Boundary, w: MemoryWriter) -> tuple[Any, ...]:
     try:
         value = fn(None)
         result: tuple[Any, ...] = ("ok", value, type(value))
@@ -61,7 +49,7 @@ def record_both(kind: str, value: Any, monkeypatch: pytest.MonkeyPatch, refuse: 
         with monkeypatch.context() as m:
             if not fast:
                 m.setattr(boundary_mod, "_int_result", lambda s: None)
-            w = Writer()
+            w = MemoryWriter()
             b = Boundary(w)
             fn = b.wrap_import(IFACE, FN, sig(kind), live)
             assert (fn.__name__ == "record_int") == fast
@@ -76,7 +64,7 @@ def replay_both(kind: str, rows: list[tuple[Any, ...]], monkeypatch: pytest.Monk
         with monkeypatch.context() as m:
             if not fast:
                 m.setattr(boundary_mod, "_int_result", lambda s: None)
-            w = Writer()
+            w = MemoryWriter()
             b = Boundary(w, source=iter(list(rows)), until=until)
             fn = b.wrap_import(IFACE, FN, sig(kind), None)  # type: ignore[arg-type]
             assert (fn.__name__ == "replay_int") == fast

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from actors import wat_path
+from conftest import MemoryWriter
 
 from theater.boundary import Boundary, DivergenceSignal, HostRefusal
 from theater.errors import CapabilityError, ManifestError
@@ -219,21 +220,6 @@ def test_engine_cache_writes_once_and_recompiles_over_a_bad_digest(tmp_path: Pat
 
 
 # ------------------------------------------------------------------ the boundary with an in-memory writer
-
-
-class MemoryWriter:
-    """The writer protocol the boundary needs (``length``, ``append``), in a list."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, bytes]] = []
-
-    @property
-    def length(self) -> int:
-        return len(self.events)
-
-    def append(self, type_: str, data: bytes) -> bytes:
-        self.events.append((type_, data))
-        return b""
 
 
 def test_boundary_records_then_replays_the_same_values_and_catches_a_changed_argument() -> None:

@@ -1,5 +1,5 @@
 """The named values of a run: how it ended, the status of its chain, how a replay
-diverged. Each is a :class:`~enum.StrEnum` whose values are the strings stored in
+diverged and how it ended. Each is a :class:`~enum.StrEnum` whose values are the strings stored in
 the database and written in JSON (docs/storage.md, docs/chain-format.md), so a member
 compares equal to, and serializes as, its value.
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ChainStatus", "DivergenceKind", "EndOutcome"]
+__all__ = ["ChainStatus", "DivergenceKind", "EndOutcome", "ReplayOutcome"]
 
 
 class EndOutcome(StrEnum):
@@ -51,3 +51,13 @@ class DivergenceKind(StrEnum):
     RESULT_TYPE = "result_type"
     SIGNATURE = "signature"
     HEAD = "head"  # no event differed, yet the head hashes do (stored in the replays table)
+
+
+class ReplayOutcome(StrEnum):
+    """How a replay ended, as stored in the ``replays`` table (docs/storage.md)."""
+
+    VERIFIED = "verified"  # reproduced the recording hash for hash
+    DIVERGED = "diverged"  # differed at ``seq`` (``kind``, the report beside)
+    STOPPED = "stopped"  # stopped by request (--until) after ``seq``
+    FAILED = "failed"  # could not go on (``kind`` names the error, ``report`` says it)
+    INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM after ``seq`` events

@@ -15,6 +15,7 @@ theater issues is in this package, one module an idea:
 from __future__ import annotations
 
 from ..errors import MalformedEvent
+from ..outcomes import ReplayOutcome
 from .connection import (
     BUSY_TIMEOUT,
     DEFAULT_BATCH,
@@ -33,7 +34,7 @@ from .connection import (
     sqlite_errors,
     store_error,
 )
-from .replays import ReplayLog, ReplayOutcome, ReplayRecord
+from .replays import ReplayLog, ReplayRecord
 from .rows import ChainInfo, RowReader, checked_row
 from .writer import ChainImport, ChainWriter, Row, RowWriter
 

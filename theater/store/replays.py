@@ -5,22 +5,12 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from ..canonical import canonical_json
+from ..outcomes import ReplayOutcome
 from .connection import REPLAYS_SCHEMA, Connection, _text, store_error
 from .rows import _int, _loads
-
-
-class ReplayOutcome(StrEnum):
-    """How a replay ended, as stored in the ``replays`` table (docs/storage.md)."""
-
-    VERIFIED = "verified"  # reproduced the recording hash for hash
-    DIVERGED = "diverged"  # differed at ``seq`` (``kind``, the report beside)
-    STOPPED = "stopped"  # stopped by request (--until) after ``seq``
-    FAILED = "failed"  # could not go on (``kind`` names the error, ``report`` says it)
-    INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM after ``seq`` events
 
 
 @dataclass(frozen=True)

@@ -217,13 +217,6 @@ class RowReader(Connection):
         if row is not None:
             checked_row(chain_id, row)
 
-    def checked_rows(self, chain_id: str, start: int = 0, stop: int | None = None) -> Iterator[tuple[Any, ...]]:
-        """``event_rows`` with every value of the type theater wrote (see :func:`checked_row`),
-        for readers that do not verify (export, replay): a tampered row is an error that
-        names its seq, never a crash further on."""
-        for row in self.event_rows(chain_id, start, stop):
-            yield checked_row(chain_id, row)
-
     def events_of_type(self, chain_id: str, prefix: str) -> Iterator[Event]:
         """Events whose type starts with ``prefix``, in seq order (streamed)."""
         yield from self.events_of_type_until(chain_id, prefix, None)
