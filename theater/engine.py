@@ -23,6 +23,7 @@ from pathlib import Path
 import wasmtime
 import wasmtime.component as wc
 
+from . import fastvalues
 from .errors import ComponentError
 
 _ENGINE: wasmtime.Engine | None = None
@@ -54,6 +55,9 @@ def engine() -> wasmtime.Engine:
     """The process-wide deterministic engine."""
     global _ENGINE
     if _ENGINE is None:
+        # list<u8> values in bulk, for the wasmtime-py version it was checked against
+        # (else wasmtime-py's own conversion; THEATER_NO_FASTPATH=1 turns it off)
+        fastvalues.install()
         _ENGINE = wasmtime.Engine(make_config())
     return _ENGINE
 
