@@ -40,6 +40,7 @@ docs/performance.md describes it for upstream.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import inspect
 import os
@@ -113,12 +114,14 @@ def _installed_version() -> str:
     return version("wasmtime")
 
 
+@functools.cache
 def _types() -> Any:
     from wasmtime.component import _types
 
     return _types
 
 
+@functools.cache
 def _ffi() -> Any:
     from wasmtime import _ffi
 
