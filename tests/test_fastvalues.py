@@ -210,6 +210,20 @@ def test_lowering_refuses_what_wasmtime_py_refuses(echo, value):
     assert errors[0] == errors[1] == "expected bytes value"
 
 
+class Odd(bytes):
+    """A bytes subclass whose iteration is not its buffer: wasmtime-py iterates."""
+
+    def __iter__(self) -> Iterator[int]:
+        return iter([7] * len(self))
+
+
+def test_a_bytes_subclass_converts_as_wasmtime_py_does(echo):
+    ty = echo.param_type("roundtrip")
+    mine, theirs = lower(fastvalues._convert_to_c, ty, Odd(b"abc")), lower(original_to_c(), ty, Odd(b"abc"))
+    assert raw_elements(mine) == raw_elements(theirs) == [(ffi.WASMTIME_COMPONENT_U8.value, 7)] * 3
+    assert fastvalues._convert_from_c(ty, mine) == original_from_c()(ty, theirs) == b"\x07\x07\x07"
+
+
 def test_lifting_a_list_of_another_kind_fails_as_wasmtime_py_does(echo):
     ty = echo.param_type("roundtrip")
     for fn in (fastvalues._convert_from_c, original_from_c()):

@@ -171,7 +171,8 @@ def lift_bytes(c: Any) -> bytes:
 
 
 def _convert_to_c(self: Any, store: Any, val: Any, ptr: Any) -> None:
-    if isinstance(self.element, _types().U8):
+    # exactly bytes: a subclass could iterate differently from its buffer (wasmtime-py iterates)
+    if type(val) is bytes and isinstance(self.element, _types().U8):
         lower_bytes(val, ptr)
     else:
         _originals["convert_to_c"](self, store, val, ptr)
