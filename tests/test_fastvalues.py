@@ -311,3 +311,14 @@ def test_recordings_are_identical_with_and_without(tmp_path):
             r = record(manifest, store, init_param="p", inputs=inputs)
             results.append((r.head, r.events, r.state, [(e.type, e.data) for e in store.events(r.chain)]))
     assert results[0] == results[1] and results[0][1] > 5
+
+
+def test_the_checked_version_is_the_pinned_one():
+    """Bumping wasmtime in pyproject.toml without proving the fast path again shows here
+    (and at run time falls back: test_any_other_version_uses_wasmtime_py)."""
+    import tomllib
+
+    from conftest import ROOT
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert f"wasmtime=={CHECKED_VERSION}" in deps
