@@ -161,7 +161,7 @@ def lower(fn: Any, ty: Any, value: Any) -> Any:
 
 
 BYTES = st.one_of(st.just(b""), st.binary(min_size=1, max_size=1), st.binary(max_size=300),
-                  st.binary(min_size=8_000, max_size=33_000))
+                  st.binary(min_size=4_000, max_size=20_000))
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                              HealthCheck.data_too_large])
 
