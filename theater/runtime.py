@@ -318,6 +318,9 @@ EXPORT_SIGNATURES: dict[tuple[str, str], str] = {
 
 _STREAM_ERR = "variant { last-operation-failed(own<error>), closed }"
 _DATETIME = "record { seconds: u64, nanoseconds: u32 }"
+_HTTP_HEADERS = "headers: list<tuple<string, string>>, body: option<list<u8>>"
+_HTTP_REQUEST = f"record {{ method: string, uri: string, {_HTTP_HEADERS} }}"
+_HTTP_RESPONSE = f"record {{ status: u16, {_HTTP_HEADERS} }}"
 #: What theater's handlers implement, by versionless interface and function (WIT 0.2.x).
 IMPORT_SIGNATURES: dict[tuple[str, str], str] = {
     ("theater:simple/runtime", "log"): "func(msg: string)",
@@ -347,6 +350,7 @@ IMPORT_SIGNATURES: dict[tuple[str, str], str] = {
     ("wasi:cli/environment", "get-environment"): "func() -> list<tuple<string, string>>",
     ("wasi:cli/environment", "get-arguments"): "func() -> list<string>",
     ("wasi:cli/environment", "initial-cwd"): "func() -> option<string>",
+    ("theater:simple/http-client", "send-http"): f"func(req: {_HTTP_REQUEST}) -> result<{_HTTP_RESPONSE}, string>",
 }
 
 
