@@ -20,7 +20,7 @@ import orjson
 from theater.boundary import Boundary
 from theater.chain import END_TYPE, Event, split_type
 from theater.codec import decode_params
-from theater.convention import apply_result, end_data
+from theater.convention import NOTE_PREFIX, apply_result, continues_after_error, end_data
 from theater.engine import is_sha256_hex, load_component, read_component_file
 from theater.errors import (
     CodecError,
@@ -234,6 +234,7 @@ def _drive(
             if interrupt is not None:
                 interrupt.check()
             _, iface, fn = split_type(ev.type)
+            boundary.carry(NOTE_PREFIX)
             payload = ev.payload()
             found = actor.export(iface.partition("@")[0], fn)
             if found is None or not isinstance(payload, dict):
@@ -254,13 +255,14 @@ def _drive(
                 outcome, error = EndOutcome.TRAPPED, value
                 break
             ok, _state, _resp, err = apply_result(fn, value)
-            if not ok:
+            if not ok and not continues_after_error(iface):
                 outcome, error = EndOutcome.ERROR, err
                 break
             if boundary.shutdown_seen:
                 outcome = EndOutcome.STOPPED
                 break
         if divergence is None and not incomplete:
+            boundary.carry(NOTE_PREFIX)
             nxt = boundary.peek()
             if nxt is not None:
                 end_bytes = end_data(outcome, error)

@@ -115,6 +115,14 @@ class Boundary:
         self.divergence = sig
         return sig
 
+    def carry(self, prefix: str) -> None:
+        """Replay: append the recorded events of kind ``prefix`` that come next, as
+        recorded (facts the host wrote between export calls, such as a request
+        ``theater serve`` refused before the actor saw it: no crossing to replay)."""
+        while (ev := self.peek()) is not None and ev.type.startswith(prefix):
+            self.take()
+            self._append(ev.type, ev.data)
+
     # -- host imports --------------------------------------------------------
 
     def wrap_import(
