@@ -78,6 +78,9 @@ def make_server(host: str, port: int, arrivals: queue.Queue[Arrival], *, max_bod
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body are two writes: without TCP_NODELAY, Nagle's algorithm holds
+        # the body until the client's delayed ACK (40 ms a request on Linux)
+        disable_nagle_algorithm = True
         _dispatched = False
 
         def version_string(self) -> str:
