@@ -21,6 +21,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from .canonical import encode_tagged_bytes
+from .errors import HttpLimit
+
 DEFAULT_MAX_BODY = 1024 * 1024
 WAIT_FOR_ACTOR = 300.0  # seconds a request thread waits for its answer before a 503
 _HOP_HEADERS = {"connection", "content-length", "transfer-encoding", "keep-alive"}
@@ -43,14 +46,6 @@ class Arrival:
         self.done.set()
 
 
-class _TooLarge(Exception):
-    pass
-
-
-class _BadBody(Exception):
-    pass
-
-
 def _read_chunked(rfile: Any, limit: int) -> bytes:
     """A ``transfer-encoding: chunked`` body, at most ``limit`` bytes."""
     out = bytearray()
@@ -59,16 +54,16 @@ def _read_chunked(rfile: Any, limit: int) -> bytes:
         try:
             size = int(line.split(b";", 1)[0].strip(), 16)
         except ValueError:
-            raise _BadBody("malformed chunk size") from None
+            raise HttpLimit(400, "malformed chunk size") from None
         if size == 0:
             while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                 pass  # trailers
             return bytes(out)
         if len(out) + size > limit:
-            raise _TooLarge()
+            raise HttpLimit(413, f"request body over the limit of {limit} bytes")
         chunk = rfile.read(size)
         if len(chunk) != size:
-            raise _BadBody("truncated chunk")
+            raise HttpLimit(400, "truncated chunk")
         out += chunk
         rfile.readline(3)
 
@@ -116,7 +111,6 @@ def make_server(host: str, port: int, arrivals: queue.Queue[Arrival], *, max_bod
             if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
                 self.request_version = "HTTP/1.1"  # answer garbage with a status line, as servers do
             raw = bytes(getattr(self, "raw_requestline", b"") or b"")[:1024]
-            from .canonical import encode_tagged_bytes
 
             rejected = {"status": code, "reason": message or "", "line": encode_tagged_bytes(raw)}
             body = f"theater: {code} {message or ''}\n".encode()
@@ -133,20 +127,16 @@ def make_server(host: str, port: int, arrivals: queue.Queue[Arrival], *, max_bod
                     body = _read_chunked(self.rfile, max_body)
                 elif length is not None:
                     if not length.strip().isdigit():
-                        raise _BadBody(f"invalid content-length {length[:40]!r}")
+                        raise HttpLimit(400, f"invalid content-length {length[:40]!r}")
                     n = int(length)
                     if n > max_body:
-                        raise _TooLarge()
+                        raise HttpLimit(413, f"request body over the limit of {max_body} bytes")
                     body = self.rfile.read(n)
                     if len(body) != n:
-                        raise _BadBody("the body ended before content-length")
-            except _TooLarge:
-                self.close_connection = True  # the unread body cannot be skipped safely
-                self._reject(413, f"request body over the limit of {max_body} bytes", head)
-                return
-            except _BadBody as e:
-                self.close_connection = True
-                self._reject(400, str(e), head)
+                        raise HttpLimit(400, "the body ended before content-length")
+            except HttpLimit as e:
+                self.close_connection = True  # an unread or broken body cannot be skipped safely
+                self._reject(e.status, e.reason, head)
                 return
             self._wait(Arrival(request=(self.command, self.path, headers, body)))
 

@@ -32,13 +32,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .canonical import decode_tagged_bytes, encode_tagged_bytes
+from .canonical import BYTES_TAG, decode_tagged_bytes, encode_tagged_bytes
 
 __all__ = ["TOKEN_PREFIX", "Redactor", "redactor_from_header"]
 
 TOKEN_PREFIX = "redacted:"
 HTTP_CLIENT = "theater:simple/http-client"
-_BYTES = "base64:"
 
 Transform = Callable[[Any], Any]
 
@@ -75,7 +74,7 @@ class Redactor:
         if not self._tokens:
             return value
         if isinstance(value, str):
-            if value.startswith(_BYTES):
+            if value.startswith(BYTES_TAG):
                 raw = decode_tagged_bytes(value)
                 if raw is not None:
                     for secret, token in self._tokens:

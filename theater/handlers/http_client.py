@@ -23,7 +23,7 @@ from typing import Any
 
 from wasmtime.component import Record
 
-from ..errors import ManifestError
+from ..errors import HttpLimit, ManifestError
 from . import Handler, LiveFn
 
 DEFAULT_TIMEOUT = 30.0
@@ -128,7 +128,7 @@ class HttpClientHandler(Handler):
                 out = self._send(method, target, headers, body)
             except httpx.TimeoutException:
                 return f"timed out after {self.timeout:g} s: {method} {target}"
-            except _TooLarge:
+            except HttpLimit:
                 return f"response larger than max_response_bytes ({self.max_bytes}): {method} {target}"
             except (httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError) as e:
                 return f"request failed: {method} {target}: {type(e).__name__}: {e}"
@@ -166,7 +166,7 @@ class HttpClientHandler(Handler):
             for chunk in response.iter_raw():
                 size += len(chunk)
                 if size > self.max_bytes:
-                    raise _TooLarge()
+                    raise HttpLimit(502, "response over max_response_bytes")
                 chunks.append(chunk)
         finally:
             response.close()
@@ -175,7 +175,3 @@ class HttpClientHandler(Handler):
 
     def functions(self) -> dict[str, dict[str, LiveFn]]:
         return {"theater:simple/http-client": {"send-http": self.send_http}}
-
-
-class _TooLarge(Exception):
-    pass
