@@ -261,14 +261,19 @@ def test_follow_in_process_prints_each_event_once_until_the_end(tmp_path):
 
 
 def test_sigint_ends_the_chain_cleanly_too(tmp_path):
-    """issue 15 item 2: Ctrl-C (SIGINT) ends the serve chain with an end event, exit 0."""
+    """issue 15 item 2: Ctrl-C (SIGINT) ends the serve chain with an end event, exit 0;
+    a chunked body reaches the actor whole, and one over the limit is a 413."""
     m = service_manifest(tmp_path)
-    served = Served(m, tmp_path / "s.db")
+    served = Served(m, tmp_path / "s.db", "--max-body", "64")
     try:
         assert httpx.get(f"{served.base}/hello", timeout=30).status_code == 200
+        chunked = httpx.post(f"{served.base}/echo", content=iter([b"part one, ", b"part two"]), timeout=30)
+        assert chunked.status_code == 200 and chunked.content == b"part one, part two"
+        big = httpx.post(f"{served.base}/echo", content=iter([b"z" * 40, b"z" * 40]), timeout=30)
+        assert big.status_code == 413
     finally:
         code, out = served.stop(signal.SIGINT)
-    assert code == 0 and "1 requests" in out and "completed" in out
+    assert code == 0 and "2 requests, 1 refused" in out and "completed" in out
     r = run_cli("replay", "last", "--db", str(tmp_path / "s.db"), "--verify")
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -278,4 +283,17 @@ def test_serve_refuses_an_actor_without_http_handlers(tmp_path):
     from actors import wat_manifest
 
     r = run_cli("serve", str(wat_manifest(tmp_path, "counter")), "--db", str(tmp_path / "x.db"), "--port", "0")
-    assert r.returncode != 0 and "http-handlers#handle-request" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "http-handlers#handle-request" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_port_in_use_is_one_line_and_no_chain(tmp_path):
+    """issue 15 item 2: the port is bound before the chain exists."""
+    m = service_manifest(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run_cli("serve", str(m), "--db", str(tmp_path / "p.db"), "--port", str(port))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in r.stderr
+    listed = run_cli("chains", "--db", str(tmp_path / "p.db"), "--json")
+    assert listed.returncode != 0 or orjson.loads(listed.stdout) == []
