@@ -297,3 +297,38 @@ def test_a_port_in_use_is_one_line_and_no_chain(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in r.stderr
     listed = run_cli("chains", "--db", str(tmp_path / "p.db"), "--json")
     assert listed.returncode != 0 or orjson.loads(listed.stdout) == []
+
+
+def test_a_kept_alive_connection_after_the_stop_gets_503_at_once(tmp_path):
+    """issue 15 item 2: after the chain ended, a request on a connection the client kept
+    alive is answered 503 at once (it used to wait for an actor that takes no more)."""
+    from theater.manifest import load_manifest
+    from theater.runtime import Interrupt
+    from theater.serve import serve
+
+    stop = Interrupt()
+    bound: list[int] = []
+    up = threading.Event()
+    results: list[object] = []
+
+    def run() -> None:  # the store and the actor belong to the serving thread
+        store = Store(tmp_path / "k.db")
+        try:
+            results.append(serve(load_manifest(service_manifest(tmp_path)), store, port=0, interrupt=stop,
+                                 on_ready=lambda h, p: (bound.append(p), up.set())))
+        finally:
+            store.close()
+
+    t = threading.Thread(target=run)
+    t.start()
+    try:
+        assert up.wait(120)
+        with httpx.Client(base_url=f"http://127.0.0.1:{bound[0]}", timeout=10) as client:
+            assert client.get("/hello").status_code == 200
+            stop.request(signal.SIGTERM)
+            t.join(60)
+            assert results and results[0].requests == 1 and results[0].outcome == "completed"
+            assert client.get("/hello").status_code == 503
+    finally:
+        stop.request()
+        t.join(60)

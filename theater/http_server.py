@@ -68,8 +68,11 @@ def _read_chunked(rfile: Any, limit: int) -> bytes:
         rfile.readline(3)
 
 
-def make_server(host: str, port: int, arrivals: queue.Queue[Arrival], *, max_body: int) -> Any:
-    """A bound :class:`http.server.ThreadingHTTPServer` feeding ``arrivals``."""
+def make_server(host: str, port: int, arrivals: queue.Queue[Arrival], *, max_body: int,
+                closed: threading.Event | None = None) -> Any:
+    """A bound :class:`http.server.ThreadingHTTPServer` feeding ``arrivals``; once
+    ``closed`` is set, a request still arriving on a kept-alive connection is answered
+    503 at once instead of waiting for an actor that no longer takes requests."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -85,8 +88,12 @@ def make_server(host: str, port: int, arrivals: queue.Queue[Arrival], *, max_bod
             pass  # the chain is the log
 
         def _wait(self, arrival: Arrival) -> None:
-            arrivals.put(arrival)
-            arrival.done.wait(WAIT_FOR_ACTOR)
+            if closed is not None and closed.is_set():
+                self.close_connection = True
+                arrival.answer(503, [], b"theater: the server has stopped\n")
+            else:
+                arrivals.put(arrival)
+                arrival.done.wait(WAIT_FOR_ACTOR)
             self._dispatched = True
             try:
                 self.send_response(arrival.status)

@@ -137,8 +137,9 @@ def serve(
     state = manifest.init_state_bytes()
     redactor = redactor_for(handlers)
     arrivals: queue.Queue[Arrival] = queue.Queue()
+    closed = threading.Event()
     try:
-        server = make_server(host, port, arrivals, max_body=max_body)
+        server = make_server(host, port, arrivals, max_body=max_body, closed=closed)
     except OSError as e:
         from .errors import UsageError
 
@@ -210,6 +211,7 @@ def serve(
                 continue
             state = new_state
             arrival.answer(*_response(response))
+        closed.set()
         server.shutdown()
         thread.join(5)
         thread = None
