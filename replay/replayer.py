@@ -20,7 +20,7 @@ import orjson
 from theater.boundary import Boundary
 from theater.chain import END_TYPE, Event, split_type
 from theater.codec import decode_params
-from theater.convention import apply_result, end_data
+from theater.convention import NOTE_PREFIX, apply_result, continues_after_error, end_data
 from theater.engine import is_sha256_hex, load_component, read_component_file
 from theater.errors import (
     CodecError,
@@ -33,6 +33,7 @@ from theater.errors import (
     TheaterError,
 )
 from theater.outcomes import DivergenceKind, EndOutcome
+from theater.redact import redactor_from_header
 from theater.runtime import (
     ActorInstance,
     Interrupt,
@@ -143,7 +144,8 @@ def replay(
         raise ReplayError("--until must be a seq >= 0")
     data, sha = _component(store, header, component)
     comp = load_component(data)
-    handler_types = [str(h.get("type")) for h in header.get("handlers", []) if isinstance(h, dict)]
+    handler_settings = [h for h in header.get("handlers", []) if isinstance(h, dict)]
+    handler_types = [str(h.get("type")) for h in handler_settings]
     plan = plan_imports(load_imports(comp), handler_types, None)
     fuel, memory = replay_limits(info.id, header)
     store.check_event_types(info.id)  # a tampered row is refused before the replay chain exists
@@ -159,7 +161,7 @@ def replay(
         writer.on_commit = lambda w: progress(w.length)  # every batch, also inside a long call
     try:
         result = _drive(store, info, writer, comp, plan, (fuel, memory), until, stop, last, incomplete,
-                        progress, interrupt)
+                        progress, interrupt, redactor=redactor_from_header(handler_settings))
     except Interrupted as e:
         _record_failure(store, info, writer, sha, ReplayOutcome.INTERRUPTED, "interrupted", str(e))
         raise
@@ -215,10 +217,12 @@ def _drive(
     incomplete: bool,
     progress: Callable[[int], None] | None,
     interrupt: Interrupt | None,
+    *,
+    redactor: Any = None,
 ) -> ReplayResult:
     """Run the replay into ``writer`` and compare; see :func:`replay`."""
     boundary = Boundary(writer, source=store.event_rows(info.id, 0, stop), resources=resource_codec(plan),
-                        until=until)
+                        until=until, redactor=redactor)
     divergence: DivergenceSignal | None = None
     stopped = False
     outcome: EndOutcome = EndOutcome.COMPLETED
@@ -230,6 +234,7 @@ def _drive(
             if interrupt is not None:
                 interrupt.check()
             _, iface, fn = split_type(ev.type)
+            boundary.carry(NOTE_PREFIX)
             payload = ev.payload()
             found = actor.export(iface.partition("@")[0], fn)
             if found is None or not isinstance(payload, dict):
@@ -250,13 +255,14 @@ def _drive(
                 outcome, error = EndOutcome.TRAPPED, value
                 break
             ok, _state, _resp, err = apply_result(fn, value)
-            if not ok:
+            if not ok and not continues_after_error(iface):
                 outcome, error = EndOutcome.ERROR, err
                 break
             if boundary.shutdown_seen:
                 outcome = EndOutcome.STOPPED
                 break
         if divergence is None and not incomplete:
+            boundary.carry(NOTE_PREFIX)
             nxt = boundary.peek()
             if nxt is not None:
                 end_bytes = end_data(outcome, error)

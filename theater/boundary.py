@@ -70,8 +70,12 @@ class Boundary:
         source: Iterator[Row] | None = None,
         resources: ResourceCodec = (None, None),
         until: int | None = None,
+        redactor: Any = None,
     ) -> None:
         self.writer = writer
+        #: theater/redact.py::Redactor, or None: secrets replaced by tokens before a
+        #: crossing's values are stored (and, in replay, compared)
+        self.redactor = redactor
         self.replaying = source is not None
         self._source = source
         self._ahead: deque[Row] = deque()
@@ -111,6 +115,14 @@ class Boundary:
         self.divergence = sig
         return sig
 
+    def carry(self, prefix: str) -> None:
+        """Replay: append the recorded events of kind ``prefix`` that come next, as
+        recorded (facts the host wrote between export calls, such as a request
+        ``theater serve`` refused before the actor saw it: no crossing to replay)."""
+        while (ev := self.peek()) is not None and ev.type.startswith(prefix):
+            self.take()
+            self._append(ev.type, ev.data)
+
     # -- host imports --------------------------------------------------------
 
     def wrap_import(
@@ -123,25 +135,31 @@ class Boundary:
         handles = _handle_params(sig)
 
         int_range = _int_result(sig) if no_params else None
+        redact = None if self.redactor is None else self.redactor.for_crossing(interface.partition("@")[0], function)
+        if redact is not None:  # an integer holds no secret: only the general paths redact
+            int_range = None
         if self.replaying:
             if int_range is not None:
                 return self._replay_int(type_, sig, int_range)
-            return self._replay_import(type_, sig)
+            return self._replay_import(type_, sig, redact)
         if int_range is not None:
             return self._record_int(type_, sig, live, int_range)
+        red_args, red_result = redact if redact is not None else (None, None)
 
         def record(store: Any, *args: Any) -> Any:
             if handles:
                 args = _take_handles(store, args, handles)
             enc_args = {} if no_params else encode_params(sig, args, resource_encoder=_bind(enc_res, store))
+            if red_args is not None:
+                enc_args = red_args(enc_args)
             try:
                 result = live(store, *args)
             except HostRefusal as e:
                 raise self._refused(type_, enc_args, e) from None
-            self._append(
-                type_,
-                dumps({"args": enc_args, "result": encode_result(sig, result, resource_encoder=_bind(enc_res, store))}),
-            )
+            enc_result = encode_result(sig, result, resource_encoder=_bind(enc_res, store))
+            if red_result is not None:
+                enc_result = red_result(enc_result)
+            self._append(type_, dumps({"args": enc_args, "result": enc_result}))
             return result
 
         return record
@@ -203,8 +221,9 @@ class Boundary:
 
         return replay_int
 
-    def _replay_import(self, type_: str, sig: FuncSig) -> Callable[..., Any]:
+    def _replay_import(self, type_: str, sig: FuncSig, redact: Any = None) -> Callable[..., Any]:
         enc_res, dec_res = self.resource_encoder, self.resource_decoder
+        red_args = None if redact is None else redact[0]
         is_shutdown = is_shutdown_call(type_)
         handles = _handle_params(sig)
 
@@ -212,6 +231,8 @@ class Boundary:
             if handles:
                 args = _take_handles(store, args, handles)
             enc_args = encode_params(sig, args, resource_encoder=_bind(enc_res, store))
+            if red_args is not None:
+                enc_args = red_args(enc_args)
             actual = {"type": type_, "args": enc_args}
             ev = self.peek()
             if ev is None or ev.type == END_TYPE:
@@ -282,6 +303,8 @@ class Boundary:
             body = {"args": enc_args, "result": encode_result(sig, outcome[1])}
         else:
             body = {"args": enc_args, "trap": outcome[1]}
+        if self.redactor is not None and not self.replaying:
+            body = self.redactor.scrub(body)  # the actor's state may hold a secret it read
         data = dumps(body)
         if self.replaying:
             ev = self.peek()

@@ -19,13 +19,19 @@ from .errors import UsageError
 from .outcomes import EndOutcome
 
 __all__ = [
-    "ACTOR", "MESSAGES", "RUNTIME", "apply_result", "end_data", "end_detail", "export_args",
-    "is_shutdown_call", "shutdown_requested",
+    "ACTOR", "HTTP_HANDLERS", "MESSAGES", "NOTE_PREFIX", "REJECTED_TYPE", "RUNTIME", "apply_result",
+    "continues_after_error", "end_data", "end_detail", "export_args", "is_shutdown_call", "shutdown_requested",
 ]
 
 ACTOR = "theater:simple/actor"
 MESSAGES = "theater:simple/message-server-client"
 RUNTIME = "theater:simple/runtime"
+#: exported by an actor that ``theater serve`` runs: one ``handle-request`` per HTTP request
+HTTP_HANDLERS = "theater:simple/http-handlers"
+#: Events the host records between export calls, facts of no crossing (a request
+#: ``theater serve`` refused before the actor saw it): replay carries them over as recorded.
+NOTE_PREFIX = "serve:"
+REJECTED_TYPE = "serve:http#rejected"
 
 
 def export_args(kind: str, state: bytes | None, payload: Any, n: int) -> tuple[str, str, tuple[Any, ...]]:
@@ -37,6 +43,8 @@ def export_args(kind: str, state: bytes | None, payload: Any, n: int) -> tuple[s
         return MESSAGES, "handle-send", (state, (payload,))
     if kind == "request":
         return MESSAGES, "handle-request", (state, (f"request-{n}", payload))
+    if kind == "http":  # payload: an http-request record; handler id 0
+        return HTTP_HANDLERS, "handle-request", (state, (0, payload))
     raise UsageError(f"unknown input kind {kind!r}")
 
 
@@ -49,6 +57,12 @@ def apply_result(function: str, result: Any) -> tuple[bool, bytes | None, Any, s
         return True, new_state, response, None
     (new_state,) = result
     return True, new_state, None, None
+
+
+def continues_after_error(interface: str) -> bool:
+    """Whether the run goes on after this export returned ``err``: a served request's
+    error is answered (500) and the next request served with the state before it."""
+    return interface.partition("@")[0] == HTTP_HANDLERS
 
 
 def end_detail(error: str | None) -> dict[str, Any]:

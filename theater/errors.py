@@ -34,8 +34,10 @@
     ├── HostRefusal              and the replayer; none of them reaches the user:
     ├── HostTrap                 a handler refuses a call (recorded as a trap); what
     ├── DivergenceSignal         the boundary raises into the guest for a trapped host
-    └── StopReplay               call; the first crossing that differs from the
-                                 record; stop a replay after ``--until``
+    ├── StopReplay               call; the first crossing that differs from the
+    │                            record; stop a replay after ``--until``
+    └── HttpLimit                an HTTP body over its limit or malformed: the
+                                 http-client's ``err`` result, ``theater serve``'s 4xx
 
 Every message is one line saying what is wrong and, where it helps, what to do.
 """
@@ -181,3 +183,13 @@ class DivergenceSignal(Exception):
 
 class StopReplay(Exception):
     """Raised to stop a replay after a given seq (``--until``)."""
+
+
+class HttpLimit(Exception):
+    """An HTTP body over its size limit or malformed, with the status to answer
+    (``theater serve``) or the message of the ``err`` result (http-client)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason

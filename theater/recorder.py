@@ -22,6 +22,7 @@ from .handlers.random import RandomHandler
 from .handlers.runtime import RuntimeHandler
 from .manifest import Manifest
 from .outcomes import EndOutcome
+from .redact import redactor_for
 from .runtime import (
     ActorInstance,
     Interrupt,
@@ -74,6 +75,14 @@ class RecordResult:
             "outcome": self.outcome,
             "error": self.error,
         }
+
+
+def close_handlers(handlers: Sequence[Any]) -> None:
+    """Release what live handlers hold open (the http-client's connection pool)."""
+    for h in handlers:
+        close = getattr(h, "close", None)
+        if close is not None:
+            close()
 
 
 def header_for(manifest: Manifest, component_sha: str, handlers: Sequence[Any], seed: int | None,
@@ -159,12 +168,13 @@ def record(
         raise ComponentError(f"{manifest.component}: {e}") from None
     # every check that can refuse runs before the chain row exists (issue 11 item 10)
     state = manifest.init_state_bytes()
+    redactor = redactor_for(handlers)
 
     store.put_component(data)
     writer = store.create_chain(header)
     if sign_key is not None and checkpoint_every:
         writer.on_commit = _periodic_checkpoints(store, sign_key, checkpoint_every)
-    boundary = Boundary(writer, resources=resource_codec(plan))
+    boundary = Boundary(writer, resources=resource_codec(plan), redactor=redactor)
     try:
         try:
             actor = ActorInstance(component, plan, boundary, fuel=manifest.fuel, memory=manifest.memory,
@@ -213,3 +223,4 @@ def record(
     finally:
         if not writer.finished:
             writer.abandon()
+        close_handlers(handlers)

@@ -20,7 +20,7 @@ import wasmtime
 import wasmtime.component as wc
 
 from .boundary import Boundary
-from .convention import ACTOR, MESSAGES
+from .convention import ACTOR, HTTP_HANDLERS, MESSAGES
 from .engine import describe_wasmtime_error, engine, new_store, request_stop
 from .errors import CapabilityError, ComponentError, HostRefusal, Interrupted
 from .handlers import PROVIDERS, Handler, LiveFn, registry
@@ -305,6 +305,9 @@ def read_component(path: Any, limit: int) -> bytes:
         raise ComponentError(f"cannot read component {path}: {e.strerror}") from None
 
 
+_HTTP_HEADERS = "headers: list<tuple<string, string>>, body: option<list<u8>>"
+_HTTP_REQUEST = f"record {{ method: string, uri: string, {_HTTP_HEADERS} }}"
+_HTTP_RESPONSE = f"record {{ status: u16, {_HTTP_HEADERS} }}"
 #: The theater:simple signatures of the exports theater calls, as FuncSig.render() gives them.
 EXPORT_SIGNATURES: dict[tuple[str, str], str] = {
     (ACTOR, "init"):
@@ -314,6 +317,9 @@ EXPORT_SIGNATURES: dict[tuple[str, str], str] = {
     (MESSAGES, "handle-request"):
         "func(state: option<list<u8>>, params: tuple<string, list<u8>>)"
         " -> result<tuple<option<list<u8>>, tuple<option<list<u8>>>>, string>",
+    (HTTP_HANDLERS, "handle-request"):
+        f"func(state: option<list<u8>>, params: tuple<u64, {_HTTP_REQUEST}>)"
+        f" -> result<tuple<option<list<u8>>, tuple<{_HTTP_RESPONSE}>>, string>",
 }
 
 _STREAM_ERR = "variant { last-operation-failed(own<error>), closed }"
@@ -347,6 +353,7 @@ IMPORT_SIGNATURES: dict[tuple[str, str], str] = {
     ("wasi:cli/environment", "get-environment"): "func() -> list<tuple<string, string>>",
     ("wasi:cli/environment", "get-arguments"): "func() -> list<string>",
     ("wasi:cli/environment", "initial-cwd"): "func() -> option<string>",
+    ("theater:simple/http-client", "send-http"): f"func(req: {_HTTP_REQUEST}) -> result<{_HTTP_RESPONSE}, string>",
 }
 
 

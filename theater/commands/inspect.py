@@ -120,12 +120,19 @@ def cut(text: str, width: int) -> str:
 @click.option("--from", "start", type=click.IntRange(0, SEQ_MAX), default=0, show_default=True,
               help="First seq to show.")
 @click.option("--limit", type=click.IntRange(0, SEQ_MAX), default=None, help="Show at most this many events.")
-def events(chain: str, db: str | None, as_json: bool, start: int, limit: int | None) -> None:
+@click.option("--follow", "-f", is_flag=True,
+              help="Keep printing events as they are committed, until the chain ends (like tail -f).")
+def events(chain: str, db: str | None, as_json: bool, start: int, limit: int | None, follow: bool) -> None:
     """List the events of CHAIN (an id, a unique id prefix, or 'last')."""
     with open_store(db) as store:
         info = store.resolve(chain)
         stop = None if limit is None or start + limit > SEQ_MAX else start + limit
         out = sys.stdout.buffer
+        if follow:
+            from .follow import follow_events
+
+            follow_events(store, info.id, start=start, limit=limit, as_json=as_json, out=out)
+            return
         if as_json:
             # streamed, so a million-event chain does not sit in memory
             out.write(b"[")

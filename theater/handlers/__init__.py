@@ -57,11 +57,12 @@ class Handler:
 
 def registry() -> dict[str, type[Handler]]:
     from .environment import EnvironmentHandler
+    from .http_client import HttpClientHandler
     from .random import RandomHandler
     from .runtime import RuntimeHandler
     from .timing import TimingHandler
 
-    return {h.type: h for h in (RuntimeHandler, RandomHandler, TimingHandler, EnvironmentHandler)}
+    return {h.type: h for h in (RuntimeHandler, RandomHandler, TimingHandler, EnvironmentHandler, HttpClientHandler)}
 
 
 # Which handler type provides an interface, for "not granted" messages.
@@ -86,6 +87,7 @@ PROVIDERS: dict[str, str] = {
     "wasi:filesystem/preopens": "filesystem",
     "theater:simple/filesystem": "filesystem",
     "wasi:http/outgoing-handler": "http-client",
+    "theater:simple/http-client": "http-client",
     "wasi:http/types": "wasi-http",
     "theater:simple/process": "process",
 }

@@ -1,0 +1,253 @@
+"""``theater serve``: run an actor behind a real HTTP server and record every request.
+
+The actor exports upstream's ``theater:simple/http-handlers#handle-request`` (and,
+optionally, ``theater:simple/actor#init``, called first). One chain per serve session:
+its export events hold each request whole (method, uri, headers, body) and the
+actor's whole response; the state is threaded from request to request. Requests are
+taken one at a time in arrival order from the server's queue (theater/http_server.py),
+on the thread that owns the actor, and each is committed before it is answered, so
+the chain is the faithful order of what was answered and a crash loses nothing that a
+client was told.
+
+A request the server refuses before the actor sees it (malformed, a body over
+``max_body``) is answered 4xx and recorded as a ``serve:http#rejected`` event, which
+replay carries over as recorded. An ``err`` from the actor is answered 500 and the
+next request gets the state before it; a trap ends the session (trapped). A stop
+request (Ctrl-C, SIGTERM) ends the chain cleanly with an end event (``completed``):
+``theater replay CHAIN --verify`` then feeds the recorded requests to the actor,
+opening no port, and compares every response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from wasmtime.component import Record
+
+from .boundary import Boundary
+from .canonical import canonical_json
+from .convention import ACTOR, HTTP_HANDLERS, REJECTED_TYPE, apply_result, end_detail, export_args
+from .engine import engine, load_component
+from .errors import ComponentError, Interrupted
+from .handlers import build_handlers
+from .handlers.random import RandomHandler
+from .handlers.runtime import RuntimeHandler
+from .http_server import DEFAULT_MAX_BODY, Arrival, make_server
+from .manifest import Manifest
+from .outcomes import EndOutcome
+from .recorder import close_handlers, header_for
+from .redact import redactor_for
+from .runtime import (
+    ActorInstance,
+    Interrupt,
+    check_export_signatures,
+    check_import_signatures,
+    handler_functions,
+    load_imports,
+    plan_imports,
+    read_component,
+    resource_codec,
+    versionless,
+)
+from .store import Store
+from .wittypes import component_exports
+
+POLL = 0.05  # seconds between stop checks while no request waits
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeResult:
+    """A finished serve session: its chain, how it ended, what it answered."""
+
+    chain: str
+    events: int
+    head: bytes
+    outcome: EndOutcome
+    requests: int
+    rejected: int
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.ok
+
+    def to_json(self) -> dict[str, Any]:
+        return {"chain": self.chain, "events": self.events, "head": self.head.hex(), "outcome": self.outcome,
+                "requests": self.requests, "rejected": self.rejected, "error": self.error}
+
+
+def _record(method: str, uri: str, headers: list[tuple[str, str]], body: bytes | None) -> Any:
+    rec = Record()
+    for name, value in (("method", method), ("uri", uri), ("headers", headers), ("body", body)):
+        setattr(rec, name, value)
+    return rec
+
+
+def _response(resp: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    status = int(resp.status)
+    if not 100 <= status <= 599:
+        return 500, [("content-type", "text/plain")], f"theater: the actor answered status {status}\n".encode()
+    return status, [(str(k), str(v)) for k, v in resp.headers], bytes(resp.body or b"")
+
+
+def serve(
+    manifest: Manifest,
+    store: Store,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    max_body: int = DEFAULT_MAX_BODY,
+    seed: int | None = None,
+    interrupt: Interrupt | None = None,
+    on_ready: Callable[[str, int], None] | None = None,
+    sink: Callable[[str, str], None] | None = None,
+) -> ServeResult:
+    """Serve the actor of ``manifest`` on ``host:port`` until ``interrupt`` is requested
+    (or the actor traps); ``on_ready(host, port)`` is called once the port is bound."""
+    warnings: list[str] = []
+    handlers = build_handlers(manifest, seed_override=seed, warnings=warnings)
+    for w in warnings:
+        if sink is not None:
+            sink("warning", w)
+    rnd = next((h for h in handlers if isinstance(h, RandomHandler)), None)
+    rt = next((h for h in handlers if isinstance(h, RuntimeHandler)), None)
+    if rt is not None and sink is not None:
+        rt.sink = sink
+    data = read_component(manifest.component, manifest.component_bytes)
+    try:
+        component = load_component(data)
+    except ComponentError as e:
+        raise ComponentError(f"{manifest.component}: {e}") from None
+    plan = plan_imports(load_imports(component), [h.type for h in handlers], handler_functions(handlers))
+    check_import_signatures(plan)
+    exports = {versionless(n)[0]: isig for n, isig in component_exports(engine(), component).items()}
+    if "handle-request" not in getattr(exports.get(HTTP_HANDLERS), "funcs", {}):
+        raise ComponentError(f"{manifest.component}: the component does not export {HTTP_HANDLERS}#handle-request; "
+                             "theater serve runs an actor that answers HTTP requests")
+    has_init = "init" in getattr(exports.get(ACTOR), "funcs", {})
+    try:
+        check_export_signatures(exports, {"init", "handle-request"})
+    except ComponentError as e:
+        raise ComponentError(f"{manifest.component}: {e}") from None
+    state = manifest.init_state_bytes()
+    redactor = redactor_for(handlers)
+    arrivals: queue.Queue[Arrival] = queue.Queue()
+    closed = threading.Event()
+    try:
+        server = make_server(host, port, arrivals, max_body=max_body, closed=closed)
+    except OSError as e:
+        from .errors import UsageError
+
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    param = manifest.name
+    header = header_for(manifest, hashlib.sha256(data).hexdigest(), handlers, None if rnd is None else rnd.seed,
+                        param)
+
+    if interrupt is not None:
+        interrupt.check()  # stopped while the component compiled: no chain at all
+    store.put_component(data)
+    writer = store.create_chain(header)
+    boundary = Boundary(writer, resources=resource_codec(plan), redactor=redactor)
+    thread: threading.Thread | None = None
+    served = rejected = 0
+    try:
+        try:
+            actor = ActorInstance(component, plan, boundary, fuel=manifest.fuel, memory=manifest.memory,
+                                  interrupt=interrupt)
+        except ComponentError as e:
+            writer.finish(EndOutcome.ERROR, error=str(e))
+            raise
+        outcome, error = EndOutcome.COMPLETED, None
+        if has_init:
+            status, value = actor.call(*export_args("init", state, param, 0))
+            writer.flush()
+            ok, new_state, _, err = apply_result("init", value) if status == "ok" else (False, None, None, value)
+            if not ok:
+                outcome = EndOutcome.TRAPPED if status == "trap" else EndOutcome.ERROR
+                head = writer.finish(outcome, **end_detail(err))
+                return ServeResult(chain=writer.chain_id, events=writer.length, head=head, outcome=outcome,
+                                   requests=0, rejected=0, error=err)
+            state = new_state
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL},
+                                  name="theater-serve", daemon=True)
+        thread.start()
+        if on_ready is not None:
+            bound = server.server_address
+            on_ready(str(bound[0]), int(bound[1]))
+        while interrupt is None or not interrupt.requested:
+            try:
+                arrival = arrivals.get(timeout=POLL)
+            except queue.Empty:
+                continue
+            if arrival.rejected is not None:
+                writer.append(REJECTED_TYPE, canonical_json(arrival.rejected))
+                writer.flush()
+                rejected += 1
+                arrival.done.set()
+                continue
+            assert arrival.request is not None
+            before = writer.length
+            try:
+                status, value = actor.call(*export_args("http", state, _record(*arrival.request), served + 1))
+            except Interrupted:
+                arrival.answer(503, [], b"theater: stopping\n")
+                if writer.length > before:  # host events of an unfinished call: keep the chain incomplete
+                    raise
+                break
+            writer.flush()
+            served += 1
+            if status == "trap":
+                arrival.answer(500, [("content-type", "text/plain")], b"theater: the actor trapped\n")
+                outcome, error = EndOutcome.TRAPPED, value
+                break
+            ok, new_state, response, err = apply_result("handle-request", value)
+            if not ok:
+                arrival.answer(500, [("content-type", "text/plain")], b"theater: the actor returned an error\n")
+                continue
+            state = new_state
+            arrival.answer(*_response(response))
+        closed.set()
+        server.shutdown()
+        thread.join(5)
+        thread = None
+        # requests that arrived while stopping never reached the actor: recorded, refused
+        while True:
+            try:
+                arrival = arrivals.get_nowait()
+            except queue.Empty:
+                break
+            what = arrival.rejected or {"status": 503, "reason": "the server was stopping",
+                                        "request": _head(arrival)}
+            writer.append(REJECTED_TYPE, canonical_json(what))
+            rejected += 1
+            if arrival.rejected is None:
+                arrival.answer(503, [], b"theater: stopping\n")
+            else:
+                arrival.done.set()
+        if rt is not None:
+            rt.flush_partial()
+        head = writer.finish(outcome, **end_detail(error))
+        return ServeResult(chain=writer.chain_id, events=writer.length, head=head, outcome=outcome,
+                           requests=served, rejected=rejected, error=error)
+    except Interrupted as e:
+        writer.abandon()
+        raise e.again(f"{e.what}: chain {writer.chain_id} kept as incomplete, "
+                      f"{writer.length} events (it verifies as a prefix)") from None
+    finally:
+        if thread is not None:
+            server.shutdown()
+        server.server_close()
+        if not writer.finished:
+            writer.abandon()
+        close_handlers(handlers)
+
+
+def _head(arrival: Arrival) -> dict[str, Any]:
+    assert arrival.request is not None
+    method, uri, headers, _ = arrival.request
+    return {"method": method, "uri": uri, "headers": [list(h) for h in headers]}
