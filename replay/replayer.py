@@ -259,6 +259,68 @@ def _record_failure(store: Store, info: ChainInfo, writer: ChainWriter | Compari
         pass
 
 
+@dataclass(frozen=True, kw_only=True)
+class DrivenCalls:
+    """What driving a recording's export calls gave: how the run ended (``outcome``,
+    ``error``), the divergence that stopped it, if any, the number of export calls
+    made and the state the last one returned (for a run that goes on live)."""
+
+    outcome: EndOutcome
+    error: str | None = None
+    divergence: DivergenceSignal | None = None
+    calls: int = 0
+    state: bytes | None = None
+
+
+def drive_calls(
+    store: Store,
+    chain_id: str,
+    actor: ActorInstance,
+    boundary: Boundary,
+    writer: Any,
+    stop: int | None,
+    progress: Callable[[int], None] | None = None,
+    interrupt: Interrupt | None = None,
+) -> DrivenCalls:
+    """Call ``actor``'s exports as the recorded export events below ``stop`` say, with
+    their recorded arguments, through ``boundary`` (which answers every host call from
+    the recording). Stops at a divergence in the export itself (a missing export,
+    arguments that do not fit), a trap, an ``err`` or a shutdown; a divergence inside
+    a call propagates as :class:`DivergenceSignal` (or :class:`StopReplay`)."""
+    outcome: EndOutcome = EndOutcome.COMPLETED
+    calls, state = 0, None
+    for ev in store.events_of_type_until(chain_id, "export:", stop):
+        if interrupt is not None:
+            interrupt.check()
+        _, iface, fn = split_type(ev.type)
+        payload = ev.payload()
+        found = actor.export(iface.partition("@")[0], fn)
+        if found is None or not isinstance(payload, dict):
+            return DrivenCalls(outcome=outcome, calls=calls, state=state, divergence=DivergenceSignal(
+                "signature", writer.length, ev.type, payload, None,
+                f"the replayed component does not export {iface}#{fn}"))
+        name, func, sig = found
+        try:
+            args = decode_params(sig, payload.get("args"), resource_decoder=None)
+        except CodecError as e:
+            return DrivenCalls(outcome=outcome, calls=calls, state=state, divergence=DivergenceSignal(
+                "signature", writer.length, ev.type, payload.get("args"), None,
+                f"the recorded arguments do not fit {fn}: {e}"))
+        status, value = boundary.call_export(actor.store, func, name, fn, sig, args, fuel=actor.fuel)
+        calls += 1
+        if progress is not None:
+            progress(writer.length)
+        if status == "trap":
+            return DrivenCalls(outcome=EndOutcome.TRAPPED, error=value, calls=calls, state=state)
+        ok, new_state, _resp, err = apply_result(fn, value)
+        if not ok:
+            return DrivenCalls(outcome=EndOutcome.ERROR, error=err, calls=calls, state=state)
+        state = new_state
+        if boundary.shutdown_seen:
+            return DrivenCalls(outcome=EndOutcome.STOPPED, calls=calls, state=state)
+    return DrivenCalls(outcome=outcome, calls=calls, state=state)
+
+
 def _drive(
     store: Store,
     info: ChainInfo,
@@ -283,36 +345,8 @@ def _drive(
     try:
         fuel, memory = limits
         actor = ActorInstance(comp, plan, boundary, fuel=fuel, memory=memory, interrupt=interrupt)
-        for ev in store.events_of_type_until(info.id, "export:", stop):
-            if interrupt is not None:
-                interrupt.check()
-            _, iface, fn = split_type(ev.type)
-            payload = ev.payload()
-            found = actor.export(iface.partition("@")[0], fn)
-            if found is None or not isinstance(payload, dict):
-                divergence = DivergenceSignal("signature", writer.length, ev.type, payload, None,
-                                              f"the replayed component does not export {iface}#{fn}")
-                break
-            name, func, sig = found
-            try:
-                args = decode_params(sig, payload.get("args"), resource_decoder=None)
-            except CodecError as e:
-                divergence = DivergenceSignal("signature", writer.length, ev.type, payload.get("args"), None,
-                                              f"the recorded arguments do not fit {fn}: {e}")
-                break
-            status, value = boundary.call_export(actor.store, func, name, fn, sig, args, fuel=actor.fuel)
-            if progress is not None:
-                progress(writer.length)
-            if status == "trap":
-                outcome, error = EndOutcome.TRAPPED, value
-                break
-            ok, _state, _resp, err = apply_result(fn, value)
-            if not ok:
-                outcome, error = EndOutcome.ERROR, err
-                break
-            if boundary.shutdown_seen:
-                outcome = EndOutcome.STOPPED
-                break
+        calls = drive_calls(store, info.id, actor, boundary, writer, stop, progress, interrupt)
+        divergence, outcome, error = calls.divergence, calls.outcome, calls.error
         if divergence is None and not incomplete:
             nxt = boundary.peek()
             if nxt is not None:
