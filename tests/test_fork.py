@@ -122,3 +122,31 @@ def test_fork_after_the_run_ended_is_refused(tmp_path: Path, name: str) -> None:
     assert r.returncode == 2 and "did not return ok" in r.stderr
     with Store(db, create=False) as store:
         assert len(store.chains()) == n
+
+
+def test_verify_checks_a_forks_prefix_against_its_source(tmp_path: Path) -> None:
+    """issue 13 item 2: `theater verify` passes a fork whose prefix is its source's, and
+    fails it `broken_link` at the first seq where the source no longer agrees; without
+    the source in the database it passes with a note."""
+    from tamper import flip_data_byte, set_chain
+
+    m = load_manifest(wat_manifest(tmp_path, "counter"))
+    db = tmp_path / "r.db"
+    with Store(db) as store:
+        src = record(m, store, inputs=sends(b"abc", b"de"))
+        f = fork(store, src.chain, at=4, inputs=sends(b"q"))
+    r = run_cli("verify", f.chain, "--db", str(db), "--json")
+    assert r.returncode == 0, r.stdout
+    with Store(db) as store:
+        flip_data_byte(store, src.chain, 2)  # the source's random draw at seq 2, inside the prefix
+    r = run_cli("verify", f.chain, "--db", str(db), "--json")
+    assert r.returncode == 1
+    problem = orjson.loads(r.stdout)["problem"]
+    assert (problem["class"], problem["seq"]) == ("broken_link", 2) and src.chain in problem["message"]
+    r = run_cli("verify", f.chain, "--db", str(db))
+    assert r.returncode == 1 and "broken_link at seq 2" in r.stdout + r.stderr
+    with Store(db) as store:
+        set_chain(store, src.chain, id="0000000000000000")  # the source is gone (under another id)
+    r = run_cli("verify", f.chain, "--db", str(db), "--json")
+    out = orjson.loads(r.stdout)
+    assert r.returncode == 0 and any("the link was not checked" in n for n in out["notes"])
