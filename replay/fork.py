@@ -50,6 +50,7 @@ from theater.runtime import (
 )
 from theater.state import last_export
 from theater.store import ChainInfo, ChainWriter, Store
+from theater.wittypes import HandleT
 
 from .compare import Comparison, tee
 from .divergence import Divergence
@@ -101,7 +102,21 @@ class ForkResult:
 
 class ForkBoundary(Boundary):
     """A boundary that replays until :meth:`go_live`, then records: every import is
-    bound to both wrappers, and calls the one of the current mode."""
+    bound to both wrappers, and calls the one of the current mode.
+
+    With ``then_live`` the first divergence does not stop the run: the crossing where
+    the actor first behaved differently is made live and recorded, and so is
+    everything after it (``first_difference`` keeps the divergence; ``on_live(seq)``
+    is called first, with the number of events replayed, to resume the live
+    handlers). A call with resource handles, or a recorded result that does not fit
+    its type, still stops the run."""
+
+    def __init__(self, writer: Any, *, then_live: bool = False, on_live: Callable[[int], None] | None = None,
+                 **kw: Any) -> None:
+        super().__init__(writer, **kw)
+        self.then_live = then_live
+        self.on_live = on_live
+        self.first_difference: DivergenceSignal | None = None
 
     def wrap_import(self, interface: str, function: str, sig: Any, live: Callable[..., Any]) -> Callable[..., Any]:
         mode = self.replaying
@@ -110,11 +125,38 @@ class ForkBoundary(Boundary):
         self.replaying = False
         recorded = super().wrap_import(interface, function, sig, live)
         self.replaying = mode
+        handles = any(isinstance(t, HandleT) for _, t in sig.params)
 
         def either(store: Any, *args: Any) -> Any:
-            return replayed(store, *args) if self.replaying else recorded(store, *args)
+            if not self.replaying:
+                return recorded(store, *args)
+            if not self.then_live or handles:
+                return replayed(store, *args)
+            try:
+                return replayed(store, *args)
+            except DivergenceSignal as d:
+                if d.kind == "result_type":
+                    raise
+                self._switch(d)
+            return recorded(store, *args)
 
         return either
+
+    def _check_export(self, type_: str, function: str, body: dict[str, Any], data: bytes,
+                      outcome: tuple[str, Any]) -> None:
+        try:
+            super()._check_export(type_, function, body, data, outcome)
+        except DivergenceSignal as d:
+            if not self.then_live:
+                raise
+            self._switch(d)
+
+    def _switch(self, d: DivergenceSignal) -> None:
+        self.first_difference = d
+        self.divergence = None
+        if self.on_live is not None:
+            self.on_live(d.seq)
+        self.go_live()
 
     def go_live(self) -> None:
         """From now on every crossing calls the live handlers and is recorded."""

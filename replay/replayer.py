@@ -302,6 +302,8 @@ def drive_calls(
         name, func, sig = found
         try:
             args = decode_params(sig, payload.get("args"), resource_decoder=None)
+            if not boundary.replaying and args:  # gone live (replay --then-live): the live state
+                args = (state, *args[1:])
         except CodecError as e:
             return DrivenCalls(outcome=outcome, calls=calls, state=state, divergence=DivergenceSignal(
                 "signature", writer.length, ev.type, payload.get("args"), None,

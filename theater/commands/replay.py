@@ -43,9 +43,14 @@ def replay_one(store: Any, chain: str, *, component: Path | None = None, until: 
               help="Replay against this component instead of the recorded one (e.g. a new build).")
 @click.option("--until", type=click.IntRange(0, 2**63 - 1), default=None, metavar="SEQ",
               help="Stop after event SEQ.")
+@click.option("--override", "overrides", multiple=True, metavar="SEQ=JSON",
+              help="What if host call SEQ had returned JSON (its WIT result, as events store it)? "
+                   "Records a new chain; stops at the first difference.")
+@click.option("--then-live", is_flag=True,
+              help="With --override: at the first difference go on with live handlers and record the rest.")
 @json_option
 def replay(chain: str, db: str | None, check: bool, save: bool, component: Path | None, until: int | None,
-           as_json: bool) -> None:
+           overrides: tuple[str, ...], then_live: bool, as_json: bool) -> None:
     """Replay CHAIN (an id, a unique prefix, or 'last') without touching live handlers.
 
     Every host call is answered from the recording; the clock, the OS random source
@@ -55,6 +60,9 @@ def replay(chain: str, db: str | None, check: bool, save: bool, component: Path 
     linked to the original. A divergence report names the first event that differs
     and how.
     """
+    if overrides or then_live:
+        _what_if(chain, db, overrides, then_live, component, check, save, until, as_json)
+        return
     with open_store(db) as store:
         info = store.resolve(chain)
         total = info.length if until is None else min(info.length, until + 1)
@@ -79,6 +87,40 @@ def replay(chain: str, db: str | None, check: bool, save: bool, component: Path 
         if d is not None:
             click.echo(d.report())
     if check and not result.verified:
+        raise Exit(ExitCode.FAILED)
+
+
+
+def _what_if(chain: str, db: str | None, overrides: tuple[str, ...], then_live: bool, component: Path | None,
+             check: bool, save: bool, until: int | None, as_json: bool) -> None:
+    """``theater replay --override``: replay.whatif.replay_overrides."""
+    from replay.whatif import parse_override, replay_overrides
+
+    from ..errors import UsageError
+
+    if not overrides:
+        raise UsageError("--then-live needs at least one --override SEQ=JSON")
+    if check or save or until is not None:
+        raise UsageError("--override records a new chain of its own: it does not take --verify, --save or --until")
+    given = dict(parse_override(o) for o in overrides)
+    with open_store(db) as store, interruptible() as stop:
+        result = replay_overrides(store, chain, overrides=given, then_live=then_live, component=component,
+                                  interrupt=stop)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        d = result.difference
+        what = ("no difference: the recording shows nothing the overrides changed" if d is None
+                else f"first difference at event {d.seq}" + (
+                    f", live from there: {result.outcome}" if result.live_from is not None else ", stopped there"))
+        click.echo(f"replayed {result.source} with "
+                   f"{len(result.overrides)} override(s) as {result.chain}: {result.events} events, "
+                   f"head {result.head.hex()[:16]}, {what}")
+        if d is not None:
+            click.echo(d.report())
+        if result.error:
+            click.echo(f"  the actor {result.outcome}: {inert_line(result.error)}")
+    if result.live_from is not None and not result.outcome.ok:
         raise Exit(ExitCode.FAILED)
 
 
