@@ -3,6 +3,8 @@
 :func:`replay` re-runs a stored chain on its recorded host results and returns a
 :class:`ReplayResult` (with the :class:`Divergence`, if any); with
 ``raise_on_divergence=True`` a divergence raises :class:`DivergenceError` instead.
+:func:`fork` continues a recording live from an event (:class:`ForkResult`);
+:func:`replay_overrides` replays it with host results replaced (:class:`OverrideResult`).
 The replayer pulls in wasmtime, so it loads on first use.
 """
 
@@ -15,14 +17,20 @@ from theater.errors import DivergenceError
 from .divergence import Divergence
 
 if TYPE_CHECKING:
+    from .fork import ForkResult, fork
     from .replayer import ReplayResult, replay
+    from .whatif import OverrideResult, replay_overrides
 
-__all__ = ["Divergence", "DivergenceError", "ReplayResult", "replay"]
+__all__ = ["Divergence", "DivergenceError", "ForkResult", "OverrideResult", "ReplayResult", "fork", "replay",
+           "replay_overrides"]
+
+_LAZY = {"replay": "replayer", "ReplayResult": "replayer", "fork": "fork", "ForkResult": "fork",
+         "replay_overrides": "whatif", "OverrideResult": "whatif"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("replay", "ReplayResult"):
-        from . import replayer
+    if name in _LAZY:
+        import importlib
 
-        return getattr(replayer, name)
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'replay' has no attribute {name!r}")

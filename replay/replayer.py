@@ -2,15 +2,20 @@
 
 Every host crossing is answered from the recording (the live handlers are never
 built, let alone called: no clock, no OS randomness, no environment). The recorded
-export calls are driven in order with their recorded arguments. The new run is
-stored as its own chain (``replay_of`` = the original); it has the original's header,
-so a faithful replay reproduces the chain hash for hash.
+export calls are driven in order with their recorded arguments.
+
+By default nothing is written but the outcome (the ``replays`` table): each replayed
+event is compared, type and data bytes, with the recorded one (replay/compare.py).
+With ``save=True`` the run is stored as its own chain (``replay_of`` = the original)
+with the original's header, so a faithful replay reproduces the chain hash for hash
+(what ``theater diff`` and the TUI compare).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -44,9 +49,15 @@ from theater.runtime import (
 )
 from theater.store import ChainInfo, ChainWriter, ReplayOutcome, Store
 
+from .compare import Comparison, tee
 from .divergence import Divergence
 
 CONTEXT = 3
+
+#: ``integrity()``: the recorded chain's integrity check, run by the caller (perhaps
+#: while the replay runs): None when its stored hashes are those of its events, else
+#: what is wrong. See :func:`replay`.
+Integrity = Callable[[], "str | None"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,13 +65,17 @@ class ReplayResult:
     """The outcome of a replay.
 
     ``verified`` is True when the replay reproduced the recording hash for hash: no
-    divergence and the same head hash (at ``until`` when given). ``chain`` is the new
-    chain's id; ``head`` its head hash; ``expected_head`` the recording's at the same
-    position (its head, after a divergence); ``recorded_head`` the recording's head,
-    which a whole replay (no ``until``, no ``note``) must also end at.
+    divergence, the same head hash (at ``until`` when given) and nothing wrong with
+    the recorded chain's integrity. ``chain`` is the saved replay chain's id (None when
+    the replay was not saved); ``head`` the head hash the replay reproduced (recomputed
+    from the header, or with an ``integrity`` check the recorded hash that check
+    proves); ``expected_head`` the recording's at the same position (its head, after a
+    divergence); ``recorded_head`` the recording's head, which a whole replay (no
+    ``until``, no ``note``) must also end at. ``integrity`` is what the recorded
+    chain's integrity check found wrong, if anything.
     """
 
-    chain: str
+    chain: str | None
     original: str
     events: int
     head: bytes
@@ -71,12 +86,21 @@ class ReplayResult:
     note: str | None = None
     #: the stored outcome, set once the replay ended
     outcome: ReplayOutcome | None = None
+    integrity: str | None = None
+
+    @property
+    def saved(self) -> bool:
+        """Derived: the replay was stored as a chain of its own."""
+        return self.chain is not None
 
     @property
     def verified(self) -> bool:
-        """Derived: no divergence, the head hash is the recording's at the same
-        position and, for a whole replay, the recording's head."""
-        if self.divergence is not None or self.expected_head is None or self.expected_head != self.head:
+        """Derived: no divergence, nothing wrong with the recording's integrity, the
+        head hash is the recording's at the same position and, for a whole replay, the
+        recording's head."""
+        if self.divergence is not None or self.integrity is not None:
+            return False
+        if self.expected_head is None or self.expected_head != self.head:
             return False
         if self.until is None and self.note is None:
             return self.recorded_head is not None and self.recorded_head == self.head
@@ -86,6 +110,7 @@ class ReplayResult:
         return {
             "chain": self.chain,
             "original": self.original,
+            "saved": self.saved,
             "verified": self.verified,
             "outcome": self.outcome,
             "events": self.events,
@@ -93,6 +118,7 @@ class ReplayResult:
             "expected_head": None if self.expected_head is None else self.expected_head.hex(),
             "until": self.until,
             "note": self.note,
+            "integrity": self.integrity,
             "divergence": None if self.divergence is None else self.divergence.to_json(),
         }
 
@@ -120,26 +146,29 @@ def replay(
     *,
     component: Path | None = None,
     until: int | None = None,
+    save: bool = False,
+    integrity: Integrity | None = None,
     progress: Callable[[int], None] | None = None,
     interrupt: Interrupt | None = None,
     raise_on_divergence: bool = False,
 ) -> ReplayResult:
     """Replay a recorded chain; see :class:`ReplayResult`.
 
+    Without ``save`` nothing is written but the outcome: each replayed event is
+    compared, type and data bytes, with the recorded one (replay/compare.py). What
+    proves the head is then the recorded chain's integrity: ``integrity`` is that
+    check, run by the caller (``theater replay`` runs ``verify_chain`` beside the
+    replay), called once the replay ended; without it the replayed bytes are hashed
+    from the header as they are compared, as a saved replay does. With ``save`` the
+    run is stored as a chain of its own (``replay_of`` = the recording).
+
     With ``interrupt`` (set by a Ctrl-C handler), the replay stops at the next host call
-    or export call: the replay chain is kept as incomplete and :class:`Interrupted` is
-    raised. With ``raise_on_divergence``, a replay that diverged (stored as such first)
-    raises :class:`theater.errors.DivergenceError` carrying the :class:`Divergence` and
-    the result, instead of returning it."""
+    or export call: a saved replay chain is kept as incomplete and :class:`Interrupted`
+    is raised. With ``raise_on_divergence``, a replay that diverged (stored as such
+    first) raises :class:`theater.errors.DivergenceError` carrying the
+    :class:`Divergence` and the result, instead of returning it."""
     info = chain if isinstance(chain, ChainInfo) else store.resolve(chain)
-    if info.format != "v1":
-        raise ReplayError(f"chain {info.id} is in the {info.format} format; only v1 chains can be replayed")
-    try:
-        header = orjson.loads(info.header)
-    except orjson.JSONDecodeError:
-        raise ReplayError(f"chain {info.id} has a malformed header") from None
-    if not isinstance(header, dict):
-        raise ReplayError(f"chain {info.id} has a malformed header: it is not a JSON object")
+    header = recorded_header(info)
     if until is not None and until < 0:
         raise ReplayError("--until must be a seq >= 0")
     data, sha = _component(store, header, component)
@@ -148,7 +177,7 @@ def replay(
     handler_types = [str(h.get("type")) for h in handler_settings]
     plan = plan_imports(load_imports(comp), handler_types, None)
     fuel, memory = replay_limits(info.id, header)
-    store.check_event_types(info.id)  # a tampered row is refused before the replay chain exists
+    store.check_event_types(info.id)  # a tampered row is refused before anything is written
 
     last = store.last_event(info.id)  # the recording's last event: it does not change while we replay
     # everything below reads the recording up to that event only, in short read
@@ -156,11 +185,18 @@ def replay(
     # to this database (even to this chain) while we replay and write
     stop = last.seq + 1 if last is not None and type(last.seq) is int else None
     incomplete = last is None or last.type != END_TYPE
-    writer = store.create_chain(info.header, replay_of=info.id, component_sha256=sha)
+    rows = store.event_rows(info.id, 0, stop)
+    writer: ChainWriter | Comparison
+    if save:
+        writer = store.create_chain(info.header, replay_of=info.id, component_sha256=sha)
+    else:
+        taken: deque[tuple[Any, ...]] = deque()
+        writer = Comparison(info.header, taken, hashing=integrity is None)
+        rows = tee(rows, taken)
     if progress is not None:
         writer.on_commit = lambda w: progress(w.length)  # every batch, also inside a long call
     try:
-        result = _drive(store, info, writer, comp, plan, (fuel, memory), until, stop, last, incomplete,
+        result = _drive(store, info, writer, rows, comp, plan, (fuel, memory), until, stop, last, incomplete,
                         progress, interrupt, redactor=redactor_from_header(handler_settings))
     except Interrupted as e:
         _record_failure(store, info, writer, sha, ReplayOutcome.INTERRUPTED, "interrupted", str(e))
@@ -168,6 +204,12 @@ def replay(
     except Exception as e:
         _record_failure(store, info, writer, sha, ReplayOutcome.FAILED, type(e).__name__, str(e))
         raise
+    problem = integrity() if integrity is not None else None
+    if problem is None and isinstance(writer, Comparison) and writer.bad_hash is not None:
+        problem = (f"the recorded chain fails its integrity check at event {writer.bad_hash} (hash_mismatch): "
+                   "its stored hash is not the hash of its fields")
+    if problem is not None:
+        result = replace(result, integrity=problem)
     outcome = _outcome(result)
     result = replace(result, outcome=outcome)
     d = result.divergence
@@ -182,6 +224,20 @@ def replay(
     return result
 
 
+def recorded_header(info: ChainInfo) -> dict[str, Any]:
+    """The header of a chain that can be replayed (a v1 chain whose header is a JSON
+    object); :class:`ReplayError` otherwise."""
+    if info.format != "v1":
+        raise ReplayError(f"chain {info.id} is in the {info.format} format; only v1 chains can be replayed")
+    try:
+        header = orjson.loads(info.header)
+    except orjson.JSONDecodeError:
+        raise ReplayError(f"chain {info.id} has a malformed header") from None
+    if not isinstance(header, dict):
+        raise ReplayError(f"chain {info.id} has a malformed header: it is not a JSON object")
+    return header
+
+
 def _outcome(result: ReplayResult) -> ReplayOutcome:
     """The stored outcome of a replay that ran to its end (or to ``--until``)."""
     if result.divergence is not None:
@@ -193,7 +249,8 @@ def _outcome(result: ReplayResult) -> ReplayOutcome:
     return ReplayOutcome.DIVERGED  # no event differed, yet the heads do: reported as kind "head"
 
 
-def _record_failure(store: Store, info: ChainInfo, writer: ChainWriter, sha: str, outcome: ReplayOutcome,
+def _record_failure(store: Store, info: ChainInfo, writer: ChainWriter | Comparison, sha: str,
+                    outcome: ReplayOutcome,
                     kind: str, message: str) -> None:
     """Store a replay that did not finish, where the database still takes a write
     (the error that stopped the replay is the one to report, not a second one)."""
@@ -204,10 +261,76 @@ def _record_failure(store: Store, info: ChainInfo, writer: ChainWriter, sha: str
         pass
 
 
+@dataclass(frozen=True, kw_only=True)
+class DrivenCalls:
+    """What driving a recording's export calls gave: how the run ended (``outcome``,
+    ``error``), the divergence that stopped it, if any, the number of export calls
+    made and the state the last one returned (for a run that goes on live)."""
+
+    outcome: EndOutcome
+    error: str | None = None
+    divergence: DivergenceSignal | None = None
+    calls: int = 0
+    state: bytes | None = None
+
+
+def drive_calls(
+    store: Store,
+    chain_id: str,
+    actor: ActorInstance,
+    boundary: Boundary,
+    writer: Any,
+    stop: int | None,
+    progress: Callable[[int], None] | None = None,
+    interrupt: Interrupt | None = None,
+) -> DrivenCalls:
+    """Call ``actor``'s exports as the recorded export events below ``stop`` say, with
+    their recorded arguments, through ``boundary`` (which answers every host call from
+    the recording). Stops at a divergence in the export itself (a missing export,
+    arguments that do not fit), a trap, an ``err`` or a shutdown; a divergence inside
+    a call propagates as :class:`DivergenceSignal` (or :class:`StopReplay`)."""
+    outcome: EndOutcome = EndOutcome.COMPLETED
+    calls, state = 0, None
+    for ev in store.events_of_type_until(chain_id, "export:", stop):
+        if interrupt is not None:
+            interrupt.check()
+        _, iface, fn = split_type(ev.type)
+        boundary.carry(NOTE_PREFIX)
+        payload = ev.payload()
+        found = actor.export(iface.partition("@")[0], fn)
+        if found is None or not isinstance(payload, dict):
+            return DrivenCalls(outcome=outcome, calls=calls, state=state, divergence=DivergenceSignal(
+                "signature", writer.length, ev.type, payload, None,
+                f"the replayed component does not export {iface}#{fn}"))
+        name, func, sig = found
+        try:
+            args = decode_params(sig, payload.get("args"), resource_decoder=None)
+            if not boundary.replaying and args:  # gone live (replay --then-live): the live state
+                args = (state, *args[1:])
+        except CodecError as e:
+            return DrivenCalls(outcome=outcome, calls=calls, state=state, divergence=DivergenceSignal(
+                "signature", writer.length, ev.type, payload.get("args"), None,
+                f"the recorded arguments do not fit {fn}: {e}"))
+        status, value = boundary.call_export(actor.store, func, name, fn, sig, args, fuel=actor.fuel)
+        calls += 1
+        if progress is not None:
+            progress(writer.length)
+        if status == "trap":
+            return DrivenCalls(outcome=EndOutcome.TRAPPED, error=value, calls=calls, state=state)
+        ok, new_state, _resp, err = apply_result(fn, value)
+        if not ok and not continues_after_error(iface):
+            return DrivenCalls(outcome=EndOutcome.ERROR, error=err, calls=calls, state=state)
+        state = new_state
+        if boundary.shutdown_seen:
+            return DrivenCalls(outcome=EndOutcome.STOPPED, calls=calls, state=state)
+    return DrivenCalls(outcome=outcome, calls=calls, state=state)
+
+
 def _drive(
     store: Store,
     info: ChainInfo,
-    writer: ChainWriter,
+    writer: ChainWriter | Comparison,
+    rows: Iterator[tuple[Any, ...]],
     comp: Any,
     plan: Any,
     limits: tuple[int, int],
@@ -221,8 +344,7 @@ def _drive(
     redactor: Any = None,
 ) -> ReplayResult:
     """Run the replay into ``writer`` and compare; see :func:`replay`."""
-    boundary = Boundary(writer, source=store.event_rows(info.id, 0, stop), resources=resource_codec(plan),
-                        until=until, redactor=redactor)
+    boundary = Boundary(writer, source=rows, resources=resource_codec(plan), until=until, redactor=redactor)
     divergence: DivergenceSignal | None = None
     stopped = False
     outcome: EndOutcome = EndOutcome.COMPLETED
@@ -230,37 +352,8 @@ def _drive(
     try:
         fuel, memory = limits
         actor = ActorInstance(comp, plan, boundary, fuel=fuel, memory=memory, interrupt=interrupt)
-        for ev in store.events_of_type_until(info.id, "export:", stop):
-            if interrupt is not None:
-                interrupt.check()
-            _, iface, fn = split_type(ev.type)
-            boundary.carry(NOTE_PREFIX)
-            payload = ev.payload()
-            found = actor.export(iface.partition("@")[0], fn)
-            if found is None or not isinstance(payload, dict):
-                divergence = DivergenceSignal("signature", writer.length, ev.type, payload, None,
-                                              f"the replayed component does not export {iface}#{fn}")
-                break
-            name, func, sig = found
-            try:
-                args = decode_params(sig, payload.get("args"), resource_decoder=None)
-            except CodecError as e:
-                divergence = DivergenceSignal("signature", writer.length, ev.type, payload.get("args"), None,
-                                              f"the recorded arguments do not fit {fn}: {e}")
-                break
-            status, value = boundary.call_export(actor.store, func, name, fn, sig, args, fuel=actor.fuel)
-            if progress is not None:
-                progress(writer.length)
-            if status == "trap":
-                outcome, error = EndOutcome.TRAPPED, value
-                break
-            ok, _state, _resp, err = apply_result(fn, value)
-            if not ok and not continues_after_error(iface):
-                outcome, error = EndOutcome.ERROR, err
-                break
-            if boundary.shutdown_seen:
-                outcome = EndOutcome.STOPPED
-                break
+        calls = drive_calls(store, info.id, actor, boundary, writer, stop, progress, interrupt)
+        divergence, outcome, error = calls.divergence, calls.outcome, calls.error
         if divergence is None and not incomplete:
             boundary.carry(NOTE_PREFIX)
             nxt = boundary.peek()
@@ -286,6 +379,8 @@ def _drive(
         raise
     except Interrupted as e:
         writer.abandon()
+        if writer.chain_id is None:
+            raise e.again(f"{e.what}: after {writer.length} replayed events (nothing was written)") from None
         raise e.again(f"{e.what}: replay chain {writer.chain_id} kept as incomplete, "
                       f"{writer.length} events") from None
     note = None

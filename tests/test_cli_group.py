@@ -74,8 +74,12 @@ def test_in_process_and_subprocess_runs_agree(tmp_path: Path) -> None:
         assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), args
         codes.add(a.returncode)
     assert codes == {0, 2}
-    # replay writes a new chain each run: the same result but for the new chain's id
+    # replay writes no chain (issue 18 item 3): the same output in and out of process
     a, b = (f("replay", chain, "--db", str(db), "--verify", "--json") for f in (run_cli, run_cli_process))
+    assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr) and a.returncode == 0
+    assert orjson.loads(a.stdout)["chain"] is None and orjson.loads(a.stdout)["verified"]
+    # replay --save writes a new chain each run: the same result but for the new chain's id
+    a, b = (f("replay", chain, "--db", str(db), "--verify", "--json", "--save") for f in (run_cli, run_cli_process))
     assert a.returncode == b.returncode == 0, a.stderr + b.stderr
     ja, jb = orjson.loads(a.stdout), orjson.loads(b.stdout)
     assert ja.pop("chain") != jb.pop("chain") and ja == jb and ja["verified"] and a.stderr == b.stderr

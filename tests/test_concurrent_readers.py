@@ -83,7 +83,7 @@ def test_replay_verify_export_diff_while_another_process_records(tmp_path: Path)
         live = wait_for_events(db, 2048)
         overlapped = 0
         for _ in range(1):
-            r = run_cli("replay", rec_id, "--db", str(db), "--verify", "--json")
+            r = run_cli("replay", rec_id, "--db", str(db), "--verify", "--json", "--save")
             assert r.returncode == 0, r.stdout + r.stderr
             no_lock_errors(r.stderr)
             out = orjson.loads(r.stdout)

@@ -32,7 +32,7 @@ def recorded(tmp_path, name="counter", sends=(b"abc", b"xy", b"z"), **kw):
 ])
 def test_fixture_recordings_replay_verified(tmp_path, name, kw):
     store, r = recorded(tmp_path, name, **kw)
-    rr = replay(store, r.chain)
+    rr = replay(store, r.chain, save=True)
     assert rr.verified and rr.divergence is None
     assert rr.head == r.head and rr.events == r.events
     info = store.chain(rr.chain)
@@ -57,7 +57,7 @@ def test_random_loop_many_calls(tmp_path):
 ])
 def test_divergence_is_named_exactly(tmp_path, variant, seq, kind, field):
     store, r = recorded(tmp_path)
-    rr = replay(store, r.chain, component=wat_path(variant))
+    rr = replay(store, r.chain, component=wat_path(variant), save=True)
     assert not rr.verified
     d = rr.divergence
     assert (d.seq, d.kind) == (seq, kind)
@@ -77,7 +77,7 @@ def test_argument_divergence_report_reads_like_vcrpy(tmp_path):
 
 def test_replay_until_stops_after_seq(tmp_path):
     store, r = recorded(tmp_path)
-    rr = replay(store, r.chain, until=4)
+    rr = replay(store, r.chain, until=4, save=True)
     assert rr.verified and rr.events == 5
     assert rr.head == store.event(r.chain, 4).hash
     assert store.chain(rr.chain).status == "incomplete"
@@ -152,7 +152,7 @@ def test_cli_diff_recording_vs_replay_and_two_seeds(tmp_path):
         assert r.returncode == 0, r.stderr
     with Store(db) as s:
         first, second = [c.id for c in s.chains()]
-    r = run_cli("replay", first, "--db", db, "--json")
+    r = run_cli("replay", first, "--db", db, "--json", "--save")
     replayed = orjson.loads(r.stdout)["chain"]
     r = run_cli("diff", first, replayed, "--db", db, "--json")
     assert r.returncode == 0, r.stdout
@@ -195,7 +195,8 @@ def test_ctrl_c_during_replay_keeps_the_replay_chain_as_incomplete(tmp_path):
         """Start `theater replay`, wait for the evidence that its actor is running (its
         replay chain has committed more than 5000 of 300002 events), then SIGINT it."""
         before = {c.id for c in watch.chains()}
-        proc = subprocess.Popen([sys.executable, "-m", "theater", "replay", r.chain, "--db", db, "--verify"],
+        proc = subprocess.Popen([sys.executable, "-m", "theater", "replay", r.chain, "--db", db, "--verify",
+                                 "--save"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         seen = 0
         deadline = time.monotonic() + 120

@@ -43,11 +43,11 @@ def cli(*args: str) -> tuple[int, str]:
 def test_each_replay_outcome_is_stored_with_seq_kind_and_report(tmp_path: Path) -> None:
     """issue 11 item 5: verified / diverged / stopped / interrupted rows, written by the replayer."""
     store, chain = recorded(tmp_path)
-    ok = replay(store, chain)
-    bad = replay(store, chain, component=wat_path("counter_args"))
-    part = replay(store, chain, until=3)
+    ok = replay(store, chain, save=True)
+    bad = replay(store, chain, component=wat_path("counter_args"), save=True)
+    part = replay(store, chain, until=3, save=True)
     with pytest.raises(Interrupted):
-        replay(store, chain, interrupt=Interrupt(requested=True))
+        replay(store, chain, interrupt=Interrupt(requested=True), save=True)
     rows = store.replays(chain)
     assert [r.outcome for r in rows] == ["verified", "diverged", "stopped", "interrupted"]
     assert [r.outcome for r in rows] == [ReplayOutcome.VERIFIED, ReplayOutcome.DIVERGED,
@@ -69,8 +69,8 @@ def test_chains_lists_replay_outcomes_not_complete(tmp_path: Path) -> None:
     """issue 11 item 5: a diverged replay chain is listed `diverged`, not `complete`,
     and the recording shows its latest replay's outcome (text and --json)."""
     store, chain = recorded(tmp_path)
-    good = replay(store, chain)
-    bad = replay(store, chain, component=wat_path("counter_args"))
+    good = replay(store, chain, save=True)
+    bad = replay(store, chain, component=wat_path("counter_args"), save=True)
     store.close()
     code, out = cli("chains", "--db", str(tmp_path / "r.db"), "--json")
     assert code == 0
@@ -146,7 +146,7 @@ def test_tui_chains_screen_shows_replay_outcomes(tmp_path: Path) -> None:
     from tui.app import TheaterApp
 
     store, chain = recorded(tmp_path)
-    bad = replay(store, chain, component=wat_path("counter_args"))
+    bad = replay(store, chain, component=wat_path("counter_args"), save=True)
     store.close()
 
     async def scenario(pilot):  # type: ignore[no-untyped-def]

@@ -177,7 +177,7 @@ def test_a_fresh_signed_recording_and_its_replay_under_all_key(tmp_path):
     r = run_cli("verify", rec["chain"], "--db", str(db), "--key", str(tmp_path / "k.pub"), "--json")
     out = orjson.loads(r.stdout)
     assert r.returncode == 0 and out["signed_size"] == out["events"] == rec["events"]
-    r = run_cli("replay", rec["chain"], "--db", str(db), "--verify")
+    r = run_cli("replay", rec["chain"], "--db", str(db), "--verify", "--save")
     assert r.returncode == 0, r.stderr
     r = run_cli("verify", "--all", "--db", str(db), "--key", str(tmp_path / "k.pub"), "--json")
     assert r.returncode == 1

@@ -23,7 +23,7 @@ VERIFY = Path(__file__).resolve().parent.parent / "verify"
 
 TODAYS_CLASSES = [
     "hash_mismatch", "parent_mismatch", "sequence_gap", "duplicate", "header_mismatch", "malformed",
-    "truncated", "bad_signature", "fork", "random_mismatch", "unsigned_tail",
+    "truncated", "bad_signature", "fork", "random_mismatch", "unsigned_tail", "broken_link",
 ]
 
 

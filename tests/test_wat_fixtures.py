@@ -70,6 +70,7 @@ COUNTER_IMPORTS = {RUNTIME: {"log": LOG_SIG}, RANDOM: {"get-random-bytes": BYTES
 
 SHAPES = {
     "random_loop": ({RANDOM: {"get-random-u64": U64_SIG}}, COUNTER_EXPORTS),
+    "coin": ({RANDOM: {"get-random-u64": U64_SIG}}, COUNTER_EXPORTS),
     "counter": (COUNTER_IMPORTS, COUNTER_EXPORTS),
     "counter_args": (COUNTER_IMPORTS, COUNTER_EXPORTS),
     "counter_extra": (
@@ -468,6 +469,16 @@ def test_random_loop_handle_send(engine):
     assert len(a.host.calls) == before
     assert a.handle_send(None, b"z") == (le64(a.host.u64_returned[-1]),)
     assert a.host.calls == [("get-random-u64", ())] * 7
+
+
+def test_coin_draws_again_on_an_odd_draw(engine):
+    """coin.wat (issue 13 item 3's what-if fixture): one draw, and a second one when the
+    first is odd; the state is their sum."""
+    a = Actor(engine, "coin", host=Host(u64_values=[4, 7, 10, 20]))
+    state = a.init(None, "0")[0]
+    assert a.handle_send(state, b"m") == (le64(4),)  # even: one draw
+    assert a.handle_send(le64(1), b"m") == (le64(1 + 7 + 10),)  # odd: a second draw
+    assert a.host.calls == [("get-random-u64", ())] * 3
 
 
 def test_random_loop_is_deterministic_across_instances(engine):

@@ -307,28 +307,33 @@ class Boundary:
             body = self.redactor.scrub(body)  # the actor's state may hold a secret it read
         data = dumps(body)
         if self.replaying:
-            ev = self.peek()
-            if ev is None or ev.type != type_:
-                if ev is not None and ev.type.startswith("host:") and outcome[0] == "trap":
-                    raise self._diverge(
-                        "trap", type_, {"type": ev.type, **_payload(ev)}, {"type": type_, **body},
-                        f"the replayed {function} trapped ({outcome[1]}); the recording went on with {ev.type}",
-                    )
-                if ev is not None and ev.type.startswith("host:"):
-                    raise self._diverge(
-                        "missing_call", ev.type, {"type": ev.type, **_payload(ev)}, {"type": type_, **body},
-                        f"the recording calls {ev.type} next, but the replayed {function} returned without it",
-                    )
-                exp = None if ev is None else {"type": ev.type, **_payload(ev)}
-                raise self._diverge("different_call", type_, exp, {"type": type_, **body},
-                                    f"expected {None if ev is None else ev.type}, the replay ran {type_}")
-            if ev.data != data:
-                recorded = _payload(ev)
-                kind = "trap" if ("trap" in recorded) != ("trap" in body) else "result"
-                raise self._diverge(kind, type_, recorded, body, f"{type_} returned a different result")
-            self.take()
+            self._check_export(type_, function, body, data, outcome)
         self._append(type_, data)
         return outcome
+
+    def _check_export(self, type_: str, function: str, body: dict[str, Any], data: bytes,
+                      outcome: tuple[str, Any]) -> None:
+        """Replay mode: take the recorded export event, or raise the divergence."""
+        ev = self.peek()
+        if ev is None or ev.type != type_:
+            if ev is not None and ev.type.startswith("host:") and outcome[0] == "trap":
+                raise self._diverge(
+                    "trap", type_, {"type": ev.type, **_payload(ev)}, {"type": type_, **body},
+                    f"the replayed {function} trapped ({outcome[1]}); the recording went on with {ev.type}",
+                )
+            if ev is not None and ev.type.startswith("host:"):
+                raise self._diverge(
+                    "missing_call", ev.type, {"type": ev.type, **_payload(ev)}, {"type": type_, **body},
+                    f"the recording calls {ev.type} next, but the replayed {function} returned without it",
+                )
+            exp = None if ev is None else {"type": ev.type, **_payload(ev)}
+            raise self._diverge("different_call", type_, exp, {"type": type_, **body},
+                                f"expected {None if ev is None else ev.type}, the replay ran {type_}")
+        if ev.data != data:
+            recorded = _payload(ev)
+            kind = "trap" if ("trap" in recorded) != ("trap" in body) else "result"
+            raise self._diverge(kind, type_, recorded, body, f"{type_} returned a different result")
+        self.take()
 
 
 def _int_result(sig: FuncSig) -> tuple[int, int] | None:

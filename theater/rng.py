@@ -67,6 +67,13 @@ class ChaCha20Rng:
         self.words_used += nwords
         return out
 
+    def skip(self, nwords: int) -> None:
+        """Draw and drop ``nwords`` words: the stream position after draws made elsewhere."""
+        while nwords > 0:
+            step = min(nwords, 1 << 20)
+            self._take(step)
+            nwords -= step
+
     def next_u32(self) -> int:
         return int.from_bytes(self._take(1), "little")
 

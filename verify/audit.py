@@ -177,7 +177,11 @@ def audit_chain(
                   allow_unsigned_tail=allow_unsigned_tail, unsigned_hint=hint)
     aud.extra.extend(bad)
     aud.notes.extend(notes)
-    return aud.finish(verify_chain(store, info, progress=progress, on_event=aud.on_event))
+    result = aud.finish(verify_chain(store, info, progress=progress, on_event=aud.on_event))
+    from .forks import fork_link  # a fork's prefix against its source (issue 13 item 2)
+
+    link, note = fork_link(store, info)
+    return result.with_problems(*(() if link is None else (link,))).with_notes(*(() if note is None else (note,)))
 
 
 def missing_chain(chain_id: str, items: Sequence[CheckpointItem], keys: Sequence[PublicKey]) -> VerifyResult:

@@ -81,7 +81,8 @@ def test_record_throughput(benchmark, manifest, tmp_path, table):
 
 
 def test_replay_throughput(benchmark, manifest, tmp_path, table):
-    """Replay of a recording, against the recording itself (same run, alternating)."""
+    """Replay --save of a recording (the replayed chain written), against the recording
+    itself (same run, alternating)."""
     dbs = iter(range(1000))
     chains: list[tuple[Store, str, int]] = []
 
@@ -95,16 +96,53 @@ def test_replay_throughput(benchmark, manifest, tmp_path, table):
 
     def measured(_: object) -> object:
         store, chain, _events = chains[-1]
-        return replay(store, chain)
+        return replay(store, chain, save=True)
 
     base, rep, result = alternate(benchmark, baseline, measured, rounds=ROUNDS)
     events = chains[-1][2]
-    assert result.verified and result.events == events
+    assert result.verified and result.events == events and result.saved
     rec_eps, rep_eps = 1 / base, events / rep
     ratio = rep_eps / rec_eps
     table(Row(
-        "replay: events/s of that recording", fmt_rate(rep_eps, "events/s"),
+        "replay --save: events/s of that recording", fmt_rate(rep_eps, "events/s"),
         f"record: {fmt_rate(rec_eps, 'events/s')}", f"{ratio:.2f}x", ">= 1.2x", ratio >= 1.2, order=2,
+    ))
+    for store, _, _ in chains:
+        store.close()
+
+
+def test_replay_verify_throughput(benchmark, manifest, tmp_path, table):
+    """issue 18 item 3: `replay --verify` as the CLI runs it (theater/commands/replay.py
+    replay_one: events compared with the recorded bytes, nothing written but the
+    outcome, the recording's integrity checked beside it) against recording the same
+    workload (same run, alternating)."""
+    from theater.commands.replay import replay_one
+
+    dbs = iter(range(1000))
+    chains: list[tuple[Store, str, int]] = []
+
+    def baseline() -> float:
+        store = Store(tmp_path / f"v{next(dbs)}.db")
+        t = time.perf_counter()
+        r = record(manifest, store, init_param=str(N))
+        seconds = time.perf_counter() - t
+        chains.append((store, r.chain, r.events))
+        return seconds / r.events  # seconds per event
+
+    def measured(_: object) -> object:
+        store, chain, _events = chains[-1]
+        return replay_one(store, chain)
+
+    base, rep, result = alternate(benchmark, baseline, measured, rounds=ROUNDS)
+    store, chain, events = chains[-1]
+    assert result.verified and result.events == events and not result.saved and result.integrity is None
+    assert store.replays(chain)[-1].chain is None  # only the outcome was written
+    rec_eps, rep_eps = 1 / base, events / rep
+    ratio = rep_eps / rec_eps
+    table(Row(
+        "replay --verify (writes only the outcome): events/s", fmt_rate(rep_eps, "events/s"),
+        f"record: {fmt_rate(rec_eps, 'events/s')}", f"{ratio:.2f}x", ">= 1.5x", ratio >= 1.5, order=2,
+        notes=["the recording's integrity walk runs beside the replay, in 2 worker processes"],
     ))
     for store, _, _ in chains:
         store.close()

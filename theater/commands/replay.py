@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..cli import Exit, db_option, emit_json, interruptible, json_option, open_store
 from ..errors import ExitCode
 from ..progress import progress
+from ..text import inert_line
+
+
+def replay_one(store: Any, chain: str, *, component: Path | None = None, until: int | None = None,
+               save: bool = False, interrupt: Any = None, update: Any = None) -> Any:
+    """Replay one chain the way ``theater replay`` does: the recorded chain's integrity
+    checked beside the replay (verify/background.py) unless the replay is saved (then
+    its own hashes prove its head). Returns the :class:`replay.ReplayResult`; for
+    callers that replay many chains."""
+    from replay.replayer import replay as do_replay
+
+    info = store.resolve(chain)
+    check = None
+    if not save:
+        from verify.background import BackgroundVerify
+
+        check = BackgroundVerify(store.db_file(), info.id, info.length)
+    return do_replay(store, info, component=component, until=until, save=save, interrupt=interrupt,
+                     progress=update, integrity=None if check is None else check.problem)
 
 
 @click.command()
@@ -16,41 +36,91 @@ from ..progress import progress
 @db_option
 @click.option("--verify", "check", is_flag=True,
               help="Exit 1 unless the replay reproduces the recording hash for hash.")
+@click.option("--save", is_flag=True,
+              help="Store the replayed run as a chain of its own (for diff and the TUI); "
+                   "without it nothing is written but the replay's outcome.")
 @click.option("--component", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Replay against this component instead of the recorded one (e.g. a new build).")
 @click.option("--until", type=click.IntRange(0, 2**63 - 1), default=None, metavar="SEQ",
               help="Stop after event SEQ.")
+@click.option("--override", "overrides", multiple=True, metavar="SEQ=JSON",
+              help="What if host call SEQ had returned JSON (its WIT result, as events store it)? "
+                   "Records a new chain; stops at the first difference.")
+@click.option("--then-live", is_flag=True,
+              help="With --override: at the first difference go on with live handlers and record the rest.")
 @json_option
-def replay(chain: str, db: str | None, check: bool, component: Path | None, until: int | None,
-           as_json: bool) -> None:
+def replay(chain: str, db: str | None, check: bool, save: bool, component: Path | None, until: int | None,
+           overrides: tuple[str, ...], then_live: bool, as_json: bool) -> None:
     """Replay CHAIN (an id, a unique prefix, or 'last') without touching live handlers.
 
     Every host call is answered from the recording; the clock, the OS random source
-    and the environment are never read. The run is stored as a new chain linked to the
-    original. A divergence report names the first event that differs and how.
+    and the environment are never read. Each replayed event is compared, type and
+    data bytes, with the recorded one, and the recording's integrity is checked
+    beside it; only the outcome is stored, unless --save stores the run as a new chain
+    linked to the original. A divergence report names the first event that differs
+    and how.
     """
-    from replay.replayer import replay as do_replay
-
+    if overrides or then_live:
+        _what_if(chain, db, overrides, then_live, component, check, save, until, as_json)
+        return
     with open_store(db) as store:
         info = store.resolve(chain)
         total = info.length if until is None else min(info.length, until + 1)
         with interruptible() as stop, progress(f"replaying {info.id[:8]}", total or None,
                                                enabled=not as_json) as update:
-            # Ctrl-C: exit 130, the replay chain kept as incomplete
-            result = do_replay(store, info, component=component, until=until, interrupt=stop, progress=update)
+            # Ctrl-C: exit 130 (a saved replay chain kept as incomplete)
+            result = replay_one(store, info.id, component=component, until=until, save=save,
+                                interrupt=stop, update=update)
     if as_json:
         emit_json(result.to_json())
     else:
         d = result.divergence
         state = "verified: identical to the recording" if result.verified else (
             "DIVERGED" if d is not None else "not identical")
-        click.echo(f"replayed {result.original} as {result.chain}: {result.events} events, "
+        what = f"as {result.chain}" if result.saved else "(not saved)"
+        click.echo(f"replayed {result.original} {what}: {result.events} events, "
                    f"head {result.head.hex()[:16]}, {state}")
         if result.note:
             click.echo(f"  note: {result.note}")
+        if result.integrity:
+            click.echo(f"  {inert_line(result.integrity)}")
         if d is not None:
             click.echo(d.report())
     if check and not result.verified:
+        raise Exit(ExitCode.FAILED)
+
+
+
+def _what_if(chain: str, db: str | None, overrides: tuple[str, ...], then_live: bool, component: Path | None,
+             check: bool, save: bool, until: int | None, as_json: bool) -> None:
+    """``theater replay --override``: replay.whatif.replay_overrides."""
+    from replay.whatif import parse_override, replay_overrides
+
+    from ..errors import UsageError
+
+    if not overrides:
+        raise UsageError("--then-live needs at least one --override SEQ=JSON")
+    if check or save or until is not None:
+        raise UsageError("--override records a new chain of its own: it does not take --verify, --save or --until")
+    given = dict(parse_override(o) for o in overrides)
+    with open_store(db) as store, interruptible() as stop:
+        result = replay_overrides(store, chain, overrides=given, then_live=then_live, component=component,
+                                  interrupt=stop)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        d = result.difference
+        what = ("no difference: the recording shows nothing the overrides changed" if d is None
+                else f"first difference at event {d.seq}" + (
+                    f", live from there: {result.outcome}" if result.live_from is not None else ", stopped there"))
+        click.echo(f"replayed {result.source} with "
+                   f"{len(result.overrides)} override(s) as {result.chain}: {result.events} events, "
+                   f"head {result.head.hex()[:16]}, {what}")
+        if d is not None:
+            click.echo(d.report())
+        if result.error:
+            click.echo(f"  the actor {result.outcome}: {inert_line(result.error)}")
+    if result.live_from is not None and not result.outcome.ok:
         raise Exit(ExitCode.FAILED)
 
 

@@ -54,6 +54,12 @@ class Handler:
         """The settings recorded in the chain header (deterministic values only)."""
         return self.config.to_json()
 
+    def resume(self, interface: str, function: str, payload: dict[str, Any]) -> None:
+        """Advance the live state past one recorded crossing of ``interface#function``
+        (versionless interface; ``payload`` the event's ``{args, result | trap}``), so
+        that a fork continues exactly where the recording was (replay/fork.py). A
+        handler without state that the actor can observe does nothing."""
+
 
 def registry() -> dict[str, type[Handler]]:
     from .environment import EnvironmentHandler

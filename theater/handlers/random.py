@@ -63,6 +63,22 @@ class RandomHandler(Handler):
             "allow_crypto_secure": self.allow_crypto_secure,
         }
 
+    def resume(self, interface: str, function: str, payload: dict[str, Any]) -> None:
+        """Draw what the recorded call drew: ceil(len / 4) words for bytes, 2 for a u64,
+        4 for insecure-seed; nothing for a refused (trapped) call."""
+        if "trap" in payload:
+            return
+        if function.endswith("-bytes"):
+            n = (payload.get("args") or {}).get("len")
+            words = (n + 3) // 4 if type(n) is int and n > 0 else 0
+        elif function.endswith("-u64"):
+            words = 2
+        elif function == "insecure-seed":
+            words = 4
+        else:
+            return
+        self.rng.skip(words)
+
     def _bytes(self, store: Any, n: int) -> bytes:
         if n > self.max_bytes:
             raise HostRefusal(f"requested {n} random bytes, more than max_bytes = {self.max_bytes}")

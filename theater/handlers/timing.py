@@ -42,6 +42,12 @@ class TimingHandler(Handler):
         self._wall0 = 0 if start is None else int(start) * 1_000_000_000
         self._reads = 0
 
+    def resume(self, interface: str, function: str, payload: dict[str, Any]) -> None:
+        """A virtual clock advances once per recorded read (``now``); live clocks are
+        read live."""
+        if function == "now" and "trap" not in payload:
+            self._reads += 1
+
     def _advance(self) -> int:
         self._reads += 1
         return self._reads * self.tick
