@@ -158,8 +158,8 @@ def replay(
     if progress is not None:
         writer.on_commit = lambda w: progress(w.length)  # every batch, also inside a long call
     try:
-        result = _drive(store, info, writer, comp, plan, (fuel, memory), until, stop, last, incomplete,
-                        progress, interrupt)
+        result = _drive(store, info, writer, comp=comp, plan=plan, limits=(fuel, memory), until=until, stop=stop,
+                        last=last, incomplete=incomplete, progress=progress, interrupt=interrupt)
     except Interrupted as e:
         _record_failure(store, info, writer, sha, ReplayOutcome.INTERRUPTED, "interrupted", str(e))
         raise
@@ -206,6 +206,7 @@ def _drive(
     store: Store,
     info: ChainInfo,
     writer: ChainWriter,
+    *,
     comp: Any,
     plan: Any,
     limits: tuple[int, int],

@@ -270,3 +270,20 @@ def test_recording_a_replay_outcome_runs_no_schema_statement(tmp_path: Path) -> 
         store.conn.set_trace_callback(None)
         assert sum(s.lstrip().startswith("CREATE TABLE") for s in run) == 1, run
         assert [r.outcome for r in store.replays(chain)] == ["verified", "verified"]
+
+
+# ------------------------------------------------------------------ the replayer's drive loop
+
+
+def test_the_replayers_drive_loop_takes_its_settings_by_keyword() -> None:
+    """issue 12 item 2 (leftover): ``replay/replayer.py::_drive`` took twelve positional
+    parameters, where swapping ``until`` and ``stop`` (both ``int | None``) type-checks;
+    past the store, the chain and the writer they are keyword-only."""
+    import inspect
+
+    from replay.replayer import _drive
+
+    params = list(inspect.signature(_drive).parameters.values())
+    positional = [p.name for p in params if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    assert positional == ["store", "info", "writer"]
+    assert {"until", "stop", "limits", "incomplete", "interrupt"} <= {p.name for p in params}
