@@ -17,11 +17,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m theater.demo
 
+# Bytecode of the suite and of the ~250 processes it starts, kept outside the checkout even
+# where PYTHONDONTWRITEBYTECODE is set (pytest recompiled and re-rewrote every module on
+# each run: 5 s of CPU; tests/conftest.py does the same for a bare `pytest`).
+PYCACHE ?= $(or $(TMPDIR),/tmp)/theater-pycache-$(shell id -u)
+
 # The layer contracts first (pyproject.toml [tool.importlinter]; CI runs this target), then
 # the suite, closing with its 15 slowest tests.
 test: $(STAMP)
 	$(BIN)/lint-imports --no-logo
-	$(BIN)/python -m pytest -q --durations=15
+	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(PYCACHE) $(BIN)/python -m pytest -q --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m bench --benchmark-only --benchmark-columns=min,mean,rounds tests/bench

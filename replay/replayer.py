@@ -196,8 +196,9 @@ def replay(
     if progress is not None:
         writer.on_commit = lambda w: progress(w.length)  # every batch, also inside a long call
     try:
-        result = _drive(store, info, writer, rows, comp, plan, (fuel, memory), until, stop, last, incomplete,
-                        progress, interrupt, redactor=redactor_from_header(handler_settings))
+        result = _drive(store, info, writer, rows=rows, comp=comp, plan=plan, limits=(fuel, memory), until=until,
+                        stop=stop, last=last, incomplete=incomplete, progress=progress, interrupt=interrupt,
+                        redactor=redactor_from_header(handler_settings))
     except Interrupted as e:
         _record_failure(store, info, writer, sha, ReplayOutcome.INTERRUPTED, "interrupted", str(e))
         raise
@@ -330,6 +331,7 @@ def _drive(
     store: Store,
     info: ChainInfo,
     writer: ChainWriter | Comparison,
+    *,
     rows: Iterator[tuple[Any, ...]],
     comp: Any,
     plan: Any,
@@ -340,7 +342,6 @@ def _drive(
     incomplete: bool,
     progress: Callable[[int], None] | None,
     interrupt: Interrupt | None,
-    *,
     redactor: Any = None,
 ) -> ReplayResult:
     """Run the replay into ``writer`` and compare; see :func:`replay`."""

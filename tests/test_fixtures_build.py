@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from wasmtime import Config, Engine
-from wasmtime.component import Component, ComponentInstanceType, FuncType
+from wasmtime.component import ComponentInstanceType, FuncType
 
+import theater.engine as theater_engine
 from fixtures import build
 
 # The component-model binary preamble: "\0asm", version 0x000d, layer 0x0001.
@@ -29,8 +29,11 @@ def test_example_builds_to_a_component_wasmtime_loads(example_wasm: Path) -> Non
     assert not example_wasm.is_relative_to(build.REPO_ROOT)
     assert example_wasm.read_bytes()[:8] == COMPONENT_MAGIC
 
-    engine = Engine(Config())
-    component = Component.from_file(engine, str(example_wasm))
+    # theater's engine, through its compiled-component cache: the actors run on this
+    # engine, and a componentize-py component compiled cold costs ~20 s of CPU (then
+    # once per machine, shared with every test that runs the example actor)
+    engine = theater_engine.engine()
+    component = theater_engine.load_component(example_wasm.read_bytes())
     exports = component.type.exports(engine)
     imports = component.type.imports(engine)
     actor = exports["theater:simple/actor"].ty

@@ -17,6 +17,7 @@ authenticated content changed, and must pass one whose content did not change.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import shutil
@@ -75,7 +76,10 @@ def _names(n_min: int, n_max: int) -> st.SearchStrategy[list[str]]:
     return st.lists(st.sampled_from(NAMES), min_size=n_min, max_size=n_max, unique=True)
 
 
+@functools.cache
 def wit_types(max_leaves: int = 8) -> st.SearchStrategy[WitType]:
+    """The strategy of random types (built once per ``max_leaves``: a new recursive
+    strategy per example is validated anew, which cost most of these tests' time)."""
     prim = st.sampled_from(PRIMS).map(Prim)
 
     def compound(inner: st.SearchStrategy[WitType]) -> st.SearchStrategy[WitType]:
@@ -99,8 +103,10 @@ def wit_types(max_leaves: int = 8) -> st.SearchStrategy[WitType]:
 f32, f64 = witvalues.f32, witvalues.f64
 
 
+@functools.cache
 def values(t: WitType | None) -> st.SearchStrategy[Any]:
-    """Python values of ``t`` exactly as wasmtime-py lifts them (NaNs with payloads too)."""
+    """Python values of ``t`` exactly as wasmtime-py lifts them (NaNs with payloads too);
+    one strategy per type (types repeat across examples)."""
     return witvalues.values(t, edges=True, max_list=3, max_text=6, max_bytes=8)
 
 

@@ -45,9 +45,9 @@ class Base:
     events: int
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
-    d = tmp_path_factory.mktemp("base")
+def record_base(d: Path) -> Base:
+    """Record the base chain (counter, two sends) into d/base.db through the CLI: the
+    one helper behind this module's ``base`` fixture and tests/test_trust_input.py's."""
     db = d / "base.db"
     r = run_cli("record", str(wat_manifest(d, "counter")), "--db", str(db), "--send", "abc", "--send", "de",
                 "-q", "--json")
@@ -55,6 +55,11 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
     out = orjson.loads(r.stdout)
     assert not Path(str(db) + "-wal").exists() or Path(str(db) + "-wal").stat().st_size == 0
     return Base(db, out["chain"], out["head"], out["events"])
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
+    return record_base(tmp_path_factory.mktemp("base"))
 
 
 def copy_db(base: Base, to: Path) -> Path:

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from actors import HANDLERS, py_manifest, wat_manifest
 from conftest import run_cli
-from test_reliability import USAGE, Base, assert_intact, chain_ids, copy_db, one_line_error
+from test_reliability import USAGE, Base, assert_intact, chain_ids, copy_db, one_line_error, record_base
 
 from fixtures.build import wat_path
 from theater.store import Store
@@ -26,14 +26,8 @@ BIG = str(2**64 + 1)
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
-    """A database holding one recorded chain (as test_reliability's)."""
-    d = tmp_path_factory.mktemp("base")
-    db = d / "base.db"
-    r = run_cli("record", str(wat_manifest(d, "counter")), "--db", str(db), "--send", "abc", "--send", "de",
-                "-q", "--json")
-    assert r.returncode == 0, r.stderr
-    out = orjson.loads(r.stdout)
-    return Base(db, out["chain"], out["head"], out["events"])
+    """A database holding one recorded chain (test_reliability's, by its helper)."""
+    return record_base(tmp_path_factory.mktemp("base"))
 
 
 def _counter_variant(tmp: Path, old: str, new: str, name: str) -> Path:

@@ -279,7 +279,7 @@ def test_help_and_command_palette(demo):
         await pilot.press("ctrl+p")
         assert isinstance(app.screen, CommandPalette)
         await pilot.press(*f"open chain {ids['replay']}")
-        await pilot.pause(0.3)
+        await settle(pilot)  # the palette's search is a worker: wait for it, not for a fixed time
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, ChainScreen) and app.screen.info.id == ids["replay"]

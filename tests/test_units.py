@@ -238,3 +238,52 @@ def test_boundary_records_then_replays_the_same_values_and_catches_a_changed_arg
     with pytest.raises(DivergenceSignal, match="called with different arguments") as e:
         fn2(None, 2)  # recorded with 1
     assert b2.divergence is e.value and (e.value.kind, e.value.seq) == ("arguments", 1)
+
+
+# ------------------------------------------------------------------ the store's replays table
+
+
+def test_recording_a_replay_outcome_runs_no_schema_statement(tmp_path: Path) -> None:
+    """issue 12 item 2 (leftover): a new database has the replays table from its schema,
+    so storing an outcome is one INSERT (it re-ran the table's CREATE IF NOT EXISTS
+    statements on every call); a database made before the table gets it once."""
+    from conftest import write_chain
+
+    from theater.outcomes import ReplayOutcome
+    from theater.store import Store
+
+    with Store(tmp_path / "r.db") as store:
+        chain = write_chain(store, 3)
+        assert store.has_replays_table()
+        run: list[str] = []
+        store.conn.set_trace_callback(run.append)
+        store.record_replay(chain, ReplayOutcome.VERIFIED, chain=None)
+        store.record_replay(chain, ReplayOutcome.DIVERGED, chain=None, seq=2, kind="result")
+        store.conn.set_trace_callback(None)
+        writes = [s.split()[0] for s in run if not s.startswith("SELECT")]  # a read of sqlite_master
+        assert writes == ["BEGIN", "INSERT", "COMMIT"] * 2, run
+        store.conn.execute("DROP TABLE replays")  # a file from before the table
+        store.conn.set_trace_callback(run.append)
+        run.clear()
+        store.record_replay(chain, ReplayOutcome.VERIFIED, chain=None)
+        store.record_replay(chain, ReplayOutcome.VERIFIED, chain=None)
+        store.conn.set_trace_callback(None)
+        assert sum(s.lstrip().startswith("CREATE TABLE") for s in run) == 1, run
+        assert [r.outcome for r in store.replays(chain)] == ["verified", "verified"]
+
+
+# ------------------------------------------------------------------ the replayer's drive loop
+
+
+def test_the_replayers_drive_loop_takes_its_settings_by_keyword() -> None:
+    """issue 12 item 2 (leftover): ``replay/replayer.py::_drive`` took twelve positional
+    parameters, where swapping ``until`` and ``stop`` (both ``int | None``) type-checks;
+    past the store, the chain and the writer they are keyword-only."""
+    import inspect
+
+    from replay.replayer import _drive
+
+    params = list(inspect.signature(_drive).parameters.values())
+    positional = [p.name for p in params if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    assert positional == ["store", "info", "writer"]
+    assert {"until", "stop", "limits", "incomplete", "interrupt"} <= {p.name for p in params}

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
 
 from . import __version__
 from .errors import ExitCode, TheaterError
+
+if TYPE_CHECKING:  # the type only: the CLI leaves SQLite to the store
+    from .store import SQLiteError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -165,13 +167,6 @@ def run_group(group: click.Group, args: Any = None, prog_name: str | None = None
     except TheaterError as e:
         err(f"theater: error: {e}")
         code = int(e.exit_code)
-    except sqlite3.Error as e:
-        # a database that went bad under a command that reads it lazily (a damaged
-        # page, a read-only file, a lock held too long): one line, never a traceback
-        from .store import store_error
-
-        err(f"theater: error: {store_error(e, 'cannot read or write the database')}")
-        code = ExitCode.USAGE
     except click.exceptions.Abort:
         err("theater: interrupted")
         code = ExitCode.INTERRUPTED
@@ -195,7 +190,22 @@ def run_group(group: click.Group, args: Any = None, prog_name: str | None = None
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, fd)
         code = ExitCode.OK
+    except _sqlite_error() as e:
+        # a database that went bad under a command that reads it lazily (a damaged
+        # page, a read-only file, a lock held too long): one line, never a traceback
+        from .store import store_error
+
+        err(f"theater: error: {store_error(e, 'cannot read or write the database')}")
+        code = ExitCode.USAGE
     return code
+
+
+def _sqlite_error() -> type[SQLiteError]:
+    """The store's :data:`theater.store.SQLiteError`, imported only when an exception no
+    other handler took reaches that handler (so ``theater --help`` never loads the store)."""
+    from .store import SQLiteError
+
+    return SQLiteError
 
 
 class TheaterGroup(click.Group):

@@ -17,7 +17,6 @@ rules, :func:`theater.checkpoint.open_checkpoint`). Then, for a chain verified u
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +33,7 @@ from theater.checkpoint import (
     stored_checkpoints,
 )
 from theater.errors import UsageError
-from theater.store import Store, store_error
+from theater.store import SQLiteError, Store, store_error
 
 from . import integrity
 from .results import FailureKind, Problem, VerifyResult
@@ -58,7 +57,7 @@ def load_stored(store: Store, chain_id: str) -> tuple[list[CheckpointItem], list
     problems: list[Problem] = []
     try:
         rows = stored_checkpoints(store, chain_id)
-    except sqlite3.DatabaseError as e:
+    except SQLiteError as e:
         raise store_error(e, f"cannot read the checkpoints of {chain_id} from {store.path}") from e
     for row_id, _chain, note in rows:
         source = f"db #{row_id}"

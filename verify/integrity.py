@@ -12,13 +12,12 @@ contiguous parts at once, one per process, with the serial walk's result
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
 from theater.chain import genesis_hash
-from theater.store import PAGE, ChainInfo, Store, store_error
+from theater.store import PAGE, ChainInfo, SQLiteError, Store, store_error
 
 from .legacy import verify_legacy_rows
 from .parallel import (
@@ -68,7 +67,7 @@ def verify_chain(
                 info.format, info.id, info.header, store.event_rows(info.id),
                 progress=progress, on_event=on_event,
             )
-    except sqlite3.DatabaseError as e:
+    except SQLiteError as e:
         raise store_error(e, f"cannot read chain {info.id} from {store.path} whole") from e
     if result.ok and result.events < info.length:
         result = result.with_problems(Problem(

@@ -11,14 +11,13 @@ walk, so the result is always the serial walk's.
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from theater.chain import END_TYPE, HASH_SIZE
-from theater.store import PAGE, ChainInfo, Store
+from theater.store import PAGE, ChainInfo, SQLiteError, Store
 
 from .results import VerifyResult
 from .walk import OnEvent, walk
@@ -150,7 +149,7 @@ def _verify_parallel(store: Store, info: ChainInfo, genesis: bytes, k: int,
             if own:
                 rows = store.event_rows(info.id, 0, bounds[1], page=page, written_at=False)
                 results[0] = walk(info.id, genesis, rows, genesis, None, 0, False, own_progress, None)
-        except (OSError, ValueError, sqlite3.Error):
+        except (OSError, ValueError, SQLiteError):
             return None
         for i in range(k):
             while results[i] is None:

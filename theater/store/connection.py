@@ -136,6 +136,12 @@ def describe_sqlite_error(e: sqlite3.Error) -> str:
     return msg
 
 
+#: what a store query run lazily (a row iterator, a page read) raises when the file goes
+#: bad under it (``sqlite3.Error``): for callers outside the store, which never import
+#: sqlite3 themselves; ``except SQLiteError as e: raise store_error(e, ...) from e``
+SQLiteError = sqlite3.Error
+
+
 def store_error(e: sqlite3.Error, doing: str) -> StoreError:
     """The :class:`StoreError` for ``e`` raised while ``doing`` (e.g. ``"cannot write to
     PATH"``): one line, SQLite's message and what it usually means. The one place a

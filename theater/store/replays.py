@@ -58,13 +58,15 @@ class ReplayLog(Connection):
 
         ``chain`` is the replay chain, or None for a replay that stored none. ``report``
         (JSON-serializable) is kept whole: the divergence report, or the error. Creates
-        the replays table in a database made before it existed."""
+        the replays table in a database made before it existed (a new one has it from
+        its schema)."""
         body = None if report is None else canonical_json(report).decode()
         try:
             with self.transaction() as conn:
-                for stmt in REPLAYS_SCHEMA.split(";"):
-                    if stmt.strip():
-                        conn.execute(stmt)
+                if not self.has_replays_table():  # inside the transaction: reads join it
+                    for stmt in REPLAYS_SCHEMA.split(";"):
+                        if stmt.strip():
+                            conn.execute(stmt)
                 cur = conn.execute(
                     "INSERT INTO replays (source, chain, outcome, seq, kind, report, component_sha256, created)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
