@@ -24,7 +24,15 @@ from .convention import ACTOR, MESSAGES
 from .engine import describe_wasmtime_error, engine, new_store, request_stop
 from .errors import CapabilityError, ComponentError, HostRefusal, Interrupted
 from .handlers import PROVIDERS, Handler, LiveFn, registry
-from .wittypes import ROOT, FuncSig, HandleT, InterfaceSig, component_exports, component_imports
+from .wittypes import (
+    ROOT,
+    FuncSig,
+    HandleT,
+    InterfaceSig,
+    component_exports,
+    component_imports,
+    resource_groups,
+)
 
 COMPATIBLE = ("0.2.",)
 
@@ -51,13 +59,30 @@ class Plan:
     bindings: list[Binding] = field(default_factory=list)
     resources: dict[str, dict[str, int]] = field(default_factory=dict)  # iface(with version) -> name -> id
     trapped: list[str] = field(default_factory=list)  # ungranted WASI interfaces
+    resource_ids: dict[str, int] = field(default_factory=dict)  # resource key (HandleT.key) -> host type id
 
 
-def _resource_id(name: str) -> int:
-    """A stable host type id for a resource no handler defines (never constructed)."""
-    import zlib
+#: Host type ids of resources no handler defines start here, one per resource type in
+#: the order of their keys (so a component gets the same ids in every run).
+FIRST_FREE_RESOURCE_ID = 0x10000
 
-    return 0x10000 + zlib.crc32(name.encode()) % 0xFFFF
+
+def resource_type_ids(
+    imports: Mapping[str, InterfaceSig], handler_resources: Mapping[str, Mapping[str, int]]
+) -> dict[str, int]:
+    """A host type id for every imported resource *type* (grouped by identity, not by
+    name: ``type headers = fields`` in wasi:http/types is one resource, which must get
+    one host type, or wasmtime refuses the instance with "mismatched resource types").
+    A type a handler defines gets the handler's id, whichever of its names matched."""
+    known = {(iface, name): tid for iface, names in handler_resources.items() for name, tid in names.items()}
+    out: dict[str, int] = {}
+    free = FIRST_FREE_RESOURCE_ID
+    for key, members in sorted(resource_groups(dict(imports)).items()):
+        tid = next((known[(versionless(i)[0], n)] for i, n in members if (versionless(i)[0], n) in known), None)
+        if tid is None:
+            tid, free = free, free + 1
+        out[key] = tid
+    return out
 
 
 def _refuse(what: str) -> LiveFn:
@@ -85,10 +110,7 @@ def plan_imports(
         for iface in cls.interfaces:
             granted[iface] = t
         resource_types.update(cls.resource_types)
-    plan = Plan()
-    known_resources: dict[str, int] = {}
-    for names in resource_types.values():
-        known_resources.update(names)
+    plan = Plan(resource_ids=resource_type_ids(imports, resource_types))
     refused: list[str] = []
     for name, isig in sorted(imports.items()):
         if name == ROOT:
@@ -96,8 +118,8 @@ def plan_imports(
             refused.append(f"root-level functions ({funcs}), which no handler provides")
             continue
         base, ver = versionless(name)
-        # every resource gets a host type, the same in every instance that uses it
-        local = {r: known_resources.setdefault(r, _resource_id(r)) for r in isig.resources}
+        # every resource type gets a host type, the same in every instance that uses it
+        local = {r: plan.resource_ids[k] for r, k in isig.resource_keys.items()}
         if local:
             plan.resources[name] = local
         if ver is not None and not ver.startswith(COMPATIBLE) and not base.startswith("theater:"):
@@ -146,6 +168,7 @@ def resource_codec(plan: Plan) -> tuple[Callable[..., Any], Callable[..., Any]]:
     by_name: dict[str, int] = {}
     for names in plan.resources.values():
         by_name.update(names)
+    by_key = plan.resource_ids
 
     def encode(store: Any, value: Any, ty: HandleT) -> Any:
         if isinstance(value, wc.ResourceHost):
@@ -153,7 +176,7 @@ def resource_codec(plan: Plan) -> tuple[Callable[..., Any], Callable[..., Any]]:
         raise ComponentError(f"cannot record a {type(value).__name__} for {ty.kind}<{ty.resource}>")
 
     def decode(store: Any, obj: Any, ty: HandleT) -> Any:
-        tid = by_name.get(ty.resource)
+        tid = by_key.get(ty.key) if ty.key else by_name.get(ty.resource)
         if tid is None or not isinstance(obj, dict) or "rep" not in obj:
             raise ComponentError(f"cannot rebuild a handle for {ty.kind}<{ty.resource}> from {obj!r}")
         make = wc.ResourceHost.own if ty.kind == "own" else wc.ResourceHost.borrow
