@@ -20,7 +20,7 @@ import orjson
 from theater.boundary import Boundary
 from theater.chain import END_TYPE, Event, split_type
 from theater.codec import decode_params
-from theater.convention import apply_result, end_data
+from theater.convention import apply_result, end_data, exit_outcome
 from theater.engine import is_sha256_hex, load_component, read_component_file
 from theater.errors import (
     CodecError,
@@ -248,6 +248,9 @@ def _drive(
                 progress(writer.length)
             if status == "trap":
                 outcome, error = EndOutcome.TRAPPED, value
+                break
+            if status == "exit":
+                outcome, error = exit_outcome(value)
                 break
             ok, _state, _resp, err = apply_result(fn, value)
             if not ok:

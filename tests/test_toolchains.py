@@ -62,3 +62,144 @@ def test_instantiation_error_keeps_wasmtime_cause(tmp_path: Path) -> None:
     assert "\n" not in msg
     assert "matching implementation was not found" in msg
     assert "`headers` has the wrong type: mismatched resource types" in msg
+
+
+TIMING = """
+[[handler]]
+type = "runtime"
+
+[[handler]]
+type = "timing"
+start_time = 1767225600
+"""
+LIVE_TIMING = """
+[[handler]]
+type = "runtime"
+
+[[handler]]
+type = "timing"
+"""
+
+
+def _state(db: Path) -> bytes:
+    """The state init returned, from the recorded export event."""
+    import base64
+
+    from theater.store import Store
+
+    with Store(db) as s:
+        info = s.resolve("last")
+        ev = next(e for e in s.events(info.id, 0, None) if e.type == "export:theater:simple/actor#init")
+    enc = ev.payload()["result"]["ok"][0]["some"]
+    return base64.b64decode(enc.removeprefix("base64:"))
+
+
+def _types(db: Path) -> list[str]:
+    from theater.store import Store
+
+    with Store(db) as s:
+        info = s.resolve("last")
+        return [e.type for e in s.events(info.id, 0, None)]
+
+
+def _replays(db: Path) -> None:
+    rep = run_cli("replay", "last", "--db", str(db), "--verify")
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    assert "verified" in rep.stdout
+
+
+def test_stdin_is_empty_unless_given(tmp_path: Path) -> None:
+    """issue 14 item 2: wasi:cli/stdin is an empty stream by default (the first read
+    says `closed`, the adapter's start-up no longer traps), and the bytes of
+    `--stdin FILE` otherwise, every read recorded with its bytes; replay reads nothing."""
+    db, res = _record(tmp_path, "wasi/adapter", "--init-param", "s", handlers=TIMING)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert _state(db) == b""
+    feed = tmp_path / "in.txt"
+    feed.write_bytes(b"hello, stdin")
+    db2 = tmp_path / "t2.db"
+    m = wat_manifest(tmp_path, "wasi/adapter", handlers=TIMING)
+    res = run_cli("record", str(m), "--db", str(db2), "--init-param", "s", "--stdin", str(feed))
+    assert res.returncode == 0, res.stderr
+    assert _state(db2) == b"hello, stdin"
+    reads = [t for t in _types(db2) if t.endswith("input-stream.blocking-read")]
+    assert len(reads) == 4  # 4 + 4 + 4 bytes, then closed
+    feed.unlink()  # replay never reads the file
+    _replays(db2)
+    bad = run_cli("record", str(m), "--db", str(db2), "--stdin", str(tmp_path / "missing"))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--stdin" in bad.stderr
+
+
+def test_no_terminal(tmp_path: Path) -> None:
+    """issue 14 item 2: wasi:cli/terminal-stdout says there is no terminal (none)."""
+    db, res = _record(tmp_path, "wasi/adapter", "--init-param", "t", handlers=TIMING)
+    assert res.returncode == 0, res.stderr
+    assert _state(db) == b"\x00"
+    _replays(db)
+
+
+def test_virtual_clock_timers_advance_virtual_time(tmp_path: Path) -> None:
+    """issue 14 item 2: with the virtual clock, waiting for a 5 s timer (poll, or
+    pollable.block) moves virtual time 5 s forward at once: the run takes no real
+    time, two recordings have the same head, and the replay verifies."""
+    import time
+
+    heads = []
+    for op in ("p", "b", "p"):
+        t0 = time.monotonic()
+        db, res = _record(tmp_path, "wasi/adapter", "--init-param", op, handlers=TIMING)
+        assert time.monotonic() - t0 < 5
+        assert res.returncode == 0, res.stderr
+        state = _state(db)
+        elapsed = int.from_bytes(state[:8], "little")
+        assert 5_000_000_000 <= elapsed < 5_010_000_000  # the timer, plus a tick per clock read
+        second = int.from_bytes(state[8:], "little")
+        assert second == (1 if op == "p" else 0)  # poll: one ready index; block: not ready before
+        _replays(db)
+        import orjson
+
+        heads.append((op, orjson.loads(res.stdout)["head"]))
+        (tmp_path / "t.db").unlink()
+    assert heads[0][1] == heads[2][1] != heads[1][1]
+
+
+def test_live_clock_waits_are_real_and_recorded(tmp_path: Path) -> None:
+    """issue 14 item 2: with the live clock a timer is a real wait; the replay
+    returns the recorded results without waiting."""
+    import time
+
+    from fixtures.build import wat_path
+
+    # a 5 s timer is too long for a test: the same fixture with a 50 ms one
+    short = tmp_path / "short.wat"
+    short.write_text(wat_path("wasi/adapter").read_text().replace("5000000000", "50000000"))
+    m = wat_manifest(tmp_path, "wasi/adapter", handlers=LIVE_TIMING)
+    m.write_text(m.read_text().replace(str(wat_path("wasi/adapter")), str(short)))
+    db = tmp_path / "live.db"
+    t0 = time.monotonic()
+    res = run_cli("record", str(m), "--db", str(db), "--init-param", "p")
+    took = time.monotonic() - t0
+    assert res.returncode == 0, res.stderr
+    assert int.from_bytes(_state(db)[:8], "little") >= 50_000_000
+    assert took >= 0.05
+    assert any(t.endswith("wasi:io/poll@0.2.3#poll") for t in _types(db))
+    _replays(db)
+
+
+def test_exit_ends_the_run(tmp_path: Path) -> None:
+    """issue 14 item 2: wasi:cli/exit is recorded and ends the run, as a process
+    ends: exit(ok) stops it (exit 0), exit(err) is an error (exit 1); both replay."""
+    import orjson
+
+    db, res = _record(tmp_path, "wasi/adapter", "--init-param", "e", handlers=TIMING)
+    assert res.returncode == 0, res.stderr
+    assert orjson.loads(res.stdout)["outcome"] == "stopped"
+    types = _types(db)
+    assert types[-3:] == ["host:wasi:cli/exit@0.2.3#exit", "export:theater:simple/actor#init", "end"]
+    _replays(db)
+    (tmp_path / "t.db").unlink()
+    db, res = _record(tmp_path, "wasi/adapter", "--init-param", "f", handlers=TIMING)
+    assert res.returncode == 1
+    out = orjson.loads(res.stdout)
+    assert out["outcome"] == "error" and out["error"] == "the actor exited with an error status"
+    _replays(db)

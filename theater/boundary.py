@@ -27,9 +27,9 @@ import wasmtime.component
 from .canonical import canonical_json as dumps
 from .chain import END_TYPE, Event, export_type, host_type
 from .codec import decode_result, encode_params, encode_result
-from .convention import is_shutdown_call
-from .errors import CodecError, DivergenceSignal, HostRefusal, HostTrap, StopReplay
-from .wittypes import INT_RANGES, FuncSig, HandleT, Prim
+from .convention import is_exit_call, is_shutdown_call
+from .errors import ActorExit, CodecError, DivergenceSignal, HostRefusal, HostTrap, StopReplay
+from .wittypes import INT_RANGES, FuncSig, HandleT, ListT, Prim
 
 # The canonical event bytes of a function without params start with this prefix.
 _NO_ARGS_RESULT = b'{"args":{},"result":'
@@ -123,6 +123,8 @@ class Boundary:
         handles = _handle_params(sig)
 
         int_range = _int_result(sig) if no_params else None
+        if is_exit_call(type_):
+            return self._exit_import(type_, sig, live)
         if self.replaying:
             if int_range is not None:
                 return self._replay_int(type_, sig, int_range)
@@ -145,6 +147,23 @@ class Boundary:
             return result
 
         return record
+
+    def _exit_import(self, type_: str, sig: FuncSig, live: Callable[..., Any]) -> Callable[..., Any]:
+        """``wasi:cli/exit#exit(status)``: the crossing is recorded (or replayed) like any
+        other, then :class:`ActorExit` unwinds the guest: exit never returns."""
+        inner = self._replay_import(type_, sig) if self.replaying else None
+
+        def exit_(store: Any, *args: Any) -> Any:
+            enc_args = encode_params(sig, args)
+            if inner is not None:
+                inner(store, *args)
+            else:
+                live(store, *args)
+                self._append(type_, dumps({"args": enc_args, "result": None}))
+            status = enc_args.get("status") if isinstance(enc_args, dict) else None
+            raise ActorExit(isinstance(status, dict) and "ok" in status)
+
+        return exit_
 
     def _refused(self, type_: str, enc_args: Any, e: HostRefusal) -> HostTrap:
         """Record a refused host call; returns the trap to raise into the guest."""
@@ -270,6 +289,8 @@ class Boundary:
             raise
         except HostTrap as e:
             outcome: tuple[str, Any] = ("trap", str(e))
+        except ActorExit as e:
+            outcome = ("exit", e.ok)
         except wasmtime.WasmtimeError as e:
             if self.divergence is not None:
                 raise self.divergence from None
@@ -280,6 +301,8 @@ class Boundary:
             outcome = ("ok", result)
         if outcome[0] == "ok":
             body = {"args": enc_args, "result": encode_result(sig, outcome[1])}
+        elif outcome[0] == "exit":
+            body = {"args": enc_args, "exit": "ok" if outcome[1] else "err"}
         else:
             body = {"args": enc_args, "trap": outcome[1]}
         data = dumps(body)
@@ -314,7 +337,15 @@ def _int_result(sig: FuncSig) -> tuple[int, int] | None:
 
 
 def _handle_params(sig: FuncSig) -> tuple[int, ...]:
-    return tuple(i for i, (_, t) in enumerate(sig.params) if isinstance(t, HandleT))
+    """The params that are handles (``i``) or lists of handles (``-1 - i``), such as
+    ``wasi:io/poll#poll(in: list<borrow<pollable>>)``."""
+    out = []
+    for i, (_, t) in enumerate(sig.params):
+        if isinstance(t, HandleT):
+            out.append(i)
+        elif isinstance(t, ListT) and isinstance(t.elem, HandleT):
+            out.append(-1 - i)
+    return tuple(out)
 
 
 def _take_handles(store: Any, args: tuple[Any, ...], idx: tuple[int, ...]) -> tuple[Any, ...]:
@@ -325,10 +356,15 @@ def _take_handles(store: Any, args: tuple[Any, ...], idx: tuple[int, ...]) -> tu
     """
     out = list(args)
     for i in idx:
-        v = out[i]
-        if isinstance(v, wasmtime.component.ResourceAny):
-            out[i] = v.to_host(store)
+        if i < 0:
+            out[-1 - i] = [_to_host(store, v) for v in out[-1 - i]]
+        else:
+            out[i] = _to_host(store, out[i])
     return tuple(out)
+
+
+def _to_host(store: Any, v: Any) -> Any:
+    return v.to_host(store) if isinstance(v, wasmtime.component.ResourceAny) else v
 
 
 def _event(row: Row) -> Event:

@@ -19,8 +19,8 @@ from .errors import UsageError
 from .outcomes import EndOutcome
 
 __all__ = [
-    "ACTOR", "MESSAGES", "RUNTIME", "apply_result", "end_data", "end_detail", "export_args",
-    "is_shutdown_call", "shutdown_requested",
+    "ACTOR", "MESSAGES", "RUNTIME", "apply_result", "end_data", "end_detail", "exit_outcome", "export_args",
+    "is_exit_call", "is_shutdown_call", "shutdown_requested",
 ]
 
 ACTOR = "theater:simple/actor"
@@ -64,6 +64,17 @@ def end_data(outcome: EndOutcome | str, error: str | None) -> bytes:
 def is_shutdown_call(type_: str) -> bool:
     """Whether a host crossing's event type is the actor asking to stop."""
     return type_.startswith(f"host:{RUNTIME}") and type_.endswith("#shutdown")
+
+
+def is_exit_call(type_: str) -> bool:
+    """Whether a host crossing's event type is ``wasi:cli/exit#exit`` (any 0.2.x)."""
+    return type_.startswith("host:wasi:cli/exit") and type_.endswith("#exit")
+
+
+def exit_outcome(ok: bool) -> tuple[EndOutcome, str | None]:
+    """How a run ends when the actor called ``wasi:cli/exit#exit``: ``ok`` stops it,
+    ``err`` is an error (what a process's exit status says)."""
+    return (EndOutcome.STOPPED, None) if ok else (EndOutcome.ERROR, "the actor exited with an error status")
 
 
 def shutdown_requested(runtime_handler: Any) -> bool:

@@ -34,8 +34,9 @@
     ├── HostRefusal              and the replayer; none of them reaches the user:
     ├── HostTrap                 a handler refuses a call (recorded as a trap); what
     ├── DivergenceSignal         the boundary raises into the guest for a trapped host
-    └── StopReplay               call; the first crossing that differs from the
-                                 record; stop a replay after ``--until``
+    ├── StopReplay               call; the first crossing that differs from the
+    └── ActorExit                record; stop a replay after ``--until``; the actor
+                                 called wasi:cli/exit (recorded), ending its run
 
 Every message is one line saying what is wrong and, where it helps, what to do.
 """
@@ -181,3 +182,13 @@ class DivergenceSignal(Exception):
 
 class StopReplay(Exception):
     """Raised to stop a replay after a given seq (``--until``)."""
+
+
+class ActorExit(Exception):
+    """Raised by the boundary after it recorded (or replayed) a ``wasi:cli/exit#exit``
+    call: it unwinds the guest, and the export call ends as an exit, ``ok`` (the run
+    stopped) or not (the run ended in error)."""
+
+    def __init__(self, ok: bool) -> None:
+        super().__init__("the actor exited" + ("" if ok else " with an error status"))
+        self.ok = ok

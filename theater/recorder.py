@@ -14,7 +14,7 @@ from typing import Any
 
 from .boundary import Boundary
 from .chain import make_header
-from .convention import ACTOR, MESSAGES, apply_result, end_detail, export_args, shutdown_requested
+from .convention import ACTOR, MESSAGES, apply_result, end_detail, exit_outcome, export_args, shutdown_requested
 from .engine import engine, load_component
 from .errors import ComponentError, Interrupted, UsageError
 from .handlers import build_handlers
@@ -115,6 +115,7 @@ def record(
     sign_key: Any = None,
     checkpoint_every: int | None = None,
     interrupt: Interrupt | None = None,
+    stdin: bytes | None = None,
 ) -> RecordResult:
     """Run the actor and record its chain into ``store``.
 
@@ -123,7 +124,7 @@ def record(
     crosses a multiple of ``checkpoint_every`` events. With ``interrupt`` (set by a
     signal handler) the run stops at the next host call or export boundary: what was
     written is committed, the chain is marked incomplete, and :class:`Interrupted` is
-    raised."""
+    raised. ``stdin`` is what the actor reads from wasi:cli/stdin (default: nothing)."""
     warnings: list[str] = []
     handlers = build_handlers(manifest, seed_override=seed, warnings=warnings)
     if sink is not None:
@@ -133,6 +134,8 @@ def record(
     rt = next((h for h in handlers if isinstance(h, RuntimeHandler)), None)
     if rt is not None and sink is not None:
         rt.sink = sink
+    if rt is not None and stdin is not None:
+        rt.stdin = stdin
     data = read_component(manifest.component, manifest.component_bytes)
     sha = hashlib.sha256(data).hexdigest()
     try:
@@ -185,6 +188,9 @@ def record(
                 on_event(writer.length)
             if status == "trap":
                 outcome, error = EndOutcome.TRAPPED, value
+                break
+            if status == "exit":
+                outcome, error = exit_outcome(value)
                 break
             ok, new_state, response, err = apply_result(fn, value)
             if not ok:

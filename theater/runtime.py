@@ -85,6 +85,15 @@ def resource_type_ids(
     return out
 
 
+#: Ungranted functions that answer "nothing granted" instead of trapping, because
+#: language runtimes call them at start-up whether or not they use what they ask for
+#: (the WASI preview-1 adapter asks for the preopened directories before a program's
+#: first ``println!``): the answer is recorded like any host call.
+NOTHING_GRANTED: dict[tuple[str, str], Callable[..., Any]] = {
+    ("wasi:filesystem/preopens", "get-directories"): lambda store: [],
+}
+
+
 def _refuse(what: str) -> LiveFn:
     def refuse(store: Any, *args: Any) -> Any:
         raise HostRefusal(what)
@@ -143,7 +152,8 @@ def plan_imports(
             plan.trapped.append(name)
             for fname, fsig in isig.funcs.items():
                 what = f"capability not granted: {name}#{fname} ({hint})"
-                plan.bindings.append(Binding(name, fname, fsig, _refuse(what), None))
+                empty = NOTHING_GRANTED.get((base, fname))
+                plan.bindings.append(Binding(name, fname, fsig, empty or _refuse(what), None))
             continue
         if isig.funcs:  # a types-only interface grants nothing
             refused.append(f"{name} ({hint})")
@@ -366,6 +376,26 @@ IMPORT_SIGNATURES: dict[tuple[str, str], str] = {
     ("wasi:clocks/wall-clock", "resolution"): f"func() -> {_DATETIME}",
     ("wasi:clocks/monotonic-clock", "now"): "func() -> u64",
     ("wasi:clocks/monotonic-clock", "resolution"): "func() -> u64",
+    ("wasi:clocks/monotonic-clock", "subscribe-duration"): "func(when: u64) -> own<pollable>",
+    ("wasi:clocks/monotonic-clock", "subscribe-instant"): "func(when: u64) -> own<pollable>",
+    ("wasi:io/poll", "[method]pollable.ready"): "func(self: borrow<pollable>) -> bool",
+    ("wasi:io/poll", "[method]pollable.block"): "func(self: borrow<pollable>)",
+    ("wasi:io/poll", "poll"): "func(in: list<borrow<pollable>>) -> list<u32>",
+    ("wasi:io/streams", "[method]output-stream.subscribe"): "func(self: borrow<output-stream>) -> own<pollable>",
+    ("wasi:io/streams", "[method]input-stream.read"):
+        f"func(self: borrow<input-stream>, len: u64) -> result<list<u8>, {_STREAM_ERR}>",
+    ("wasi:io/streams", "[method]input-stream.blocking-read"):
+        f"func(self: borrow<input-stream>, len: u64) -> result<list<u8>, {_STREAM_ERR}>",
+    ("wasi:io/streams", "[method]input-stream.skip"):
+        f"func(self: borrow<input-stream>, len: u64) -> result<u64, {_STREAM_ERR}>",
+    ("wasi:io/streams", "[method]input-stream.blocking-skip"):
+        f"func(self: borrow<input-stream>, len: u64) -> result<u64, {_STREAM_ERR}>",
+    ("wasi:io/streams", "[method]input-stream.subscribe"): "func(self: borrow<input-stream>) -> own<pollable>",
+    ("wasi:cli/stdin", "get-stdin"): "func() -> own<input-stream>",
+    ("wasi:cli/terminal-stdin", "get-terminal-stdin"): "func() -> option<own<terminal-input>>",
+    ("wasi:cli/terminal-stdout", "get-terminal-stdout"): "func() -> option<own<terminal-output>>",
+    ("wasi:cli/terminal-stderr", "get-terminal-stderr"): "func() -> option<own<terminal-output>>",
+    ("wasi:cli/exit", "exit"): "func(status: result)",
     ("theater:simple/timing", "now"): "func() -> u64",
     ("wasi:cli/environment", "get-environment"): "func() -> list<tuple<string, string>>",
     ("wasi:cli/environment", "get-arguments"): "func() -> list<string>",

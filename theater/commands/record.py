@@ -91,11 +91,13 @@ def _read_inputs(path: Path) -> list[tuple[str, bytes]]:
               help="Ed25519 private key (theater keygen): sign a checkpoint when the recording ends.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, metavar="N",
               help="With --sign-key, also sign a checkpoint every N events.")
+@click.option("--stdin", "stdin_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="What the actor reads from wasi:cli/stdin (default: nothing; the reads are recorded).")
 @click.option("--quiet", "-q", is_flag=True, help="Do not show the actor's log and stdout lines.")
 @json_option
 def record(manifest: str, db: str | None, seed: int | None, init_param: str | None,
            sends: tuple[str, ...], requests: tuple[str, ...], inputs: Path | None, sign_key: Path | None,
-           checkpoint_every: int | None, quiet: bool, as_json: bool) -> None:
+           checkpoint_every: int | None, stdin_file: Path | None, quiet: bool, as_json: bool) -> None:
     """Run the actor of MANIFEST and record every host crossing into a chain.
 
     Calls init, then each --send/--request in the order given, threading the actor's
@@ -114,6 +116,7 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
         key = load_private_key(sign_key)
     elif checkpoint_every is not None:
         raise UsageError("--checkpoint-every needs --sign-key")
+    stdin = None if stdin_file is None else read_stdin_file(stdin_file)
     items = [(k, v.encode()) for k, v in _ordered_inputs(sends, requests)]
     if inputs is not None:
         items += _read_inputs(inputs)
@@ -129,7 +132,8 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
         with interruptible() as stop:  # Ctrl-C: exit 130, the chain kept as incomplete
             result = do_record(m, store, seed=seed, init_param=init_param,
                                inputs=[Input(k, p) for k, p in items], sink=sink,
-                               sign_key=key, checkpoint_every=checkpoint_every, interrupt=stop)
+                               sign_key=key, checkpoint_every=checkpoint_every, interrupt=stop,
+                               stdin=stdin)
         if as_json:
             emit_json({**result.to_json(), "db": str(store.path)})
         else:
@@ -142,6 +146,21 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
                 err(f"theater: the actor {what}: {result.error}{hint}")
     if not result.ok:
         raise Exit(ExitCode.FAILED)
+
+
+MAX_STDIN = 64 << 20
+
+
+def read_stdin_file(path: Path) -> bytes:
+    """The bytes of ``--stdin FILE`` (at most 64 MiB), or a one-line UsageError."""
+    from ..manifest import TooLarge, read_bounded
+
+    try:
+        return read_bounded(path, MAX_STDIN)
+    except TooLarge as e:
+        raise UsageError(f"--stdin {path}: {e.strerror} (at most {MAX_STDIN >> 20} MiB)") from None
+    except OSError as e:
+        raise UsageError(f"--stdin {path}: {e.strerror or e}") from None
 
 
 COMMANDS = [record]
