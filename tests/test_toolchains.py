@@ -203,3 +203,58 @@ def test_exit_ends_the_run(tmp_path: Path) -> None:
     out = orjson.loads(res.stdout)
     assert out["outcome"] == "error" and out["error"] == "the actor exited with an error status"
     _replays(db)
+
+
+def _fs_handlers(root: str) -> str:
+    return TIMING + f'\n[[handler]]\ntype = "filesystem"\npath = "{root}"\n'
+
+
+def test_filesystem_handler_reads_and_writes_under_its_root(tmp_path: Path) -> None:
+    """issue 14 item 3: theater:simple/filesystem writes and reads under the
+    handler's `path` (relative to the manifest); the bytes read and written are in
+    the chain, and the replay (root deleted) never touches the disk."""
+    import shutil
+
+    import orjson
+
+    root = tmp_path / "files"
+    root.mkdir()
+    (root / "given.txt").write_bytes(b"from the host")
+    db, res = _record(tmp_path, "wasi/files", "--init-param", "out.txt", "--send", "given.txt",
+                      handlers=_fs_handlers("files"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (root / "out.txt").read_bytes() == b"written by the actor"
+    assert _state(db) == b"written by the actor"
+    from theater.store import Store
+
+    with Store(db) as s:
+        evs = list(s.events(s.resolve("last").id, 0, None))
+    write = next(e for e in evs if e.type == "host:theater:simple/filesystem#write-file")
+    assert orjson.loads(write.data)["args"] == {"path": "out.txt", "content": "written by the actor"}
+    reads = [orjson.loads(e.data) for e in evs if e.type == "host:theater:simple/filesystem#read-file"]
+    assert [r["result"] for r in reads] == [{"ok": "base64:d3JpdHRlbiBieSB0aGUgYWN0b3I="},
+                                            {"ok": "base64:ZnJvbSB0aGUgaG9zdA=="}]
+    shutil.rmtree(root)
+    _replays(db)
+
+
+def test_filesystem_handler_refuses_paths_out_of_its_root(tmp_path: Path) -> None:
+    """issue 14 item 3: `..`, an absolute path and a symbolic link pointing out of the
+    root are refused (the refusal is the recorded err), and nothing is written."""
+    import os
+
+    import orjson
+
+    root = tmp_path / "files"
+    root.mkdir()
+    os.symlink(tmp_path, root / "link")
+    for i, path in enumerate(["../escape.txt", str(tmp_path / "escape.txt"), "link/escape.txt", "a/../../x"]):
+        db = tmp_path / f"t{i}.db"
+        m = wat_manifest(tmp_path, "wasi/files", handlers=_fs_handlers("files"))
+        res = run_cli("record", str(m), "--db", str(db), "--json", "--init-param", path)
+        assert res.returncode == 1, res.stdout
+        assert orjson.loads(res.stdout)["error"] == f"{path}: outside the filesystem root"
+        assert not (tmp_path / "escape.txt").exists()
+    m = wat_manifest(tmp_path, "wasi/files", handlers=_fs_handlers("missing"))
+    bad = run_cli("record", str(m), "--db", str(tmp_path / "x.db"))
+    assert bad.returncode == 2 and "is not a folder" in bad.stderr and bad.stderr.count("\n") == 1

@@ -22,7 +22,7 @@ import wasmtime.component as wc
 from .boundary import Boundary
 from .convention import ACTOR, MESSAGES
 from .engine import describe_wasmtime_error, engine, new_store, request_stop
-from .errors import CapabilityError, ComponentError, HostRefusal, Interrupted
+from .errors import CapabilityError, CodecError, ComponentError, HostRefusal, Interrupted
 from .handlers import PROVIDERS, Handler, LiveFn, registry
 from .wittypes import (
     ROOT,
@@ -195,6 +195,23 @@ def resource_codec(plan: Plan) -> tuple[Callable[..., Any], Callable[..., Any]]:
     return encode, decode
 
 
+def canonical_live(live: LiveFn, sig: FuncSig, plan: Plan) -> LiveFn:
+    """A live function that returns canonical JSON (theater/handlers/filesystem.py),
+    decoded to the function's WIT type as the component imports it."""
+    from .codec import decode_result
+
+    decoder = resource_codec(plan)[1]
+
+    def call(store: Any, *args: Any) -> Any:
+        try:
+            return decode_result(sig, live(store, *args), resource_decoder=lambda o, t: decoder(store, o, t))
+        except CodecError as e:  # the component imports the function with another type
+            raise HostRefusal(f"{sig.name}: the handler's result does not fit the imported type {sig.render()}: "
+                              f"{e}") from None
+
+    return call
+
+
 @dataclass
 class Interrupt:
     """A stop request, set by a signal and acted on at a safe point.
@@ -277,7 +294,8 @@ class ActorInstance:
                     for rname, tid in plan.resources.get(iface, {}).items():
                         inst.add_resource(rname, wc.ResourceType.host(tid), lambda store, rep: None)
                     for b in binds:
-                        fn = boundary.wrap_import(b.interface, b.function, b.sig, b.live)
+                        live = canonical_live(b.live, b.sig, plan) if getattr(b.live, "canonical", False) else b.live
+                        fn = boundary.wrap_import(b.interface, b.function, b.sig, live)
                         # checked before the crossing, in record and replay alike
                         inst.add_func(b.function, fn if interrupt is None else interrupt.guard(fn))
         linker.define_unknown_imports_as_traps(component)

@@ -50,6 +50,10 @@ class Handler:
         """``{versionless interface: {function name: live fn}}``."""
         raise NotImplementedError
 
+    def connect(self, handlers: list[Handler]) -> None:
+        """Called once all of a run's handlers are built (the filesystem handler's file
+        streams are the runtime handler's)."""
+
     def header_settings(self) -> dict[str, Any]:
         """The settings recorded in the chain header (deterministic values only)."""
         return self.config.to_json()
@@ -57,11 +61,13 @@ class Handler:
 
 def registry() -> dict[str, type[Handler]]:
     from .environment import EnvironmentHandler
+    from .filesystem import FilesystemHandler
     from .random import RandomHandler
     from .runtime import RuntimeHandler
     from .timing import TimingHandler
 
-    return {h.type: h for h in (RuntimeHandler, RandomHandler, TimingHandler, EnvironmentHandler)}
+    return {h.type: h for h in (RuntimeHandler, RandomHandler, TimingHandler, EnvironmentHandler,
+                                FilesystemHandler)}
 
 
 # Which handler type provides an interface, for "not granted" messages.
@@ -133,4 +139,6 @@ def build_handlers(
         if cfg.type == "random" and seed_override is not None:
             cfg = HandlerConfig(cfg.type, {**cfg.settings, "seed": seed_override}, cfg.index)
         out.append(cls(cfg, manifest))
+    for h in out:
+        h.connect(out)
     return out

@@ -72,19 +72,40 @@ class RuntimeHandler(Handler):
         self.shutdown_requested: bytes | None | bool = False
         self._partial: dict[int, bytes] = {}
         self.stdin = b""  # what wasi:cli/stdin reads (theater record --stdin FILE)
-        self._stdin_pos = 0
         self.exit_status: bool | None = None  # wasi:cli/exit: True ok, False err
+        # other handlers' streams (the filesystem's files): rep -> [reader or writer, position]
+        self._inputs: dict[int, list[Any]] = {STDIN_REP: [self._stdin_read, 0]}
+        self._outputs: dict[int, list[Any]] = {}
+        self._next_stream = 16
 
-    # -- wasi:cli/stdin --
+    def open_input(self, read: Callable[[int, int], bytes]) -> int:
+        """A new input-stream reading through ``read(n, position)``; returns its rep."""
+        rep, self._next_stream = self._next_stream, self._next_stream + 1
+        self._inputs[rep] = [read, 0]
+        return rep
+
+    def open_output(self, write: Callable[[bytes, int], None]) -> int:
+        """A new output-stream writing through ``write(data, position)``; returns its rep."""
+        rep, self._next_stream = self._next_stream, self._next_stream + 1
+        self._outputs[rep] = [write, 0]
+        return rep
+
+    # -- input streams: wasi:cli/stdin and other handlers' --
+
+    def _stdin_read(self, n: int, pos: int) -> bytes:
+        return self.stdin[pos:pos + n]
 
     def _read(self, store: Any, stream: Any, n: int) -> bytes | None:
         """``result<list<u8>, stream-error>``: the next bytes, or ``closed`` at the end
         (wasmtime-py gives that result untagged: bytes, or None for ``closed``)."""
-        if self._stdin_pos >= len(self.stdin):
+        entry = self._inputs.get(int(stream.rep))
+        if entry is None:
             return None
-        chunk = self.stdin[self._stdin_pos:self._stdin_pos + min(n, 1 << 20)]
-        self._stdin_pos += len(chunk)
-        return chunk
+        chunk = entry[0](min(n, 1 << 20), entry[1])
+        if not chunk and n:
+            return None
+        entry[1] += len(chunk)
+        return bytes(chunk)
 
     def _skip(self, store: Any, stream: Any, n: int) -> int | None:
         data = self._read(store, stream, n)
@@ -106,6 +127,11 @@ class RuntimeHandler(Handler):
 
     def _write(self, store: Any, stream: Any, contents: bytes) -> Variant:
         rep = stream.rep  # the boundary hands resources over as ResourceHost
+        out = self._outputs.get(rep)
+        if out is not None:
+            out[0](contents, out[1])
+            out[1] += len(contents)
+            return _OK
         buf = self._partial.get(rep, b"") + contents
         *lines, rest = buf.split(b"\n")
         for line in lines:
