@@ -19,7 +19,6 @@ import orjson
 
 from theater.boundary import Boundary
 from theater.chain import END_TYPE, Event, split_type
-from theater.codec import decode_params
 from theater.convention import apply_result, end_data, exit_outcome
 from theater.engine import is_sha256_hex, load_component, read_component_file
 from theater.errors import (
@@ -238,7 +237,7 @@ def _drive(
                 break
             name, func, sig = found
             try:
-                args = decode_params(sig, payload.get("args"), resource_decoder=None)
+                args = boundary.decode_args(actor.store, sig, payload.get("args"))
             except CodecError as e:
                 divergence = DivergenceSignal("signature", writer.length, ev.type, payload.get("args"), None,
                                               f"the recorded arguments do not fit {fn}: {e}")
@@ -252,7 +251,7 @@ def _drive(
             if status == "exit":
                 outcome, error = exit_outcome(value)
                 break
-            ok, _state, _resp, err = apply_result(fn, value)
+            ok, _state, _resp, err = apply_result(fn, value, iface)
             if not ok:
                 outcome, error = EndOutcome.ERROR, err
                 break

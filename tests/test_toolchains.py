@@ -258,3 +258,98 @@ def test_filesystem_handler_refuses_paths_out_of_its_root(tmp_path: Path) -> Non
     m = wat_manifest(tmp_path, "wasi/files", handlers=_fs_handlers("missing"))
     bad = run_cli("record", str(m), "--db", str(tmp_path / "x.db"))
     assert bad.returncode == 2 and "is not a folder" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+COUNTERS = "example:counters/counters"
+
+
+def test_call_any_export_and_actor_defined_resources(tmp_path: Path) -> None:
+    """issue 14 item 4: `--call IFACE#FUNC ARGS-JSON` records any exported function
+    (no init needed); a resource the actor defines crosses as a stable id
+    (`{"resource": N}`), later calls name it so, a record result replays (the
+    `cannot unpack non-iterable Record object` crash), and two recordings agree."""
+    import orjson
+
+    heads = []
+    for n in range(2):
+        db = tmp_path / f"c{n}.db"
+        m = wat_manifest(tmp_path, "wasi/counters", handlers="")
+        res = run_cli("record", str(m), "--db", str(db), "--json",
+                      "--call", f"{COUNTERS}#[constructor]counter", "[5]",
+                      "--call", f"{COUNTERS}#[constructor]counter", '{"start": 100}',
+                      "--call", f"{COUNTERS}#[method]counter.add", '[{"resource": 1}, 7]',
+                      "--call", f"{COUNTERS}#describe", '[{"resource": 1}]',
+                      "--call", f"{COUNTERS}#total", "[]")
+        assert res.returncode == 0, res.stdout + res.stderr
+        heads.append(orjson.loads(res.stdout)["head"])
+        from theater.store import Store
+
+        with Store(db) as s:
+            evs = [orjson.loads(e.data) for e in s.events(s.resolve("last").id, 0, None)]
+        assert [e.get("result") for e in evs[:5]] == [
+            {"resource": 0}, {"resource": 1}, 107, {"label": "counter", "value": 107}, 112]
+        _replays(db)
+    assert heads[0] == heads[1]
+
+
+def test_manifest_declared_calls(tmp_path: Path) -> None:
+    """issue 14 item 4: a manifest's [[call]] tables are made in order, before the
+    command line's, with JSON text or TOML arrays as arguments."""
+    import orjson
+
+    extra = (f'[[call]]\nexport = "{COUNTERS}#[constructor]counter"\nargs = "[40]"\n'
+             f'[[call]]\nexport = "{COUNTERS}#[method]counter.add"\nargs = [{{resource = 0}}, 2]\n')
+    m = wat_manifest(tmp_path, "wasi/counters", handlers="", extra=extra)
+    db = tmp_path / "m.db"
+    res = run_cli("record", str(m), "--db", str(db), "--json", "--call", f"{COUNTERS}#total", "[]")
+    assert res.returncode == 0, res.stderr
+    from theater.store import Store
+
+    with Store(db) as s:
+        evs = [(e.type, orjson.loads(e.data)) for e in s.events(s.resolve("last").id, 0, None)]
+    assert [t.rpartition("#")[2] for t, _ in evs] == ["[constructor]counter", "[method]counter.add", "total", "end"]
+    assert evs[2][1]["result"] == 42
+    _replays(db)
+
+
+def test_bad_calls_are_one_line_usage_errors(tmp_path: Path) -> None:
+    """issue 14 item 4: a call naming no export, arguments that are not JSON, of the
+    wrong names or types, or a malformed [[call]]: exit 2, one line, no chain."""
+    from theater.store import Store
+
+    m = wat_manifest(tmp_path, "wasi/counters", handlers="")
+    db = tmp_path / "bad.db"
+    cases = [
+        (("--call", f"{COUNTERS}#nothing", "[]"), "does not export example:counters/counters#nothing"),
+        (("--call", "nointerface", "[]"), "expected INTERFACE#FUNCTION"),
+        (("--call", f"{COUNTERS}#total", "[1"), "the arguments are not JSON"),
+        (("--call", f"{COUNTERS}#[constructor]counter", "[1, 2]"), "takes 1 argument(s) (start), got 2"),
+        (("--call", f"{COUNTERS}#[constructor]counter", '{"begin": 1}'), "takes the arguments ['start']"),
+        (("--call", f"{COUNTERS}#[constructor]counter", '["five"]'), "the arguments do not fit"),
+        (("--call", f"{COUNTERS}#describe", "[7]"), 'expected {"resource": N}'),
+    ]
+    for args, needle in cases:
+        res = run_cli("record", str(m), "--db", str(db), *args)
+        assert res.returncode == 2, (args, res.stdout, res.stderr)
+        assert needle in res.stderr and res.stderr.count("\n") == 1, res.stderr
+    m2 = wat_manifest(tmp_path, "wasi/counters", handlers="", extra='[[call]]\nargs = "[]"\n')
+    res = run_cli("record", str(m2), "--db", str(db))
+    assert res.returncode == 2 and "call[0]: `export`" in res.stderr
+    if db.exists():
+        with Store(db) as s:
+            assert s.chains() == []
+
+
+def test_apply_result_never_raises_on_other_shapes() -> None:
+    """issue 14 item 4: the calling convention reads only theater:simple results;
+    anything else (a record, a replaced build's other shape) is ok, never a TypeError."""
+    from wasmtime.component import Record
+
+    from theater.convention import apply_result
+
+    rec = Record()
+    assert apply_result("describe", rec, COUNTERS) == (True, None, rec, None)
+    assert apply_result("init", rec, "theater:simple/actor") == (True, None, rec, None)
+    assert apply_result("handle-request", (b"s", 3), "theater:simple/message-server-client")[0] is True
+    assert apply_result("init", (b"s",), "theater:simple/actor@0.1.0") == (True, b"s", None, None)
+    assert apply_result("init", "boom", "theater:simple/actor") == (False, None, None, "boom")

@@ -26,7 +26,7 @@ import wasmtime.component
 
 from .canonical import canonical_json as dumps
 from .chain import END_TYPE, Event, export_type, host_type
-from .codec import decode_result, encode_params, encode_result
+from .codec import decode_params, decode_result, encode_params, encode_result
 from .convention import is_exit_call, is_shutdown_call
 from .errors import ActorExit, CodecError, DivergenceSignal, HostRefusal, HostTrap, StopReplay
 from .wittypes import INT_RANGES, FuncSig, HandleT, ListT, Prim
@@ -135,15 +135,17 @@ class Boundary:
         def record(store: Any, *args: Any) -> Any:
             if handles:
                 args = _take_handles(store, args, handles)
-            enc_args = {} if no_params else encode_params(sig, args, resource_encoder=_bind(enc_res, store))
+            try:
+                enc_args = {} if no_params else encode_params(sig, args, resource_encoder=_bind(enc_res, store))
+            except CodecError as e:  # a type theater cannot record (future, stream, ...)
+                raise self._refused(type_, {}, HostRefusal(f"cannot record the arguments: {e}")) from None
             try:
                 result = live(store, *args)
             except HostRefusal as e:
                 raise self._refused(type_, enc_args, e) from None
-            self._append(
-                type_,
-                dumps({"args": enc_args, "result": encode_result(sig, result, resource_encoder=_bind(enc_res, store))}),
-            )
+            # a live result that does not fit its type is a handler's bug: CodecError
+            enc_result = encode_result(sig, result, resource_encoder=_bind(enc_res, store))
+            self._append(type_, dumps({"args": enc_args, "result": enc_result}))
             return result
 
         return record
@@ -195,6 +197,10 @@ class Boundary:
             return result
 
         return record_int
+
+    def decode_args(self, store: Any, sig: FuncSig, obj: Any) -> tuple[Any, ...]:
+        """An export call's recorded (or given) arguments as values, handles included."""
+        return decode_params(sig, obj, resource_decoder=_bind(self.resource_decoder, store))
 
     def _replay_int(self, type_: str, sig: FuncSig, int_range: tuple[int, int]) -> Callable[..., Any]:
         lo, hi = int_range
@@ -280,7 +286,12 @@ class Boundary:
         Raises :class:`DivergenceSignal` or :class:`StopReplay` during replay.
         """
         type_ = export_type(interface, function)
-        enc_args = encode_params(sig, args, resource_encoder=_bind(self.resource_encoder, store))
+        try:
+            enc_args = encode_params(sig, args, resource_encoder=_bind(self.resource_encoder, store))
+        except CodecError as e:
+            from .errors import ComponentError
+
+            raise ComponentError(f"cannot call {interface}#{function}: its arguments cannot be recorded: {e}") from None
         store.set_fuel(fuel)
         self.host_failure = None
         try:
@@ -300,7 +311,12 @@ class Boundary:
         else:
             outcome = ("ok", result)
         if outcome[0] == "ok":
-            body = {"args": enc_args, "result": encode_result(sig, outcome[1])}
+            try:
+                body = {"args": enc_args, "result": encode_result(
+                    sig, outcome[1], resource_encoder=_bind(self.resource_encoder, store))}
+            except CodecError as e:  # a result type theater cannot record: the call ends as a trap
+                outcome = ("trap", f"the result of {interface}#{function} cannot be recorded: {e}")
+                body = {"args": enc_args, "trap": outcome[1]}
         elif outcome[0] == "exit":
             body = {"args": enc_args, "exit": "ok" if outcome[1] else "err"}
         else:

@@ -174,21 +174,40 @@ def handler_functions(handlers: Iterable[Handler]) -> dict[str, dict[str, LiveFn
 
 
 def resource_codec(plan: Plan) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """Encode host resources as their rep; decode a rep back to a host handle."""
+    """Encode and decode handles as the chain records them.
+
+    A host resource is its rep, ``{"rep": N}``. A resource the actor defines (a handle
+    an export returned, such as ``own<counter>``) gets a stable id in the order the run
+    first saw it, ``{"resource": N}``: the same in a replay of the same calls, so a
+    recorded call on handle N is replayed on the handle the replay's own run returned.
+    One codec serves one run (its table of actor handles)."""
     by_name: dict[str, int] = {}
     for names in plan.resources.values():
         by_name.update(names)
     by_key = plan.resource_ids
+    guest: list[Any] = []  # the actor's handles, by stable id
 
     def encode(store: Any, value: Any, ty: HandleT) -> Any:
         if isinstance(value, wc.ResourceHost):
             return {"rep": value.rep}
-        raise ComponentError(f"cannot record a {type(value).__name__} for {ty.kind}<{ty.resource}>")
+        if isinstance(value, wc.ResourceAny):
+            for i, known in enumerate(guest):
+                if known is value:
+                    return {"resource": i}
+            guest.append(value)
+            return {"resource": len(guest) - 1}
+        raise CodecError(f"cannot record a {type(value).__name__} for {ty.kind}<{ty.resource}>")
 
     def decode(store: Any, obj: Any, ty: HandleT) -> Any:
+        if isinstance(obj, dict) and set(obj) == {"resource"}:
+            n = obj["resource"]
+            if type(n) is not int or not 0 <= n < len(guest):
+                raise CodecError(f"{ty.kind}<{ty.resource}>: no resource {n!r} yet: the actor has returned "
+                                 f"{len(guest)} handle(s) in this run (ids 0 to {len(guest) - 1})")
+            return guest[n]
         tid = by_key.get(ty.key) if ty.key else by_name.get(ty.resource)
-        if tid is None or not isinstance(obj, dict) or "rep" not in obj:
-            raise ComponentError(f"cannot rebuild a handle for {ty.kind}<{ty.resource}> from {obj!r}")
+        if tid is None or not isinstance(obj, dict) or set(obj) != {"rep"} or type(obj["rep"]) is not int:
+            raise CodecError(f"cannot rebuild a handle for {ty.kind}<{ty.resource}> from {obj!r:.60}")
         make = wc.ResourceHost.own if ty.kind == "own" else wc.ResourceHost.borrow
         return make(int(obj["rep"]), tid)
 
@@ -309,7 +328,8 @@ class ActorInstance:
             raise ComponentError(f"cannot instantiate the component: {first}") from None
 
     def export(self, interface: str, function: str) -> tuple[str, Any, FuncSig] | None:
-        """Find an export by versionless interface name: (full name, func, sig)."""
+        """Find an export by versionless interface name: (full name, func, sig); None if
+        the component has no such function."""
         for name, isig in self.exports.items():
             if versionless(name)[0] == interface and function in isig.funcs:
                 idx = self.instance.get_export_index(self.store, name)
