@@ -49,8 +49,8 @@ _ERRNO = {
 }
 
 
-class Escapes(Exception):
-    """A path that would leave the root."""
+#: The error a path that would leave the root raises (an OSError: not-permitted).
+OUTSIDE = "outside the filesystem root"
 
 
 def canonical(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -121,14 +121,15 @@ class FilesystemHandler(Handler):
 
     def resolve(self, rel: str, base: str = "") -> Path:
         """The real path of ``rel`` under ``base`` (a folder relative to the root),
-        symbolic links followed; raises :class:`Escapes` unless it is inside the root
-        (an absolute path, ``..`` past the root, a link pointing out)."""
-        if "\0" in rel or os.path.isabs(rel):
-            raise Escapes(rel)
+        symbolic links followed; raises ``PermissionError`` (EPERM: ``not-permitted``)
+        unless it is inside the root (an absolute path, ``..`` past the root, a link
+        pointing out)."""
         root = str(self.root)
+        if "\0" in rel or os.path.isabs(rel):
+            raise PermissionError(errno.EPERM, OUTSIDE)
         real = os.path.realpath(os.path.join(root, base, rel))
         if real != root and not real.startswith(root + os.sep):
-            raise Escapes(rel)
+            raise PermissionError(errno.EPERM, OUTSIDE)
         return Path(real)
 
     def _relative(self, p: Path) -> str:
@@ -140,8 +141,6 @@ class FilesystemHandler(Handler):
         def run(store: Any, path: str, *rest: Any) -> Any:
             try:
                 return _ok(op(self.resolve(path), *rest))
-            except Escapes:
-                return _err(f"{path}: outside the filesystem root")
             except OSError as e:
                 return _err(f"{path}: {e.strerror or e}")
 
@@ -167,8 +166,6 @@ class FilesystemHandler(Handler):
                 return _err("bad-descriptor")
             try:
                 return _ok(op(desc, *rest))
-            except Escapes:
-                return _err("not-permitted")
             except OSError as e:
                 return _err(_code(e))
 
