@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean toolchains
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,16 @@ demo: $(STAMP)
 # each run: 5 s of CPU; tests/conftest.py does the same for a bare `pytest`).
 PYCACHE ?= $(or $(TMPDIR),/tmp)/theater-pycache-$(shell id -u)
 
+# The tools of the JavaScript and Rust fixture actors (fixtures/toolchains.py): the pinned
+# npm tools with npm ci into a cache folder, and Debian's rustc, libstd-rust-dev-wasm32
+# and lld-14 where apt-get runs as root. It never fails: a test whose tool is missing
+# skips and says which.
+toolchains: $(STAMP)
+	-$(BIN)/python -m fixtures.toolchains install
+
 # The layer contracts first (pyproject.toml [tool.importlinter]; CI runs this target), then
 # the suite, closing with its 15 slowest tests.
-test: $(STAMP)
+test: $(STAMP) toolchains
 	$(BIN)/lint-imports --no-logo
 	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(PYCACHE) $(BIN)/python -m pytest -q --durations=15
 

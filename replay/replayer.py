@@ -24,8 +24,7 @@ import orjson
 
 from theater.boundary import Boundary
 from theater.chain import END_TYPE, Event, split_type
-from theater.codec import decode_params
-from theater.convention import NOTE_PREFIX, apply_result, continues_after_error, end_data
+from theater.convention import NOTE_PREFIX, apply_result, continues_after_error, end_data, exit_outcome
 from theater.engine import is_sha256_hex, load_component, read_component_file
 from theater.errors import (
     CodecError,
@@ -305,7 +304,7 @@ def drive_calls(
                 f"the replayed component does not export {iface}#{fn}"))
         name, func, sig = found
         try:
-            args = decode_params(sig, payload.get("args"), resource_decoder=None)
+            args = boundary.decode_args(actor.store, sig, payload.get("args"))
             if not boundary.replaying and args:  # gone live (replay --then-live): the live state
                 args = (state, *args[1:])
         except CodecError as e:
@@ -318,7 +317,10 @@ def drive_calls(
             progress(writer.length)
         if status == "trap":
             return DrivenCalls(outcome=EndOutcome.TRAPPED, error=value, calls=calls, state=state)
-        ok, new_state, _resp, err = apply_result(fn, value)
+        if status == "exit":
+            exit_end, exit_error = exit_outcome(value)
+            return DrivenCalls(outcome=exit_end, error=exit_error, calls=calls, state=state)
+        ok, new_state, _resp, err = apply_result(fn, value, iface)
         if not ok and not continues_after_error(iface):
             return DrivenCalls(outcome=EndOutcome.ERROR, error=err, calls=calls, state=state)
         state = new_state

@@ -27,10 +27,12 @@ type = "environment"
 
 
 def wat_manifest(tmp: Path, name: str, *, seed: int = 42, extra: str = "", handlers: str | None = None) -> Path:
-    """A manifest for fixtures/wat/<name>.wat in tmp (the component path is absolute)."""
-    body = f'name = "{name}"\nversion = "0.1.0"\ncomponent = "{wat_path(name)}"\n{extra}\n'
+    """A manifest for fixtures/wat/<name>.wat in tmp (the component path is absolute);
+    ``name`` may name a subfolder (``wasi/stdio``), the actor is named by its stem."""
+    stem = Path(name).name
+    body = f'name = "{stem}"\nversion = "0.1.0"\ncomponent = "{wat_path(name)}"\n{extra}\n'
     body += (HANDLERS if handlers is None else handlers).format(seed=seed)
-    path = tmp / f"{name}.toml"
+    path = tmp / f"{stem}.toml"
     path.write_text(body)
     return path
 

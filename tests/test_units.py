@@ -178,7 +178,8 @@ def test_handler_settings_are_checked(tmp_path: Path) -> None:
         build_handlers(manifest_with(tmp_path, '[[handler]]\ntype = "random"\nbogus = 1\n'))
     with pytest.raises(ManifestError, match=r"`seed`: must be int, got bool True"):
         build_handlers(manifest_with(tmp_path, '[[handler]]\ntype = "random"\nseed = true\n'))
-    with pytest.raises(ManifestError, match=r"type 'nope' is unknown \(supported: environment, http-client, random"):
+    with pytest.raises(ManifestError,
+                       match=r"type 'nope' is unknown \(supported: environment, filesystem, http-client, random"):
         build_handlers(manifest_with(tmp_path, '[[handler]]\ntype = "nope"\n'))
 
 

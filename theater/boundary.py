@@ -26,10 +26,10 @@ import wasmtime.component
 
 from .canonical import canonical_json as dumps
 from .chain import END_TYPE, Event, export_type, host_type
-from .codec import decode_result, encode_params, encode_result
-from .convention import is_shutdown_call
-from .errors import CodecError, DivergenceSignal, HostRefusal, HostTrap, StopReplay
-from .wittypes import INT_RANGES, FuncSig, HandleT, Prim
+from .codec import decode_params, decode_result, encode_params, encode_result
+from .convention import is_exit_call, is_shutdown_call
+from .errors import ActorExit, CodecError, DivergenceSignal, HostRefusal, HostTrap, StopReplay
+from .wittypes import INT_RANGES, FuncSig, HandleT, ListT, Prim
 
 # The canonical event bytes of a function without params start with this prefix.
 _NO_ARGS_RESULT = b'{"args":{},"result":'
@@ -135,6 +135,8 @@ class Boundary:
         handles = _handle_params(sig)
 
         int_range = _int_result(sig) if no_params else None
+        if is_exit_call(type_):
+            return self._exit_import(type_, sig, live)
         redact = None if self.redactor is None else self.redactor.for_crossing(interface.partition("@")[0], function)
         if redact is not None:  # an integer holds no secret: only the general paths redact
             int_range = None
@@ -149,13 +151,17 @@ class Boundary:
         def record(store: Any, *args: Any) -> Any:
             if handles:
                 args = _take_handles(store, args, handles)
-            enc_args = {} if no_params else encode_params(sig, args, resource_encoder=_bind(enc_res, store))
+            try:
+                enc_args = {} if no_params else encode_params(sig, args, resource_encoder=_bind(enc_res, store))
+            except CodecError as e:  # a type theater cannot record (future, stream, ...)
+                raise self._refused(type_, {}, HostRefusal(f"cannot record the arguments: {e}")) from None
             if red_args is not None:
                 enc_args = red_args(enc_args)
             try:
                 result = live(store, *args)
             except HostRefusal as e:
                 raise self._refused(type_, enc_args, e) from None
+            # a live result that does not fit its type is a handler's bug: CodecError
             enc_result = encode_result(sig, result, resource_encoder=_bind(enc_res, store))
             if red_result is not None:
                 enc_result = red_result(enc_result)
@@ -163,6 +169,23 @@ class Boundary:
             return result
 
         return record
+
+    def _exit_import(self, type_: str, sig: FuncSig, live: Callable[..., Any]) -> Callable[..., Any]:
+        """``wasi:cli/exit#exit(status)``: the crossing is recorded (or replayed) like any
+        other, then :class:`ActorExit` unwinds the guest: exit never returns."""
+        inner = self._replay_import(type_, sig) if self.replaying else None
+
+        def exit_(store: Any, *args: Any) -> Any:
+            enc_args = encode_params(sig, args)
+            if inner is not None:
+                inner(store, *args)
+            else:
+                live(store, *args)
+                self._append(type_, dumps({"args": enc_args, "result": None}))
+            status = enc_args.get("status") if isinstance(enc_args, dict) else None
+            raise ActorExit(isinstance(status, dict) and "ok" in status)
+
+        return exit_
 
     def _refused(self, type_: str, enc_args: Any, e: HostRefusal) -> HostTrap:
         """Record a refused host call; returns the trap to raise into the guest."""
@@ -194,6 +217,10 @@ class Boundary:
             return result
 
         return record_int
+
+    def decode_args(self, store: Any, sig: FuncSig, obj: Any) -> tuple[Any, ...]:
+        """An export call's recorded (or given) arguments as values, handles included."""
+        return decode_params(sig, obj, resource_decoder=_bind(self.resource_decoder, store))
 
     def _replay_int(self, type_: str, sig: FuncSig, int_range: tuple[int, int]) -> Callable[..., Any]:
         lo, hi = int_range
@@ -282,7 +309,12 @@ class Boundary:
         Raises :class:`DivergenceSignal` or :class:`StopReplay` during replay.
         """
         type_ = export_type(interface, function)
-        enc_args = encode_params(sig, args, resource_encoder=_bind(self.resource_encoder, store))
+        try:
+            enc_args = encode_params(sig, args, resource_encoder=_bind(self.resource_encoder, store))
+        except CodecError as e:
+            from .errors import ComponentError
+
+            raise ComponentError(f"cannot call {interface}#{function}: its arguments cannot be recorded: {e}") from None
         store.set_fuel(fuel)
         self.host_failure = None
         try:
@@ -291,6 +323,8 @@ class Boundary:
             raise
         except HostTrap as e:
             outcome: tuple[str, Any] = ("trap", str(e))
+        except ActorExit as e:
+            outcome = ("exit", e.ok)
         except wasmtime.WasmtimeError as e:
             if self.divergence is not None:
                 raise self.divergence from None
@@ -300,7 +334,14 @@ class Boundary:
         else:
             outcome = ("ok", result)
         if outcome[0] == "ok":
-            body = {"args": enc_args, "result": encode_result(sig, outcome[1])}
+            try:
+                body = {"args": enc_args, "result": encode_result(
+                    sig, outcome[1], resource_encoder=_bind(self.resource_encoder, store))}
+            except CodecError as e:  # a result type theater cannot record: the call ends as a trap
+                outcome = ("trap", f"the result of {interface}#{function} cannot be recorded: {e}")
+                body = {"args": enc_args, "trap": outcome[1]}
+        elif outcome[0] == "exit":
+            body = {"args": enc_args, "exit": "ok" if outcome[1] else "err"}
         else:
             body = {"args": enc_args, "trap": outcome[1]}
         if self.redactor is not None and not self.replaying:
@@ -342,7 +383,15 @@ def _int_result(sig: FuncSig) -> tuple[int, int] | None:
 
 
 def _handle_params(sig: FuncSig) -> tuple[int, ...]:
-    return tuple(i for i, (_, t) in enumerate(sig.params) if isinstance(t, HandleT))
+    """The params that are handles (``i``) or lists of handles (``-1 - i``), such as
+    ``wasi:io/poll#poll(in: list<borrow<pollable>>)``."""
+    out = []
+    for i, (_, t) in enumerate(sig.params):
+        if isinstance(t, HandleT):
+            out.append(i)
+        elif isinstance(t, ListT) and isinstance(t.elem, HandleT):
+            out.append(-1 - i)
+    return tuple(out)
 
 
 def _take_handles(store: Any, args: tuple[Any, ...], idx: tuple[int, ...]) -> tuple[Any, ...]:
@@ -353,10 +402,15 @@ def _take_handles(store: Any, args: tuple[Any, ...], idx: tuple[int, ...]) -> tu
     """
     out = list(args)
     for i in idx:
-        v = out[i]
-        if isinstance(v, wasmtime.component.ResourceAny):
-            out[i] = v.to_host(store)
+        if i < 0:
+            out[-1 - i] = [_to_host(store, v) for v in out[-1 - i]]
+        else:
+            out[i] = _to_host(store, out[i])
     return tuple(out)
+
+
+def _to_host(store: Any, v: Any) -> Any:
+    return v.to_host(store) if isinstance(v, wasmtime.component.ResourceAny) else v
 
 
 def _event(row: Row) -> Event:

@@ -20,7 +20,8 @@ from .outcomes import EndOutcome
 
 __all__ = [
     "ACTOR", "HTTP_HANDLERS", "MESSAGES", "NOTE_PREFIX", "REJECTED_TYPE", "RUNTIME", "apply_result",
-    "continues_after_error", "end_data", "end_detail", "export_args", "is_shutdown_call", "shutdown_requested",
+    "continues_after_error", "end_data", "end_detail", "exit_outcome", "export_args", "is_actor_call",
+    "is_exit_call", "is_shutdown_call", "shutdown_requested",
 ]
 
 ACTOR = "theater:simple/actor"
@@ -48,15 +49,30 @@ def export_args(kind: str, state: bytes | None, payload: Any, n: int) -> tuple[s
     raise UsageError(f"unknown input kind {kind!r}")
 
 
-def apply_result(function: str, result: Any) -> tuple[bool, bytes | None, Any, str | None]:
-    """Interpret an export's result: (ok, new state, response, error message)."""
+def is_actor_call(interface: str) -> bool:
+    """Whether an export's interface (any version) is one whose results theater reads
+    by the calling convention; any other export's result is recorded, not read."""
+    return interface.partition("@")[0] in (ACTOR, MESSAGES)
+
+
+def apply_result(function: str, result: Any, interface: str = MESSAGES) -> tuple[bool, bytes | None, Any, str | None]:
+    """Interpret an export's result: (ok, new state, response, error message).
+
+    Only the theater:simple exports are read by the convention (``interface``); the
+    result of any other export (``theater record --call``) is ``ok`` with the value as
+    the response, and so is a theater:simple result of another shape (a component
+    replayed with ``--component`` whose types changed), never an exception."""
+    if not is_actor_call(interface):
+        return True, None, result, None
     if isinstance(result, str):  # err(string) arrives untagged
         return False, None, None, result
-    if function == "handle-request":
-        new_state, (response,) = result
-        return True, new_state, response, None
-    (new_state,) = result
-    return True, new_state, None, None
+    if function == "handle-request" and isinstance(result, tuple) and len(result) == 2:
+        new_state, response = result
+        if isinstance(response, tuple) and len(response) == 1:
+            return True, new_state, response[0], None
+    if isinstance(result, tuple) and len(result) == 1:
+        return True, result[0], None, None
+    return True, None, result, None
 
 
 def continues_after_error(interface: str) -> bool:
@@ -78,6 +94,17 @@ def end_data(outcome: EndOutcome | str, error: str | None) -> bytes:
 def is_shutdown_call(type_: str) -> bool:
     """Whether a host crossing's event type is the actor asking to stop."""
     return type_.startswith(f"host:{RUNTIME}") and type_.endswith("#shutdown")
+
+
+def is_exit_call(type_: str) -> bool:
+    """Whether a host crossing's event type is ``wasi:cli/exit#exit`` (any 0.2.x)."""
+    return type_.startswith("host:wasi:cli/exit") and type_.endswith("#exit")
+
+
+def exit_outcome(ok: bool) -> tuple[EndOutcome, str | None]:
+    """How a run ends when the actor called ``wasi:cli/exit#exit``: ``ok`` stops it,
+    ``err`` is an error (what a process's exit status says)."""
+    return (EndOutcome.STOPPED, None) if ok else (EndOutcome.ERROR, "the actor exited with an error status")
 
 
 def shutdown_requested(runtime_handler: Any) -> bool:

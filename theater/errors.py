@@ -35,7 +35,8 @@
     ├── HostTrap                 a handler refuses a call (recorded as a trap); what
     ├── DivergenceSignal         the boundary raises into the guest for a trapped host
     ├── StopReplay               call; the first crossing that differs from the
-    │                            record; stop a replay after ``--until``
+    ├── ActorExit                record; stop a replay after ``--until``; the actor
+    │                            called wasi:cli/exit (recorded), ending its run
     └── HttpLimit                an HTTP body over its limit or malformed: the
                                  http-client's ``err`` result, ``theater serve``'s 4xx
 
@@ -193,3 +194,13 @@ class HttpLimit(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+class ActorExit(Exception):
+    """Raised by the boundary after it recorded (or replayed) a ``wasi:cli/exit#exit``
+    call: it unwinds the guest, and the export call ends as an exit, ``ok`` (the run
+    stopped) or not (the run ended in error)."""
+
+    def __init__(self, ok: bool) -> None:
+        super().__init__("the actor exited" + ("" if ok else " with an error status"))
+        self.ok = ok

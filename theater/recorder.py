@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .boundary import Boundary
+from .calls import Call, manifest_calls
 from .chain import make_header
-from .convention import ACTOR, MESSAGES, apply_result, end_detail, export_args, shutdown_requested
+from .codec import decode_params
+from .convention import ACTOR, MESSAGES, apply_result, end_detail, exit_outcome, export_args, shutdown_requested
 from .engine import engine, load_component
-from .errors import ComponentError, Interrupted, UsageError
+from .errors import CodecError, ComponentError, Interrupted, UsageError
 from .handlers import build_handlers
 from .handlers.random import RandomHandler
 from .handlers.runtime import RuntimeHandler
@@ -41,10 +43,12 @@ from .wittypes import component_exports
 
 @dataclass(frozen=True)
 class Input:
-    """One export call after init: ``send`` (handle-send) or ``request`` (handle-request)."""
+    """One export call after init: ``send`` (handle-send), ``request`` (handle-request)
+    or ``call`` (any export, :class:`theater.calls.Call`; ``payload`` unused)."""
 
     kind: str
     payload: bytes
+    call: Call | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +116,42 @@ def _periodic_checkpoints(store: Store, key: Any, every: int) -> Callable[[Any],
     return on_commit
 
 
+def _check_calls(exports: dict[str, Any], calls: Sequence[Call]) -> None:
+    """Every ``--call``/``[[call]]`` names an export with arguments of the right names
+    (their values are checked against the types when the call is made)."""
+    for c in calls:
+        isig = exports.get(c.interface)
+        sig = None if isig is None else isig.funcs.get(c.function)
+        if sig is None:
+            known = sorted(f"{i}#{f}" for i, s in exports.items() for f in s.funcs)
+            raise UsageError(f"the component does not export {c.name} (it exports {', '.join(known) or 'nothing'})")
+        named = c.named_args(sig.param_names)
+        try:  # the values' types, before any chain exists (a handle only by its shape)
+            decode_params(sig, named, resource_decoder=_handle_shape)
+        except CodecError as e:
+            raise UsageError(f"{c.name}: the arguments do not fit {sig.render()}: {e}") from None
+
+
+def _handle_shape(obj: Any, ty: Any) -> Any:
+    if isinstance(obj, dict) and len(obj) == 1 and type(obj.get("resource", obj.get("rep"))) is int:
+        return None
+    raise CodecError(f'{ty.kind}<{ty.resource}>: expected {{"resource": N}}, the N-th handle the actor returned')
+
+
+def _call(actor: ActorInstance, call: Call) -> tuple[str, Any]:
+    """Make one ``--call``: its arguments decoded to the export's types (a handle the
+    actor returned earlier named by its id), through the boundary."""
+    found = actor.export(call.interface, call.function)
+    if found is None:
+        raise UsageError(f"the component does not export {call.name}")
+    _, _, sig = found
+    try:
+        args = actor.boundary.decode_args(actor.store, sig, call.named_args(sig.param_names))
+    except CodecError as e:
+        raise UsageError(f"{call.name}: the arguments do not fit {sig.render()}: {e}") from None
+    return actor.call(call.interface, call.function, args)
+
+
 def record(
     manifest: Manifest,
     store: Store,
@@ -124,6 +164,7 @@ def record(
     sign_key: Any = None,
     checkpoint_every: int | None = None,
     interrupt: Interrupt | None = None,
+    stdin: bytes | None = None,
 ) -> RecordResult:
     """Run the actor and record its chain into ``store``.
 
@@ -132,7 +173,7 @@ def record(
     crosses a multiple of ``checkpoint_every`` events. With ``interrupt`` (set by a
     signal handler) the run stops at the next host call or export boundary: what was
     written is committed, the chain is marked incomplete, and :class:`Interrupted` is
-    raised."""
+    raised. ``stdin`` is what the actor reads from wasi:cli/stdin (default: nothing)."""
     warnings: list[str] = []
     handlers = build_handlers(manifest, seed_override=seed, warnings=warnings)
     if sink is not None:
@@ -142,6 +183,8 @@ def record(
     rt = next((h for h in handlers if isinstance(h, RuntimeHandler)), None)
     if rt is not None and sink is not None:
         rt.sink = sink
+    if rt is not None and stdin is not None:
+        rt.stdin = stdin
     data = read_component(manifest.component, manifest.component_bytes)
     sha = hashlib.sha256(data).hexdigest()
     try:
@@ -154,16 +197,21 @@ def record(
     header = header_for(manifest, sha, handlers, None if rnd is None else rnd.seed, param)
 
     exports = {versionless(n)[0]: isig for n, isig in component_exports(engine(), component).items()}
-    if "init" not in getattr(exports.get(ACTOR), "funcs", {}):
+    inputs = [Input("call", b"", c) for c in manifest_calls(manifest.raw, str(manifest.path))] + list(inputs)
+    calls_only = any(i.kind == "call" for i in inputs)
+    has_init = "init" in getattr(exports.get(ACTOR), "funcs", {})
+    if not has_init and not calls_only:
         raise ComponentError(
             f"{manifest.component}: the component does not export {ACTOR}#init; is it a theater actor?"
         )
-    if inputs and "handle-send" not in getattr(exports.get(MESSAGES), "funcs", {}):
+    _check_calls(exports, [i.call for i in inputs if i.call is not None])
+    messages = [i for i in inputs if i.kind != "call"]
+    if messages and "handle-send" not in getattr(exports.get(MESSAGES), "funcs", {}):
         raise UsageError(f"--send/--request need an actor that exports {MESSAGES}; this one does not")
     if any(i.kind == "request" for i in inputs) and "handle-request" not in exports[MESSAGES].funcs:
         raise UsageError(f"--request needs an actor that exports {MESSAGES}#handle-request; this one does not")
     try:
-        check_export_signatures(exports, {"init", *("handle-" + i.kind for i in inputs)})
+        check_export_signatures(exports, {"init", *("handle-" + i.kind for i in messages)})
     except ComponentError as e:
         raise ComponentError(f"{manifest.component}: {e}") from None
     # every check that can refuse runs before the chain row exists (issue 11 item 10)
@@ -184,10 +232,14 @@ def record(
             raise
         outcome, error = EndOutcome.COMPLETED, None
         responses: list[bytes | None] = []
-        calls: list[tuple[str, Any]] = [("init", param)] + [(i.kind, i.payload) for i in inputs]
+        calls: list[tuple[str, Any]] = ([("init", param)] if has_init else []) + [
+            (i.kind, i.call if i.kind == "call" else i.payload) for i in inputs]
         for n, (kind, payload) in enumerate(calls):
-            iface, fn, args = export_args(kind, state, payload, n)
-            status, value = actor.call(iface, fn, args)
+            if kind == "call":
+                status, value = _call(actor, payload)
+            else:
+                iface, fn, args = export_args(kind, state, payload, n)
+                status, value = actor.call(iface, fn, args)
             writer.flush()
             if interrupt is not None:
                 interrupt.check()
@@ -196,6 +248,11 @@ def record(
             if status == "trap":
                 outcome, error = EndOutcome.TRAPPED, value
                 break
+            if status == "exit":
+                outcome, error = exit_outcome(value)
+                break
+            if kind == "call":
+                continue  # recorded; not read by the theater:simple convention
             ok, new_state, response, err = apply_result(fn, value)
             if not ok:
                 outcome, error = EndOutcome.ERROR, err

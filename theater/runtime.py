@@ -22,9 +22,17 @@ import wasmtime.component as wc
 from .boundary import Boundary
 from .convention import ACTOR, HTTP_HANDLERS, MESSAGES
 from .engine import describe_wasmtime_error, engine, new_store, request_stop
-from .errors import CapabilityError, ComponentError, HostRefusal, Interrupted
+from .errors import CapabilityError, CodecError, ComponentError, HostRefusal, Interrupted
 from .handlers import PROVIDERS, Handler, LiveFn, registry
-from .wittypes import ROOT, FuncSig, HandleT, InterfaceSig, component_exports, component_imports
+from .wittypes import (
+    ROOT,
+    FuncSig,
+    HandleT,
+    InterfaceSig,
+    component_exports,
+    component_imports,
+    resource_groups,
+)
 
 COMPATIBLE = ("0.2.",)
 
@@ -51,13 +59,39 @@ class Plan:
     bindings: list[Binding] = field(default_factory=list)
     resources: dict[str, dict[str, int]] = field(default_factory=dict)  # iface(with version) -> name -> id
     trapped: list[str] = field(default_factory=list)  # ungranted WASI interfaces
+    resource_ids: dict[str, int] = field(default_factory=dict)  # resource key (HandleT.key) -> host type id
 
 
-def _resource_id(name: str) -> int:
-    """A stable host type id for a resource no handler defines (never constructed)."""
-    import zlib
+#: Host type ids of resources no handler defines start here, one per resource type in
+#: the order of their keys (so a component gets the same ids in every run).
+FIRST_FREE_RESOURCE_ID = 0x10000
 
-    return 0x10000 + zlib.crc32(name.encode()) % 0xFFFF
+
+def resource_type_ids(
+    imports: Mapping[str, InterfaceSig], handler_resources: Mapping[str, Mapping[str, int]]
+) -> dict[str, int]:
+    """A host type id for every imported resource *type* (grouped by identity, not by
+    name: ``type headers = fields`` in wasi:http/types is one resource, which must get
+    one host type, or wasmtime refuses the instance with "mismatched resource types").
+    A type a handler defines gets the handler's id, whichever of its names matched."""
+    known = {(iface, name): tid for iface, names in handler_resources.items() for name, tid in names.items()}
+    out: dict[str, int] = {}
+    free = FIRST_FREE_RESOURCE_ID
+    for key, members in sorted(resource_groups(dict(imports)).items()):
+        tid = next((known[(versionless(i)[0], n)] for i, n in members if (versionless(i)[0], n) in known), None)
+        if tid is None:
+            tid, free = free, free + 1
+        out[key] = tid
+    return out
+
+
+#: Ungranted functions that answer "nothing granted" instead of trapping, because
+#: language runtimes call them at start-up whether or not they use what they ask for
+#: (the WASI preview-1 adapter asks for the preopened directories before a program's
+#: first ``println!``): the answer is recorded like any host call.
+NOTHING_GRANTED: dict[tuple[str, str], Callable[..., Any]] = {
+    ("wasi:filesystem/preopens", "get-directories"): lambda store: [],
+}
 
 
 def _refuse(what: str) -> LiveFn:
@@ -85,10 +119,7 @@ def plan_imports(
         for iface in cls.interfaces:
             granted[iface] = t
         resource_types.update(cls.resource_types)
-    plan = Plan()
-    known_resources: dict[str, int] = {}
-    for names in resource_types.values():
-        known_resources.update(names)
+    plan = Plan(resource_ids=resource_type_ids(imports, resource_types))
     refused: list[str] = []
     for name, isig in sorted(imports.items()):
         if name == ROOT:
@@ -96,8 +127,8 @@ def plan_imports(
             refused.append(f"root-level functions ({funcs}), which no handler provides")
             continue
         base, ver = versionless(name)
-        # every resource gets a host type, the same in every instance that uses it
-        local = {r: known_resources.setdefault(r, _resource_id(r)) for r in isig.resources}
+        # every resource type gets a host type, the same in every instance that uses it
+        local = {r: plan.resource_ids[k] for r, k in isig.resource_keys.items()}
         if local:
             plan.resources[name] = local
         if ver is not None and not ver.startswith(COMPATIBLE) and not base.startswith("theater:"):
@@ -121,7 +152,8 @@ def plan_imports(
             plan.trapped.append(name)
             for fname, fsig in isig.funcs.items():
                 what = f"capability not granted: {name}#{fname} ({hint})"
-                plan.bindings.append(Binding(name, fname, fsig, _refuse(what), None))
+                empty = NOTHING_GRANTED.get((base, fname))
+                plan.bindings.append(Binding(name, fname, fsig, empty or _refuse(what), None))
             continue
         if isig.funcs:  # a types-only interface grants nothing
             refused.append(f"{name} ({hint})")
@@ -142,24 +174,61 @@ def handler_functions(handlers: Iterable[Handler]) -> dict[str, dict[str, LiveFn
 
 
 def resource_codec(plan: Plan) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """Encode host resources as their rep; decode a rep back to a host handle."""
+    """Encode and decode handles as the chain records them.
+
+    A host resource is its rep, ``{"rep": N}``. A resource the actor defines (a handle
+    an export returned, such as ``own<counter>``) gets a stable id in the order the run
+    first saw it, ``{"resource": N}``: the same in a replay of the same calls, so a
+    recorded call on handle N is replayed on the handle the replay's own run returned.
+    One codec serves one run (its table of actor handles)."""
     by_name: dict[str, int] = {}
     for names in plan.resources.values():
         by_name.update(names)
+    by_key = plan.resource_ids
+    guest: list[Any] = []  # the actor's handles, by stable id
 
     def encode(store: Any, value: Any, ty: HandleT) -> Any:
         if isinstance(value, wc.ResourceHost):
             return {"rep": value.rep}
-        raise ComponentError(f"cannot record a {type(value).__name__} for {ty.kind}<{ty.resource}>")
+        if isinstance(value, wc.ResourceAny):
+            for i, known in enumerate(guest):
+                if known is value:
+                    return {"resource": i}
+            guest.append(value)
+            return {"resource": len(guest) - 1}
+        raise CodecError(f"cannot record a {type(value).__name__} for {ty.kind}<{ty.resource}>")
 
     def decode(store: Any, obj: Any, ty: HandleT) -> Any:
-        tid = by_name.get(ty.resource)
-        if tid is None or not isinstance(obj, dict) or "rep" not in obj:
-            raise ComponentError(f"cannot rebuild a handle for {ty.kind}<{ty.resource}> from {obj!r}")
+        if isinstance(obj, dict) and set(obj) == {"resource"}:
+            n = obj["resource"]
+            if type(n) is not int or not 0 <= n < len(guest):
+                raise CodecError(f"{ty.kind}<{ty.resource}>: no resource {n!r} yet: the actor has returned "
+                                 f"{len(guest)} handle(s) in this run (ids 0 to {len(guest) - 1})")
+            return guest[n]
+        tid = by_key.get(ty.key) if ty.key else by_name.get(ty.resource)
+        if tid is None or not isinstance(obj, dict) or set(obj) != {"rep"} or type(obj["rep"]) is not int:
+            raise CodecError(f"cannot rebuild a handle for {ty.kind}<{ty.resource}> from {obj!r:.60}")
         make = wc.ResourceHost.own if ty.kind == "own" else wc.ResourceHost.borrow
         return make(int(obj["rep"]), tid)
 
     return encode, decode
+
+
+def canonical_live(live: LiveFn, sig: FuncSig, plan: Plan) -> LiveFn:
+    """A live function that returns canonical JSON (theater/handlers/filesystem.py),
+    decoded to the function's WIT type as the component imports it."""
+    from .codec import decode_result
+
+    decoder = resource_codec(plan)[1]
+
+    def call(store: Any, *args: Any) -> Any:
+        try:
+            return decode_result(sig, live(store, *args), resource_decoder=lambda o, t: decoder(store, o, t))
+        except CodecError as e:  # the component imports the function with another type
+            raise HostRefusal(f"{sig.name}: the handler's result does not fit the imported type {sig.render()}: "
+                              f"{e}") from None
+
+    return call
 
 
 @dataclass
@@ -244,7 +313,8 @@ class ActorInstance:
                     for rname, tid in plan.resources.get(iface, {}).items():
                         inst.add_resource(rname, wc.ResourceType.host(tid), lambda store, rep: None)
                     for b in binds:
-                        fn = boundary.wrap_import(b.interface, b.function, b.sig, b.live)
+                        live = canonical_live(b.live, b.sig, plan) if getattr(b.live, "canonical", False) else b.live
+                        fn = boundary.wrap_import(b.interface, b.function, b.sig, live)
                         # checked before the crossing, in record and replay alike
                         inst.add_func(b.function, fn if interrupt is None else interrupt.guard(fn))
         linker.define_unknown_imports_as_traps(component)
@@ -258,7 +328,8 @@ class ActorInstance:
             raise ComponentError(f"cannot instantiate the component: {first}") from None
 
     def export(self, interface: str, function: str) -> tuple[str, Any, FuncSig] | None:
-        """Find an export by versionless interface name: (full name, func, sig)."""
+        """Find an export by versionless interface name: (full name, func, sig); None if
+        the component has no such function."""
         for name, isig in self.exports.items():
             if versionless(name)[0] == interface and function in isig.funcs:
                 idx = self.instance.get_export_index(self.store, name)
@@ -349,6 +420,26 @@ IMPORT_SIGNATURES: dict[tuple[str, str], str] = {
     ("wasi:clocks/wall-clock", "resolution"): f"func() -> {_DATETIME}",
     ("wasi:clocks/monotonic-clock", "now"): "func() -> u64",
     ("wasi:clocks/monotonic-clock", "resolution"): "func() -> u64",
+    ("wasi:clocks/monotonic-clock", "subscribe-duration"): "func(when: u64) -> own<pollable>",
+    ("wasi:clocks/monotonic-clock", "subscribe-instant"): "func(when: u64) -> own<pollable>",
+    ("wasi:io/poll", "[method]pollable.ready"): "func(self: borrow<pollable>) -> bool",
+    ("wasi:io/poll", "[method]pollable.block"): "func(self: borrow<pollable>)",
+    ("wasi:io/poll", "poll"): "func(in: list<borrow<pollable>>) -> list<u32>",
+    ("wasi:io/streams", "[method]output-stream.subscribe"): "func(self: borrow<output-stream>) -> own<pollable>",
+    ("wasi:io/streams", "[method]input-stream.read"):
+        f"func(self: borrow<input-stream>, len: u64) -> result<list<u8>, {_STREAM_ERR}>",
+    ("wasi:io/streams", "[method]input-stream.blocking-read"):
+        f"func(self: borrow<input-stream>, len: u64) -> result<list<u8>, {_STREAM_ERR}>",
+    ("wasi:io/streams", "[method]input-stream.skip"):
+        f"func(self: borrow<input-stream>, len: u64) -> result<u64, {_STREAM_ERR}>",
+    ("wasi:io/streams", "[method]input-stream.blocking-skip"):
+        f"func(self: borrow<input-stream>, len: u64) -> result<u64, {_STREAM_ERR}>",
+    ("wasi:io/streams", "[method]input-stream.subscribe"): "func(self: borrow<input-stream>) -> own<pollable>",
+    ("wasi:cli/stdin", "get-stdin"): "func() -> own<input-stream>",
+    ("wasi:cli/terminal-stdin", "get-terminal-stdin"): "func() -> option<own<terminal-input>>",
+    ("wasi:cli/terminal-stdout", "get-terminal-stdout"): "func() -> option<own<terminal-output>>",
+    ("wasi:cli/terminal-stderr", "get-terminal-stderr"): "func() -> option<own<terminal-output>>",
+    ("wasi:cli/exit", "exit"): "func(status: result)",
     ("theater:simple/timing", "now"): "func() -> u64",
     ("wasi:cli/environment", "get-environment"): "func() -> list<tuple<string, string>>",
     ("wasi:cli/environment", "get-arguments"): "func() -> list<string>",

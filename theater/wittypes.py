@@ -37,7 +37,7 @@ __all__ = [
     "Prim", "ListT", "TupleT", "RecordT", "VariantT", "EnumT", "FlagsT", "HandleT",
     "WitType", "FuncSig", "InterfaceSig", "ROOT", "INT_RANGES",
     "wit_type", "func_sig", "render", "split_interface_name", "split_func_name",
-    "component_imports", "component_exports", "lower_classes", "lift_classes", "variant",
+    "component_imports", "component_exports", "resource_groups", "lower_classes", "lift_classes", "variant",
 ]
 
 ROOT = ""
@@ -140,6 +140,9 @@ class HandleT:
     kind: Literal["own", "borrow"]
     resource: str
     rtype: Any = field(default=None, compare=False, hash=False, repr=False)
+    #: the resource's identity, ``interface#name`` of the first place it appears
+    #: (:func:`resource_keys`); an alias (``type headers = fields``) has its original's key
+    key: str = field(default="", compare=False, hash=False, repr=False)
 
 
 WitType: TypeAlias = Prim | ListT | TupleT | RecordT | VariantT | EnumT | FlagsT | HandleT
@@ -212,7 +215,7 @@ def variant(kind: Literal["variant", "option", "result"],
     return VariantT(kind, cases)
 
 
-_Resources = list[tuple[str, Any]]
+_Resources = list[tuple[str, Any]] | list[tuple[str, Any, str]]
 
 
 def wit_type(vt: Any, resources: _Resources | None = None) -> WitType:
@@ -247,8 +250,12 @@ def wit_type(vt: Any, resources: _Resources | None = None) -> WitType:
     if isinstance(v, wc.FlagsType):
         return FlagsT(tuple(v.names))
     if isinstance(v, (wc.OwnType, wc.BorrowType)):
-        rname = next((n for n, r in res if r == v.ty), "resource")
-        return HandleT("own" if isinstance(v, wc.OwnType) else "borrow", rname, v.ty)
+        rname, key = "resource", ""
+        for entry in res:
+            if entry[1] == v.ty:
+                rname, key = entry[0], (entry[2] if len(entry) > 2 else "")
+                break
+        return HandleT("own" if isinstance(v, wc.OwnType) else "borrow", rname, v.ty, key)
     if isinstance(v, wc.FutureType):
         return Prim("future")
     if isinstance(v, wc.StreamType):
@@ -313,6 +320,9 @@ class InterfaceSig:
     funcs: dict[str, FuncSig] = field(default_factory=dict)
     resources: tuple[str, ...] = ()
     types: dict[str, WitType] = field(default_factory=dict)
+    #: resource name -> its identity (``interface#name`` where it first appears): the
+    #: names of one resource type (an alias, a ``use`` from another interface) share it
+    resource_keys: dict[str, str] = field(default_factory=dict)
 
 
 def func_sig(name: str, fty: Any, resources: _Resources | None = None) -> FuncSig:
@@ -351,23 +361,39 @@ def split_func_name(name: str) -> tuple[str, str | None, str]:
 
 def _collect(engine: Engine, items: dict[str, Any]) -> dict[str, InterfaceSig]:
     exts = {n: e.ty for n, e in items.items()}
-    every: _Resources = []
+    # Resources are grouped by type identity (``==`` on wasmtime's ResourceType), not by
+    # name: ``type headers = fields`` is one resource with two names, a resource used
+    # from another interface is the same type, and two interfaces may each define an
+    # unrelated resource called ``error``. Each group is keyed by where it first appears.
+    every: list[tuple[str, Any, str]] = []
+
+    def key_of(name: str, where: str, t: Any) -> str:
+        for _, r, k in every:
+            if r == t:
+                every.append((name, t, k))
+                return k
+        k = f"{where}#{name}" if where else name
+        every.append((name, t, k))
+        return k
+
+    keys: dict[str, dict[str, str]] = {}
     for iname, ty in exts.items():
         if isinstance(ty, wc.ComponentInstanceType):
             for n, e in ty.exports(engine).items():
                 t = e.ty
                 if isinstance(t, wc.ResourceType):
-                    every.append((n, t))
+                    keys.setdefault(iname, {})[n] = key_of(n, iname, t)
         elif isinstance(ty, wc.ResourceType):
-            every.append((iname, ty))
+            keys.setdefault(ROOT, {})[iname] = key_of(iname, "", ty)
     out: dict[str, InterfaceSig] = {}
     root = InterfaceSig(ROOT)
     for iname, ty in exts.items():
         if isinstance(ty, wc.ComponentInstanceType):
             inner = {n: e.ty for n, e in ty.exports(engine).items()}
-            local = [(n, t) for n, t in inner.items() if isinstance(t, wc.ResourceType)]
-            scope = local + every
-            sig = InterfaceSig(iname, resources=tuple(n for n, _ in local))
+            local = [(n, t, keys[iname][n]) for n, t in inner.items() if isinstance(t, wc.ResourceType)]
+            scope: _Resources = local + every
+            sig = InterfaceSig(iname, resources=tuple(n for n, _, _ in local),
+                               resource_keys={n: k for n, _, k in local})
             for n, t in inner.items():
                 if isinstance(t, wc.FuncType):
                     sig.funcs[n] = func_sig(n, t, scope)
@@ -378,8 +404,18 @@ def _collect(engine: Engine, items: dict[str, Any]) -> dict[str, InterfaceSig]:
             root.funcs[iname] = func_sig(iname, ty, every)
         elif isinstance(ty, wc.ResourceType):
             root.resources += (iname,)
+            root.resource_keys[iname] = keys[ROOT][iname]
     if root.funcs or root.resources:
         out[ROOT] = root
+    return out
+
+
+def resource_groups(sigs: dict[str, InterfaceSig]) -> dict[str, list[tuple[str, str]]]:
+    """Each resource type's key -> every ``(interface, name)`` it goes by."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for iname, isig in sigs.items():
+        for n, k in isig.resource_keys.items():
+            out.setdefault(k, []).append((iname, n))
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,25 +27,27 @@ class _InputOrderCommand(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not ctx.resilient_parsing:
             opts, _, order = self.make_parser(ctx).parse_args(args=list(args))
-            queues = {name: list(opts.get(name) or ()) for name in ("sends", "requests")}
-            ordered: list[tuple[str, str]] = []
+            queues = {name: list(opts.get(name) or ()) for name in ("sends", "requests", "calls")}
+            ordered: list[tuple[str, Any]] = []
+            kinds = {"sends": "send", "requests": "request", "calls": "call"}
             for param in order:
                 name = getattr(param, "name", None)
                 if name in queues and queues[name]:
-                    ordered.append(("send" if name == "sends" else "request", queues[name].pop(0)))
+                    ordered.append((kinds[name], queues[name].pop(0)))
             ctx.meta[INPUTS_META] = ordered
         return super().parse_args(ctx, args)
 
 
-def _ordered_inputs(sends: tuple[str, ...], requests: tuple[str, ...]) -> list[tuple[str, str]]:
-    """--send/--request in the order given on the command line (see _InputOrderCommand)."""
+def _ordered_inputs(sends: tuple[str, ...], requests: tuple[str, ...],
+                    calls: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, Any]]:
+    """--send/--request/--call in the order given on the command line (see _InputOrderCommand)."""
     ordered = click.get_current_context().meta.get(INPUTS_META)
     if ordered is not None and [v for k, v in ordered if k == "send"] == list(sends) and [
         v for k, v in ordered if k == "request"
-    ] == list(requests):
+    ] == list(requests) and [tuple(v) for k, v in ordered if k == "call"] == [tuple(c) for c in calls]:
         return list(ordered)
     # only when record is invoked without its command class (not from the CLI)
-    return [("send", s) for s in sends] + [("request", r) for r in requests]
+    return [("send", s) for s in sends] + [("request", r) for r in requests] + [("call", c) for c in calls]
 
 
 def _read_inputs(path: Path) -> list[tuple[str, bytes]]:
@@ -85,20 +88,25 @@ def _read_inputs(path: Path) -> list[tuple[str, bytes]]:
 @click.option("--send", "sends", multiple=True, metavar="MSG", help="Call handle-send with MSG's UTF-8 bytes.")
 @click.option("--request", "requests", multiple=True, metavar="MSG",
               help="Call handle-request with MSG's UTF-8 bytes.")
+@click.option("--call", "calls", multiple=True, nargs=2, metavar="IFACE#FUNC ARGS-JSON",
+              help="Call any exported function with JSON arguments (an array, or an object by name).")
 @click.option("--inputs", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help='JSON lines of inputs after the --send/--request ones: {"kind": "send", "text": "..."}.')
 @click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Ed25519 private key (theater keygen): sign a checkpoint when the recording ends.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, metavar="N",
               help="With --sign-key, also sign a checkpoint every N events.")
+@click.option("--stdin", "stdin_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="What the actor reads from wasi:cli/stdin (default: nothing; the reads are recorded).")
 @click.option("--quiet", "-q", is_flag=True, help="Do not show the actor's log and stdout lines.")
 @json_option
 def record(manifest: str, db: str | None, seed: int | None, init_param: str | None,
-           sends: tuple[str, ...], requests: tuple[str, ...], inputs: Path | None, sign_key: Path | None,
-           checkpoint_every: int | None, quiet: bool, as_json: bool) -> None:
+           sends: tuple[str, ...], requests: tuple[str, ...], calls: tuple[tuple[str, str], ...],
+           inputs: Path | None, sign_key: Path | None,
+           checkpoint_every: int | None, stdin_file: Path | None, quiet: bool, as_json: bool) -> None:
     """Run the actor of MANIFEST and record every host crossing into a chain.
 
-    Calls init, then each --send/--request in the order given, threading the actor's
+    Calls init, then each --send/--request/--call in the order given, threading the actor's
     state from call to call. Prints the chain id, event count and head hash; the
     actor's log and stdout lines go to stderr. Exit 1 if the actor traps or fails.
     """
@@ -114,9 +122,13 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
         key = load_private_key(sign_key)
     elif checkpoint_every is not None:
         raise UsageError("--checkpoint-every needs --sign-key")
-    items = [(k, v.encode()) for k, v in _ordered_inputs(sends, requests)]
+    stdin = None if stdin_file is None else read_stdin_file(stdin_file)
+    from ..calls import parse_call
+
+    items: list[Input] = [Input("call", b"", parse_call(*v)) if k == "call" else Input(k, v.encode())
+                          for k, v in _ordered_inputs(sends, requests, calls)]
     if inputs is not None:
-        items += _read_inputs(inputs)
+        items += [Input(k, p) for k, p in _read_inputs(inputs)]
 
     def sink(kind: str, text: str) -> None:
         # the actor's text: control characters escaped, so it cannot drive the terminal
@@ -128,8 +140,9 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
     with open_store(db, create=True) as store:
         with interruptible() as stop:  # Ctrl-C: exit 130, the chain kept as incomplete
             result = do_record(m, store, seed=seed, init_param=init_param,
-                               inputs=[Input(k, p) for k, p in items], sink=sink,
-                               sign_key=key, checkpoint_every=checkpoint_every, interrupt=stop)
+                               inputs=items, sink=sink,
+                               sign_key=key, checkpoint_every=checkpoint_every, interrupt=stop,
+                               stdin=stdin)
         if as_json:
             emit_json({**result.to_json(), "db": str(store.path)})
         else:
@@ -142,6 +155,21 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
                 err(f"theater: the actor {what}: {result.error}{hint}")
     if not result.ok:
         raise Exit(ExitCode.FAILED)
+
+
+MAX_STDIN = 64 << 20
+
+
+def read_stdin_file(path: Path) -> bytes:
+    """The bytes of ``--stdin FILE`` (at most 64 MiB), or a one-line UsageError."""
+    from ..manifest import TooLarge, read_bounded
+
+    try:
+        return read_bounded(path, MAX_STDIN)
+    except TooLarge as e:
+        raise UsageError(f"--stdin {path}: {e.strerror} (at most {MAX_STDIN >> 20} MiB)") from None
+    except OSError as e:
+        raise UsageError(f"--stdin {path}: {e.strerror or e}") from None
 
 
 COMMANDS = [record]

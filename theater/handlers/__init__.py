@@ -50,6 +50,10 @@ class Handler:
         """``{versionless interface: {function name: live fn}}``."""
         raise NotImplementedError
 
+    def connect(self, handlers: list[Handler]) -> None:
+        """Called once all of a run's handlers are built (the filesystem handler's file
+        streams are the runtime handler's)."""
+
     def header_settings(self) -> dict[str, Any]:
         """The settings recorded in the chain header (deterministic values only)."""
         return self.config.to_json()
@@ -63,12 +67,14 @@ class Handler:
 
 def registry() -> dict[str, type[Handler]]:
     from .environment import EnvironmentHandler
+    from .filesystem import FilesystemHandler
     from .http_client import HttpClientHandler
     from .random import RandomHandler
     from .runtime import RuntimeHandler
     from .timing import TimingHandler
 
-    return {h.type: h for h in (RuntimeHandler, RandomHandler, TimingHandler, EnvironmentHandler, HttpClientHandler)}
+    return {h.type: h for h in (RuntimeHandler, RandomHandler, TimingHandler, EnvironmentHandler,
+                                FilesystemHandler, HttpClientHandler)}
 
 
 # Which handler type provides an interface, for "not granted" messages.
@@ -78,6 +84,14 @@ PROVIDERS: dict[str, str] = {
     "wasi:cli/stderr": "runtime",
     "wasi:io/streams": "runtime",
     "wasi:io/error": "runtime",
+    "wasi:cli/stdin": "runtime",
+    "wasi:cli/terminal-input": "runtime",
+    "wasi:cli/terminal-output": "runtime",
+    "wasi:cli/terminal-stdin": "runtime",
+    "wasi:cli/terminal-stdout": "runtime",
+    "wasi:cli/terminal-stderr": "runtime",
+    "wasi:cli/exit": "runtime",
+    "wasi:io/poll": "timing",
     "wasi:random/random": "random",
     "wasi:random/insecure": "random",
     "wasi:random/insecure-seed": "random",
@@ -133,4 +147,6 @@ def build_handlers(
         if cfg.type == "random" and seed_override is not None:
             cfg = HandlerConfig(cfg.type, {**cfg.settings, "seed": seed_override}, cfg.index)
         out.append(cls(cfg, manifest))
+    for h in out:
+        h.connect(out)
     return out

@@ -1,10 +1,13 @@
-"""The timing handler: wasi:clocks/wall-clock and monotonic-clock, and
+"""The timing handler: wasi:clocks/wall-clock and monotonic-clock (with their timers,
+``subscribe-duration`` and ``subscribe-instant``), wasi:io/poll, and
 theater:simple/timing ``now``. The boundary records every value the actor reads.
 
 Settings: ``start_time`` (unix seconds) switches to a *virtual clock*: the wall clock
-starts there and the monotonic clock at 0, and every read advances both by
-``tick_ns`` (default 1 ms). With it, two recordings with the same seed and inputs are
-identical, hash for hash; without it the live clocks are read (and recorded).
+starts there and the monotonic clock at 0, every read advances both by ``tick_ns``
+(default 1 ms), and waiting for a timer (``pollable.block``, ``poll``) moves both to
+the timer's deadline at once. With it, two recordings with the same seed and inputs
+are identical, hash for hash, timers and ``await`` included; without it the live
+clocks are read and waits are real (and recorded: a replay never waits).
 ``max_sleep_duration`` / ``min_sleep_duration`` are accepted for upstream manifests.
 """
 
@@ -16,6 +19,7 @@ from typing import Any
 from wasmtime.component import Record
 
 from . import Handler, LiveFn
+from .poll import POLLABLE_TYPE, Timers, sleep_until_monotonic
 
 
 def _datetime(ns: int) -> Record:
@@ -25,13 +29,22 @@ def _datetime(ns: int) -> Record:
     return r
 
 
+class _Rep:
+    """A recorded pollable handle (``{"rep": N}``) as the timers read it."""
+
+    def __init__(self, recorded: Any) -> None:
+        self.rep = int(recorded.get("rep", 0)) if isinstance(recorded, dict) else int(recorded or 0)
+
+
 class TimingHandler(Handler):
     type = "timing"
     interfaces = {
         "wasi:clocks/wall-clock": ("now", "resolution"),
-        "wasi:clocks/monotonic-clock": ("now", "resolution"),
+        "wasi:clocks/monotonic-clock": ("now", "resolution", "subscribe-duration", "subscribe-instant"),
+        "wasi:io/poll": ("[method]pollable.ready", "[method]pollable.block", "poll"),
         "theater:simple/timing": ("now",),
     }
+    resource_types = {"wasi:io/poll": {"pollable": POLLABLE_TYPE}}
     settings_schema = {"max_sleep_duration": int, "min_sleep_duration": int, "start_time": int, "tick_ns": int}
 
     def __init__(self, config: Any, manifest: Any) -> None:
@@ -40,17 +53,41 @@ class TimingHandler(Handler):
         self.virtual = start is not None
         self.tick = int(config.settings.get("tick_ns", 1_000_000))
         self._wall0 = 0 if start is None else int(start) * 1_000_000_000
-        self._reads = 0
+        self._mono = 0  # the virtual monotonic clock, in ns
+        if self.virtual:
+            self.timers = Timers(lambda: self._mono, self._jump)
+        else:
+            self.timers = Timers(time.monotonic_ns, sleep_until_monotonic)
+
+    def _jump(self, deadline: int) -> None:
+        """A virtual wait: time moves to the deadline at once."""
+        self._mono = max(self._mono, deadline)
 
     def resume(self, interface: str, function: str, payload: dict[str, Any]) -> None:
-        """A virtual clock advances once per recorded read (``now``); live clocks are
-        read live."""
-        if function == "now" and "trap" not in payload:
-            self._reads += 1
+        """Move to where the recording was (``theater fork``): a virtual clock advances
+        once per recorded read (``now``) and jumps as each recorded wait did; timers are
+        made again in order, so pollable reps continue where the recording's did. Live
+        clocks are read live."""
+        if "trap" in payload:
+            return
+        args = payload.get("args") or {}
+        if function == "now":
+            if self.virtual:
+                self._advance()
+        elif function == "subscribe-duration":
+            self.timers.subscribe_at(self.timers.now() + int(args.get("when", 0)))
+        elif function == "subscribe-instant":
+            self.timers.subscribe_at(int(args.get("when", 0)))
+        elif self.virtual and function == "[method]pollable.block":
+            self.timers.block(None, _Rep(args.get("self")))
+        elif self.virtual and function == "poll":
+            pollables = [_Rep(p) for p in args.get("in") or []]
+            if pollables:
+                self.timers.poll(None, pollables)
 
     def _advance(self) -> int:
-        self._reads += 1
-        return self._reads * self.tick
+        self._mono += self.tick
+        return self._mono
 
     def _wall_ns(self) -> int:
         return self._wall0 + self._advance() if self.virtual else time.time_ns()
@@ -59,6 +96,7 @@ class TimingHandler(Handler):
         return self._advance() if self.virtual else time.monotonic_ns()
 
     def functions(self) -> dict[str, dict[str, LiveFn]]:
+        timers = self.timers
         return {
             "wasi:clocks/wall-clock": {
                 "now": lambda store: _datetime(self._wall_ns()),
@@ -67,6 +105,13 @@ class TimingHandler(Handler):
             "wasi:clocks/monotonic-clock": {
                 "now": lambda store: self._mono_ns(),
                 "resolution": lambda store: 1,
+                "subscribe-duration": lambda store, d: timers.subscribe_at(timers.now() + d),
+                "subscribe-instant": lambda store, t: timers.subscribe_at(t),
+            },
+            "wasi:io/poll": {
+                "[method]pollable.ready": timers.ready,
+                "[method]pollable.block": timers.block,
+                "poll": timers.poll,
             },
             "theater:simple/timing": {"now": lambda store: self._wall_ns() // 1_000_000},
         }
