@@ -81,6 +81,9 @@ class Boundary:
         self.host_failure: str | None = None
         self.stopped = False
         self.shutdown_seen = False  # the actor called theater:simple/runtime#shutdown
+        #: fields a live function adds to the event of its own crossing (a run's links,
+        #: theater/links.py): set by the live function, merged into that event, cleared
+        self.annotation: dict[str, Any] | None = None
 
     # -- replay source ------------------------------------------------------
 
@@ -137,11 +140,13 @@ class Boundary:
             try:
                 result = live(store, *args)
             except HostRefusal as e:
+                self.annotation = None
                 raise self._refused(type_, enc_args, e) from None
-            self._append(
-                type_,
-                dumps({"args": enc_args, "result": encode_result(sig, result, resource_encoder=_bind(enc_res, store))}),
-            )
+            body = {"args": enc_args, "result": encode_result(sig, result, resource_encoder=_bind(enc_res, store))}
+            if self.annotation is not None:
+                body.update(self.annotation)
+                self.annotation = None
+            self._append(type_, dumps(body))
             return result
 
         return record
@@ -254,11 +259,13 @@ class Boundary:
 
     def call_export(
         self, store: wasmtime.Store, func: Any, interface: str, function: str, sig: FuncSig,
-        args: tuple[Any, ...], *, fuel: int,
+        args: tuple[Any, ...], *, fuel: int, extra: dict[str, Any] | None = None,
     ) -> tuple[str, Any]:
         """Call an export through the boundary; returns ``("ok", result)`` or ``("trap", msg)``.
 
-        Raises :class:`DivergenceSignal` or :class:`StopReplay` during replay.
+        ``extra`` (a run's ``cause`` link, theater/links.py) is added to the event's data.
+        In replay the recorded event's ``cause`` is taken as it is: it is an input, like
+        the arguments. Raises :class:`DivergenceSignal` or :class:`StopReplay` during replay.
         """
         type_ = export_type(interface, function)
         enc_args = encode_params(sig, args, resource_encoder=_bind(self.resource_encoder, store))
@@ -282,9 +289,16 @@ class Boundary:
             body = {"args": enc_args, "result": encode_result(sig, outcome[1])}
         else:
             body = {"args": enc_args, "trap": outcome[1]}
-        data = dumps(body)
+        if extra:
+            body.update(extra)
         if self.replaying:
             ev = self.peek()
+            if ev is not None and ev.type == type_ and b'"cause"' in ev.data:
+                recorded_cause = _payload(ev).get("cause")
+                if recorded_cause is not None:
+                    body["cause"] = recorded_cause
+        data = dumps(body)
+        if self.replaying:
             if ev is None or ev.type != type_:
                 if ev is not None and ev.type.startswith("host:") and outcome[0] == "trap":
                     raise self._diverge(

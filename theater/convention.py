@@ -19,13 +19,14 @@ from .errors import UsageError
 from .outcomes import EndOutcome
 
 __all__ = [
-    "ACTOR", "MESSAGES", "RUNTIME", "apply_result", "end_data", "end_detail", "export_args",
+    "ACTOR", "MESSAGES", "RUNTIME", "SUPERVISED", "apply_result", "end_data", "end_detail", "export_args",
     "is_shutdown_call", "shutdown_requested",
 ]
 
 ACTOR = "theater:simple/actor"
 MESSAGES = "theater:simple/message-server-client"
 RUNTIME = "theater:simple/runtime"
+SUPERVISED = "theater:simple/supervisor-handlers"
 
 
 def export_args(kind: str, state: bytes | None, payload: Any, n: int) -> tuple[str, str, tuple[Any, ...]]:
@@ -44,7 +45,7 @@ def apply_result(function: str, result: Any) -> tuple[bool, bytes | None, Any, s
     """Interpret an export's result: (ok, new state, response, error message)."""
     if isinstance(result, str):  # err(string) arrives untagged
         return False, None, None, result
-    if function == "handle-request":
+    if function in ("handle-request", "handle-channel-open"):  # (state, (response or channel-accept,))
         new_state, (response,) = result
         return True, new_state, response, None
     (new_state,) = result

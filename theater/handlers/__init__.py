@@ -57,11 +57,14 @@ class Handler:
 
 def registry() -> dict[str, type[Handler]]:
     from .environment import EnvironmentHandler
+    from .message_server import MessageServerHandler
     from .random import RandomHandler
     from .runtime import RuntimeHandler
+    from .supervisor import SupervisorHandler
     from .timing import TimingHandler
 
-    return {h.type: h for h in (RuntimeHandler, RandomHandler, TimingHandler, EnvironmentHandler)}
+    return {h.type: h for h in (RuntimeHandler, RandomHandler, TimingHandler, EnvironmentHandler,
+                                MessageServerHandler, SupervisorHandler)}
 
 
 # Which handler type provides an interface, for "not granted" messages.
