@@ -19,7 +19,8 @@ from .errors import UsageError
 from .outcomes import EndOutcome
 
 __all__ = [
-    "ACTOR", "MESSAGES", "RUNTIME", "SUPERVISED", "apply_result", "end_data", "end_detail", "export_args",
+    "ACTOR", "MESSAGES", "RUN_END_FIELDS", "RUNTIME", "SUPERVISED", "apply_result", "end_data", "end_detail",
+    "export_args", "replayed_end",
     "is_shutdown_call", "shutdown_requested",
 ]
 
@@ -57,9 +58,26 @@ def end_detail(error: str | None) -> dict[str, Any]:
     return {} if error is None else {"error": error}
 
 
-def end_data(outcome: EndOutcome | str, error: str | None) -> bytes:
+def end_data(outcome: EndOutcome | str, error: str | None, extra: dict[str, Any] | None = None) -> bytes:
     """The canonical bytes of the end event of a run that ended with ``outcome``."""
-    return canonical_json({"outcome": outcome, **end_detail(error)})
+    return canonical_json({"outcome": outcome, **end_detail(error), **(extra or {})})
+
+
+#: fields of an end event that the run wrote, not the actor (theater/system): its links,
+#: the messages it left undelivered, and ``reason`` when the run ended the chain
+RUN_END_FIELDS = ("cause", "reason", "to", "undelivered")
+
+
+def replayed_end(recorded: Any, outcome: EndOutcome | str, error: str | None) -> bytes:
+    """The end event a replay of one actor of a run writes, given the recorded end
+    event's payload: the run's fields are inputs (taken as recorded), and an end the
+    run decided (``reason``: stopped by its parent, a run limit) is the recorded one
+    when the replayed actor itself ran to the end of its calls."""
+    rec = recorded if isinstance(recorded, dict) else {}
+    extra = {k: rec[k] for k in RUN_END_FIELDS if k in rec}
+    if "reason" in rec and outcome == EndOutcome.COMPLETED and error is None:
+        outcome, error = str(rec.get("outcome")), rec.get("error") if isinstance(rec.get("error"), str) else None
+    return end_data(outcome, error, extra)
 
 
 def is_shutdown_call(type_: str) -> bool:

@@ -7,22 +7,25 @@ from pathlib import Path
 import click
 
 from ..cli import Exit, db_option, emit_json, interruptible, json_option, open_store
-from ..errors import ExitCode
+from ..errors import ExitCode, UsageError
 from ..progress import progress
 
 
 @click.command()
-@click.argument("chain")
+@click.argument("chain", required=False)
 @db_option
 @click.option("--verify", "check", is_flag=True,
               help="Exit 1 unless the replay reproduces the recording hash for hash.")
-@click.option("--component", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Replay against this component instead of the recorded one (e.g. a new build).")
+@click.option("--component", "components", multiple=True, metavar="PATH",
+              help="Replay against this component instead of the recorded one (e.g. a new build); "
+                   "with --run, NAME=PATH for one actor (repeatable).")
+@click.option("--run", "run", default=None, metavar="RUN",
+              help="Replay every actor of a run (an id, a unique prefix or `last`), reporting per actor.")
 @click.option("--until", type=click.IntRange(0, 2**63 - 1), default=None, metavar="SEQ",
               help="Stop after event SEQ.")
 @json_option
-def replay(chain: str, db: str | None, check: bool, component: Path | None, until: int | None,
-           as_json: bool) -> None:
+def replay(chain: str | None, db: str | None, check: bool, components: tuple[str, ...], run: str | None,
+           until: int | None, as_json: bool) -> None:
     """Replay CHAIN (an id, a unique prefix, or 'last') without touching live handlers.
 
     Every host call is answered from the recording; the clock, the OS random source
@@ -31,6 +34,14 @@ def replay(chain: str, db: str | None, check: bool, component: Path | None, unti
     """
     from replay.replayer import replay as do_replay
 
+    if run is not None or chain is None:
+        from .replay_run import replay_run_command
+
+        replay_run_command(db, run, chain, components, until, check, as_json)
+        return
+    if len(components) > 1:
+        raise UsageError("give one --component PATH for a chain (NAME=PATH, repeated, is for --run)")
+    component = Path(components[0]) if components else None
     with open_store(db) as store:
         info = store.resolve(chain)
         total = info.length if until is None else min(info.length, until + 1)

@@ -366,7 +366,7 @@ class Scheduler:
         for a in reversed(self.incarnations):  # children first: each ends as itself, not by its parent
             if not a.done:
                 if self.stopped_by is not None:
-                    self._end(a, EndOutcome.ERROR, self.stopped_by)
+                    self._end(a, EndOutcome.ERROR, self.stopped_by, reason="run limit")
                 else:
                     self._end(a, EndOutcome.COMPLETED, None)
 
