@@ -104,14 +104,18 @@ def test_a_request_cycle_is_an_err_result_not_a_deadlock(tmp_path):
 
 def test_unknown_actor_and_missing_manifest_are_err_results_in_the_callers_chain(tmp_path):
     """issue 19 item 7."""
-    store, r = run(tmp_path, "Snobody x", "Rnobody x", "Pmissing.toml", "Pbad", children=())
-    assert r.ok and len(r.chains) == 1
+    (tmp_path / "invalid.toml").write_text("name = \n")
+    (tmp_path / "nocomp.toml").write_text('name = "x"\ncomponent = "gone.wasm"\n')
+    store, r = run(tmp_path, "Snobody x", "Rnobody x", "Pmissing.toml", "Pbad", "Pinvalid.toml", "Pnocomp.toml",
+                   children=())
+    assert r.ok and len(r.chains) == 1  # refused before any chain exists
     rev = events(store, r.chain)
     assert by_type(rev, "#send")[0].payload()["result"] == {"err": "no actor 'nobody' in this run"}
     assert by_type(rev, "#request")[0].payload()["result"] == {"err": "no actor 'nobody' in this run"}
     spawns = [e.payload()["result"]["err"] for e in by_type(rev, "#spawn")]
     assert "no manifest at" in spawns[0] and "missing.toml" in spawns[0]
     assert "no manifest at" in spawns[1]
+    assert "not valid TOML" in spawns[2] and "component file not found" in spawns[3]
 
 
 def test_a_trapping_child_calls_its_parents_handle_child_error_linked_both_ways(tmp_path):
@@ -279,3 +283,53 @@ def test_runs_and_chains_json_name_each_run_and_parent(tmp_path):
     with Store(tmp_path / "r.db") as s:
         assert resolve_run(s, "last").id == single["run"]
         assert resolve_run(s, rec["run"][:6]).id == rec["run"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_whole_run_every_chain_kept_incomplete(tmp_path):
+    """issue 19 item 7: SIGINT during an endless ping-pong: exit 130, one line naming the
+    run, every chain kept incomplete, each verifying as a prefix, and the run's links
+    holding (an interrupted run owes no deliveries). Signalled on evidence: committed
+    events of both chains, not after a fixed time."""
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from verify import verify_chain
+    from verify.links import verify_run
+
+    stage_manifest(tmp_path, "pong")
+    m = stage_manifest(tmp_path, "ping", limits="messages = 1000000000")
+    db = tmp_path / "int.db"
+    proc = subprocess.Popen([sys.executable, "-m", "theater", "record", str(m), "--db", str(db), "-q",
+                             "--send", "Ppong.toml", "--send", "Bpong x"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with sqlite3.connect(db, timeout=30) as watch:
+                    rows = watch.execute("SELECT count(DISTINCT chain), count(*) FROM events").fetchone()
+            except sqlite3.OperationalError:
+                rows = (0, 0)
+            if rows[0] == 2 and rows[1] >= 4096:
+                break
+            time.sleep(0.005)  # a poll interval, not a wait for something
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = err.decode()
+    assert proc.returncode == 130, text
+    lines = text.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in text
+    assert "interrupted: run " in lines[0] and "its 2 chains kept as incomplete" in lines[0]
+    with Store(db) as s:
+        infos = s.chains()
+        assert [i.status for i in infos] == ["incomplete", "incomplete"]
+        assert all(verify_chain(s, i).ok and not verify_chain(s, i).complete for i in infos)
+        v = verify_run(s, "last")
+        assert v.ok, [p.summary() for p in v.problems]

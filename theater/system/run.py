@@ -61,11 +61,12 @@ def record_run(
             if inp.kind == "request":
                 responses.append(None if response is None else bytes(response))
             run.drain()
+            run.flush()  # each CLI input, and all it caused, committed before the next
         run.finish()
     except Interrupted as e:
         run.abandon()
-        raise e.again(f"{e.what}: the run's {len(run.incarnations)} chains kept as incomplete "
-                      "(each verifies as a prefix)") from None
+        raise e.again(f"{e.what}: run {run.run_id or '(not started)'}: its {len(run.incarnations)} chains kept "
+                      "as incomplete (each verifies as a prefix)") from None
     except BaseException:
         run.abandon()
         raise

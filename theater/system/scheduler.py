@@ -370,6 +370,13 @@ class Scheduler:
                 else:
                     self._end(a, EndOutcome.COMPLETED, None)
 
+    def flush(self) -> None:
+        """Commit every chain's buffered events (between CLI inputs; a chain also commits
+        every batch of events as it grows)."""
+        for a in self.incarnations:
+            if not a.writer.finished:
+                a.writer.flush()
+
     def abandon(self) -> None:
         for a in self.incarnations:
             if not a.writer.finished:
