@@ -5,10 +5,10 @@ build, which diverges at that actor and the right seq."""
 from __future__ import annotations
 
 import orjson
+from conftest import run_cli
+from system_helpers import stage_manifest
 
 from fixtures.build import wat_path
-from tests.conftest import run_cli
-from tests.system_helpers import stage_manifest
 from theater.manifest import load_manifest
 from theater.store import Store
 from theater.store.runs import runs
@@ -79,9 +79,10 @@ def test_a_changed_worker_build_diverges_at_that_actor_and_the_right_seq(tmp_pat
 def test_every_scenario_replays_actor_by_actor(tmp_path):
     """issue 19 item 6: ends the run decided (a stop by the parent, a restart, a run
     limit) are recorded inputs of a replay like the links; each actor verifies alone."""
+    from test_verify_run import SCENARIOS
+    from test_verify_run import record as record_scenario
+
     from replay.run import replay_run
-    from tests.test_verify_run import SCENARIOS
-    from tests.test_verify_run import record as record_scenario
 
     for n, (name, inputs) in enumerate(sorted(SCENARIOS.items())):
         store, r = record_scenario(tmp_path, inputs, db=f"s{n}.db")

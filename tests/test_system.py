@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from conftest import run_cli
+from system_helpers import stage_manifest
 
-from tests.conftest import run_cli
-from tests.system_helpers import stage_manifest
 from theater.chain import genesis_hash
 from theater.links import ACTOR_ID_TAG, CHANNEL_ID_TAG, REQUEST_ID_TAG, derive_id, full_link, pending_link
 from theater.manifest import load_manifest
@@ -259,7 +259,7 @@ def test_runs_and_chains_json_name_each_run_and_parent(tmp_path):
     """issue 19 item 2: `theater runs [--json]` lists runs (root, actors, events,
     status); `chains --json` gives each chain's run and parent; a single recording is a
     run of one chain; `last` names the newest run."""
-    from tests.actors import wat_manifest
+    from actors import wat_manifest
 
     stage_manifest(tmp_path, "worker")
     m = stage_manifest(tmp_path, "root")

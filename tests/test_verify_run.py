@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from conftest import run_cli
+from system_helpers import stage_manifest
+from tamper import reforge
 
-from tests.conftest import run_cli
-from tests.system_helpers import stage_manifest
-from tests.tamper import reforge
 from theater.manifest import load_manifest
 from theater.store import Store
 from theater.system import RunInput, record_run
