@@ -28,3 +28,35 @@ def stage_manifest(folder: Path, name: str, *, limits: str = "", extra: str = ""
     path = folder / f"{name}.toml"
     path.write_text(body)
     return path
+
+
+PY_SYSTEM_HANDLERS = SYSTEM_HANDLERS + """
+[[handler]]
+type = "random"
+{seed}
+
+[[handler]]
+type = "environment"
+"""
+
+
+def py_system_manifest(folder: Path, actor: str, name: str | None = None, *, seed: int | None = 42,
+                       limits: str = "") -> Path:
+    """``folder/<name>.toml`` for the componentize-py fixture ``actor`` (built once per
+    machine, cached: fixtures/build.py); ``seed=None`` leaves the seed to the run (a
+    child's is derived from the run's seed and its id)."""
+    import shutil
+
+    from fixtures.build import build_actor
+
+    wasm = folder / f"{actor}.wasm"
+    if not wasm.exists():
+        shutil.copyfile(build_actor(actor), wasm)
+    name = name or actor
+    body = f'name = "{name}"\nversion = "0.1.0"\ncomponent = "{wasm.name}"\n'
+    if limits:
+        body += f"[limits]\n{limits}\n"
+    body += PY_SYSTEM_HANDLERS.format(seed="" if seed is None else f"seed = {seed}")
+    path = folder / f"{name}.toml"
+    path.write_text(body)
+    return path

@@ -24,6 +24,8 @@ VERIFY = Path(__file__).resolve().parent.parent / "verify"
 TODAYS_CLASSES = [
     "hash_mismatch", "parent_mismatch", "sequence_gap", "duplicate", "header_mismatch", "malformed",
     "truncated", "bad_signature", "fork", "random_mismatch", "unsigned_tail",
+    # issue 19 item 5: the links between the chains of a run (verify --run)
+    "broken_link", "undelivered",
 ]
 
 
