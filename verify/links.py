@@ -35,9 +35,6 @@ from .results import FailureKind, VerifyResult
 
 __all__ = ["LinkProblem", "RunVerifyResult", "follow_links", "verify_run"]
 
-#: host functions whose event sends something another chain receives or answers
-_SENDING = ("#send", "#request", "#open-channel", "#send-on-channel", "#close-channel", "#respond-to-request",
-            "#cancel-request", "#spawn", "#resume", "#stop-child", "#restart-child")
 _MESSAGES = ("#send", "#send-on-channel", "#close-channel")
 
 
@@ -130,16 +127,19 @@ def _collect(store: Store, chain_id: str) -> _Chain:
     kept: dict[int, _Ev] = {}
     last = [genesis]
 
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+
     def on_event(seq: int, h: bytes, type_: str, data: bytes) -> None:
         parent = last[0]
         last[0] = h
-        if (b'"cause"' in data or b'"to"' in data or b'"undelivered"' in data
-                or (type_.startswith("host:") and type_.endswith(_SENDING))):
+        # only an event holding a link matters: "cause"/"to"/"stopped" sit at the top
+        # level of the data, "undelivered" in an end event
+        if b'"cause":' in data or b'"to":' in data or type_ == END_TYPE:
             try:
-                payload = orjson.loads(data)
-            except orjson.JSONDecodeError:
+                payload = loads(data)
+            except decode_error:
                 return
-            if isinstance(payload, dict):
+            if type(payload) is dict:
                 kept[seq] = _Ev(seq, h, parent, type_, payload)
 
     result = verify_chain(store, info, on_event=on_event)
