@@ -24,7 +24,7 @@ import orjson
 
 from theater.boundary import Boundary
 from theater.chain import END_TYPE, Event, split_type
-from theater.convention import NOTE_PREFIX, apply_result, continues_after_error, end_data, exit_outcome
+from theater.convention import NOTE_PREFIX, apply_result, continues_after_error, exit_outcome, replayed_end
 from theater.engine import is_sha256_hex, load_component, read_component_file
 from theater.errors import (
     CodecError,
@@ -360,8 +360,8 @@ def _drive(
         if divergence is None and not incomplete:
             boundary.carry(NOTE_PREFIX)
             nxt = boundary.peek()
-            if nxt is not None:
-                end_bytes = end_data(outcome, error)
+            if nxt is not None:  # a run's end fields (links, a stop the run decided) are recorded inputs
+                end_bytes = replayed_end(nxt.payload() if nxt.type == END_TYPE else None, outcome, error)
                 if nxt.type != END_TYPE:
                     kind = "missing_call" if nxt.type.startswith("host:") else "end"
                     divergence = DivergenceSignal(kind, writer.length, nxt.type, orjson.loads(nxt.data),

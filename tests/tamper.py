@@ -109,6 +109,25 @@ def rewrite_from(store: Store, chain: str, first: int) -> bytes:
     return head
 
 
+def reforge(store: Store, chain: str, events: list[tuple[str, bytes]]) -> bytes:
+    """A forger with write access: replace a chain's events with ``events`` (type,
+    data), every one re-hashed from the header's genesis so the chain verifies on its
+    own, and the cached length and head fixed; returns the new head."""
+    from theater.chain import genesis_hash
+
+    info = store.chain(chain)
+    head = genesis_hash(bytes(info.header))
+    c = _conn(store)
+    c.execute("DELETE FROM events WHERE chain = ?", (chain,))
+    for seq, (type_, data) in enumerate(events):
+        h = event_hash(seq, head, type_, data)
+        c.execute("INSERT INTO events (chain, seq, hash, parent, type, data, written_at) VALUES (?, ?, ?, ?, ?, ?, 0)",
+                  (chain, seq, h, head, type_, data))
+        head = h
+    set_chain(c, chain, head=head, length=len(events))
+    return head
+
+
 def delete_checkpoints(db: Store | sqlite3.Connection, *, size: int | None = None) -> None:
     """Drop the stored checkpoints (all, or those of one size)."""
     if size is None:

@@ -225,13 +225,27 @@ def test_record_signs_checkpoints(tmp_path):
 
 def test_upstream_handler_types_theater_lacks_load_with_a_warning(tmp_path):
     handlers = ('[[handler]]\ntype = "runtime"\n\n[[handler]]\ntype = "random"\nseed = {seed}\n\n'
-                '[[handler]]\ntype = "message-server"\n\n[[handler]]\ntype = "supervisor"\n')
+                '[[handler]]\ntype = "process"\n\n[[handler]]\ntype = "store"\n')
     m = wat_manifest(tmp_path, "counter", handlers=handlers)
     r = run_cli("record", str(m), "--db", str(tmp_path / "w.db"), "--send", "a", "-q")
     assert r.returncode == 0, r.stderr
     warnings = [line for line in r.stderr.splitlines() if line.startswith("theater: warning:")]
-    assert len(warnings) == 2 and "'message-server' is not supported by theater yet" in warnings[0]
+    assert len(warnings) == 2 and "'process' is not supported by theater yet" in warnings[0]
     # granting nothing: an actor that imports the supervisor is still refused
     m = wat_manifest(tmp_path, "needs_fs", handlers=handlers)
     r = run_cli("record", str(m), "--db", str(tmp_path / "w.db"))
     assert r.returncode == 2 and "theater:simple/supervisor" in r.stderr
+
+
+def test_message_server_and_supervisor_are_granted_now(tmp_path):
+    """issue 19 item 1 (and 9): upstream manifests naming message-server or supervisor get
+    them; needs_fs.wat's supervisor#list-children import is bound and runs."""
+    handlers = ('[[handler]]\ntype = "runtime"\n\n[[handler]]\ntype = "message-server"\n\n'
+                '[[handler]]\ntype = "supervisor"\n')
+    m = wat_manifest(tmp_path, "needs_fs", handlers=handlers)
+    r = run_cli("record", str(m), "--db", str(tmp_path / "w.db"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr
+    with Store(tmp_path / "w.db") as s:
+        ev = [e for e in s.events(orjson.loads(r.stdout)["chain"]) if e.type.endswith("#list-children")]
+    assert [e.payload()["result"] for e in ev] == [[]]

@@ -73,8 +73,11 @@ def test_record_json_is_to_json(tmp_path: Path) -> None:
         info = store.resolve(out["chain"])
         last = store.last_event(info.id)
     assert last is not None
+    # issue 19 item 2: a single recording is a run of one chain, and --json says so
+    one = {"chain": info.id, "actor": "counter", "events": info.length, "head": last.hash.hex(),
+           "outcome": "completed"}
     assert out == {"chain": info.id, "events": info.length, "head": last.hash.hex(), "outcome": "completed",
-                   "error": None, "db": str(db)}
+                   "error": None, "db": str(db), "run": info.id, "chains": [one]}
 
 
 def test_replay_result_is_frozen_and_derives_verified(tmp_path: Path) -> None:

@@ -92,6 +92,10 @@ def test_plan_refuses_ungranted_non_wasi_imports_and_counts_the_others() -> None
     assert "(and 2 more: acme:x/y, theater:simple/supervisor)" in msg
     assert "acme:x/types" not in msg
     with pytest.raises(CapabilityError, match="theater does not support it yet"):
+        store = {"theater:simple/store": iface("theater:simple/store", FuncSig("new", (), None))}
+        plan_imports(store, [])
+    # the supervisor is a handler now (issue 19): the hint names it
+    with pytest.raises(CapabilityError, match='add a \\[\\[handler\\]\\] with type = "supervisor"'):
         plan_imports({k: v for k, v in imports.items() if k == "theater:simple/supervisor"}, [])
 
 
@@ -178,8 +182,8 @@ def test_handler_settings_are_checked(tmp_path: Path) -> None:
         build_handlers(manifest_with(tmp_path, '[[handler]]\ntype = "random"\nbogus = 1\n'))
     with pytest.raises(ManifestError, match=r"`seed`: must be int, got bool True"):
         build_handlers(manifest_with(tmp_path, '[[handler]]\ntype = "random"\nseed = true\n'))
-    with pytest.raises(ManifestError,
-                       match=r"type 'nope' is unknown \(supported: environment, filesystem, http-client, random"):
+    with pytest.raises(ManifestError, match=r"type 'nope' is unknown \(supported: environment, filesystem, "
+                                            r"http-client, message-server, random"):
         build_handlers(manifest_with(tmp_path, '[[handler]]\ntype = "nope"\n'))
 
 

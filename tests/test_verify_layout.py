@@ -23,7 +23,9 @@ VERIFY = Path(__file__).resolve().parent.parent / "verify"
 
 TODAYS_CLASSES = [
     "hash_mismatch", "parent_mismatch", "sequence_gap", "duplicate", "header_mismatch", "malformed",
-    "truncated", "bad_signature", "fork", "random_mismatch", "unsigned_tail", "broken_link",
+    "truncated", "bad_signature", "fork", "random_mismatch", "unsigned_tail",
+    # issue 19 item 5 (the links between the chains of a run) and issue 13 item 2 (a fork's prefix)
+    "broken_link", "undelivered",
 ]
 
 

@@ -85,6 +85,9 @@ class Boundary:
         self.host_failure: str | None = None
         self.stopped = False
         self.shutdown_seen = False  # the actor called theater:simple/runtime#shutdown
+        #: fields a live function adds to the event of its own crossing (a run's links,
+        #: theater/links.py): set by the live function, merged into that event, cleared
+        self.annotation: dict[str, Any] | None = None
 
     # -- replay source ------------------------------------------------------
 
@@ -160,12 +163,17 @@ class Boundary:
             try:
                 result = live(store, *args)
             except HostRefusal as e:
+                self.annotation = None
                 raise self._refused(type_, enc_args, e) from None
             # a live result that does not fit its type is a handler's bug: CodecError
             enc_result = encode_result(sig, result, resource_encoder=_bind(enc_res, store))
             if red_result is not None:
                 enc_result = red_result(enc_result)
-            self._append(type_, dumps({"args": enc_args, "result": enc_result}))
+            body = {"args": enc_args, "result": enc_result}
+            if self.annotation is not None:  # a run's link (theater/links.py), set by the handler
+                body.update(self.annotation)
+                self.annotation = None
+            self._append(type_, dumps(body))
             return result
 
         return record
@@ -302,11 +310,13 @@ class Boundary:
 
     def call_export(
         self, store: wasmtime.Store, func: Any, interface: str, function: str, sig: FuncSig,
-        args: tuple[Any, ...], *, fuel: int,
+        args: tuple[Any, ...], *, fuel: int, extra: dict[str, Any] | None = None,
     ) -> tuple[str, Any]:
         """Call an export through the boundary; returns ``("ok", result)`` or ``("trap", msg)``.
 
-        Raises :class:`DivergenceSignal` or :class:`StopReplay` during replay.
+        ``extra`` (a run's ``cause`` link, theater/links.py) is added to the event's data.
+        In replay the recorded event's ``cause`` is taken as it is: it is an input, like
+        the arguments. Raises :class:`DivergenceSignal` or :class:`StopReplay` during replay.
         """
         type_ = export_type(interface, function)
         try:
@@ -344,8 +354,16 @@ class Boundary:
             body = {"args": enc_args, "exit": "ok" if outcome[1] else "err"}
         else:
             body = {"args": enc_args, "trap": outcome[1]}
+        if extra:
+            body.update(extra)
         if self.redactor is not None and not self.replaying:
             body = self.redactor.scrub(body)  # the actor's state may hold a secret it read
+        if self.replaying:
+            ev = self.peek()
+            if ev is not None and ev.type == type_ and b'"cause"' in ev.data:
+                recorded_cause = _payload(ev).get("cause")
+                if recorded_cause is not None:  # a run's link is an input, like the arguments
+                    body["cause"] = recorded_cause
         data = dumps(body)
         if self.replaying:
             self._check_export(type_, function, body, data, outcome)

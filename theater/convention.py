@@ -19,9 +19,9 @@ from .errors import UsageError
 from .outcomes import EndOutcome
 
 __all__ = [
-    "ACTOR", "HTTP_HANDLERS", "MESSAGES", "NOTE_PREFIX", "REJECTED_TYPE", "RUNTIME", "apply_result",
-    "continues_after_error", "end_data", "end_detail", "exit_outcome", "export_args", "is_actor_call",
-    "is_exit_call", "is_shutdown_call", "shutdown_requested",
+    "ACTOR", "HTTP_HANDLERS", "MESSAGES", "NOTE_PREFIX", "REJECTED_TYPE", "RUN_END_FIELDS", "RUNTIME",
+    "SUPERVISED", "apply_result", "continues_after_error", "end_data", "end_detail", "exit_outcome",
+    "export_args", "is_actor_call", "is_exit_call", "is_shutdown_call", "replayed_end", "shutdown_requested",
 ]
 
 ACTOR = "theater:simple/actor"
@@ -33,6 +33,7 @@ HTTP_HANDLERS = "theater:simple/http-handlers"
 #: ``theater serve`` refused before the actor saw it): replay carries them over as recorded.
 NOTE_PREFIX = "serve:"
 REJECTED_TYPE = "serve:http#rejected"
+SUPERVISED = "theater:simple/supervisor-handlers"
 
 
 def export_args(kind: str, state: bytes | None, payload: Any, n: int) -> tuple[str, str, tuple[Any, ...]]:
@@ -52,7 +53,7 @@ def export_args(kind: str, state: bytes | None, payload: Any, n: int) -> tuple[s
 def is_actor_call(interface: str) -> bool:
     """Whether an export's interface (any version) is one whose results theater reads
     by the calling convention; any other export's result is recorded, not read."""
-    return interface.partition("@")[0] in (ACTOR, MESSAGES)
+    return interface.partition("@")[0] in (ACTOR, MESSAGES, SUPERVISED, HTTP_HANDLERS)
 
 
 def apply_result(function: str, result: Any, interface: str = MESSAGES) -> tuple[bool, bytes | None, Any, str | None]:
@@ -66,8 +67,8 @@ def apply_result(function: str, result: Any, interface: str = MESSAGES) -> tuple
         return True, None, result, None
     if isinstance(result, str):  # err(string) arrives untagged
         return False, None, None, result
-    if function == "handle-request" and isinstance(result, tuple) and len(result) == 2:
-        new_state, response = result
+    if function in ("handle-request", "handle-channel-open") and isinstance(result, tuple) and len(result) == 2:
+        new_state, response = result  # (state, (response,)) or (state, (channel-accept,))
         if isinstance(response, tuple) and len(response) == 1:
             return True, new_state, response[0], None
     if isinstance(result, tuple) and len(result) == 1:
@@ -86,9 +87,26 @@ def end_detail(error: str | None) -> dict[str, Any]:
     return {} if error is None else {"error": error}
 
 
-def end_data(outcome: EndOutcome | str, error: str | None) -> bytes:
+def end_data(outcome: EndOutcome | str, error: str | None, extra: dict[str, Any] | None = None) -> bytes:
     """The canonical bytes of the end event of a run that ended with ``outcome``."""
-    return canonical_json({"outcome": outcome, **end_detail(error)})
+    return canonical_json({"outcome": outcome, **end_detail(error), **(extra or {})})
+
+
+#: fields of an end event that the run wrote, not the actor (theater/system): its links,
+#: the messages it left undelivered, and ``reason`` when the run ended the chain
+RUN_END_FIELDS = ("cause", "reason", "to", "undelivered")
+
+
+def replayed_end(recorded: Any, outcome: EndOutcome | str, error: str | None) -> bytes:
+    """The end event a replay of one actor of a run writes, given the recorded end
+    event's payload: the run's fields are inputs (taken as recorded), and an end the
+    run decided (``reason``: stopped by its parent, a run limit) is the recorded one
+    when the replayed actor itself ran to the end of its calls."""
+    rec = recorded if isinstance(recorded, dict) else {}
+    extra = {k: rec[k] for k in RUN_END_FIELDS if k in rec}
+    if "reason" in rec and outcome == EndOutcome.COMPLETED and error is None:
+        outcome, error = str(rec.get("outcome")), rec.get("error") if isinstance(rec.get("error"), str) else None
+    return end_data(outcome, error, extra)
 
 
 def is_shutdown_call(type_: str) -> bool:

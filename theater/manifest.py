@@ -179,6 +179,19 @@ def load_manifest(path: str | Path) -> Manifest:
         raise ManifestError(f"cannot read manifest {p}: {e.strerror}") from None
     except UnicodeDecodeError as e:
         raise ManifestError(f"cannot read manifest {p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return _parse(text, p)
+
+
+def load_manifest_text(text: str, *, folder: Path) -> Manifest:
+    """A manifest given as TOML content (``supervisor#spawn`` takes a path or the
+    content): relative paths resolve against ``folder``, and errors name it as
+    ``<folder>/<manifest content>``."""
+    if len(text.encode("utf-8", "replace")) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"manifest content of more than {MAX_MANIFEST_BYTES} bytes")
+    return _parse(text, folder / "<manifest content>")
+
+
+def _parse(text: str, p: Path) -> Manifest:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

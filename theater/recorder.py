@@ -103,6 +103,16 @@ def header_for(manifest: Manifest, component_sha: str, handlers: Sequence[Any], 
     )
 
 
+def _index_run(store: Store, chain_id: str, header: dict[str, Any], name: str) -> None:
+    """A single recording is a run of one chain (theater/store/runs.py)."""
+    from .chain import genesis_hash, header_bytes
+    from .links import root_actor_id
+    from .store.runs import add_run_chain
+
+    add_run_chain(store, run=chain_id, chain=chain_id, ord=0, name=name, parent=None,
+                  actor_id=root_actor_id(genesis_hash(header_bytes(header))))
+
+
 def _periodic_checkpoints(store: Store, key: Any, every: int) -> Callable[[Any], None]:
     from .checkpoint import sign_checkpoint
 
@@ -220,6 +230,7 @@ def record(
 
     store.put_component(data)
     writer = store.create_chain(header)
+    _index_run(store, writer.chain_id, header, manifest.name)
     if sign_key is not None and checkpoint_every:
         writer.on_commit = _periodic_checkpoints(store, sign_key, checkpoint_every)
     boundary = Boundary(writer, resources=resource_codec(plan), redactor=redactor)

@@ -20,7 +20,7 @@ import wasmtime
 import wasmtime.component as wc
 
 from .boundary import Boundary
-from .convention import ACTOR, HTTP_HANDLERS, MESSAGES
+from .convention import ACTOR, HTTP_HANDLERS, MESSAGES, SUPERVISED
 from .engine import describe_wasmtime_error, engine, new_store, request_stop
 from .errors import CapabilityError, CodecError, ComponentError, HostRefusal, Interrupted
 from .handlers import PROVIDERS, Handler, LiveFn, registry
@@ -391,6 +391,22 @@ EXPORT_SIGNATURES: dict[tuple[str, str], str] = {
     (HTTP_HANDLERS, "handle-request"):
         f"func(state: option<list<u8>>, params: tuple<u64, {_HTTP_REQUEST}>)"
         f" -> result<tuple<option<list<u8>>, tuple<{_HTTP_RESPONSE}>>, string>",
+    (MESSAGES, "handle-channel-open"):
+        "func(state: option<list<u8>>, params: tuple<string, list<u8>>)"
+        " -> result<tuple<option<list<u8>>, tuple<record { accepted: bool, message: option<list<u8>> }>>, string>",
+    (MESSAGES, "handle-channel-message"):
+        "func(state: option<list<u8>>, params: tuple<string, list<u8>>) -> result<tuple<option<list<u8>>>, string>",
+    (MESSAGES, "handle-channel-close"):
+        "func(state: option<list<u8>>, params: tuple<string>) -> result<tuple<option<list<u8>>>, string>",
+    (SUPERVISED, "handle-child-error"):
+        "func(state: option<list<u8>>, params: tuple<string, record { error-type: enum { operation-timeout, "
+        "channel-closed, shutting-down, function-not-found, type-mismatch, internal, serialization-error, "
+        "update-component-error, paused }, data: option<list<u8>> }>) -> result<tuple<option<list<u8>>>, string>",
+    (SUPERVISED, "handle-child-exit"):
+        "func(state: option<list<u8>>, params: tuple<string, option<list<u8>>>)"
+        " -> result<tuple<option<list<u8>>>, string>",
+    (SUPERVISED, "handle-child-external-stop"):
+        "func(state: option<list<u8>>, params: tuple<string>) -> result<tuple<option<list<u8>>>, string>",
 }
 
 _STREAM_ERR = "variant { last-operation-failed(own<error>), closed }"
@@ -445,6 +461,31 @@ IMPORT_SIGNATURES: dict[tuple[str, str], str] = {
     ("wasi:cli/environment", "get-arguments"): "func() -> list<string>",
     ("wasi:cli/environment", "initial-cwd"): "func() -> option<string>",
     ("theater:simple/http-client", "send-http"): f"func(req: {_HTTP_REQUEST}) -> result<{_HTTP_RESPONSE}, string>",
+    # a run's actor system (upstream's theater:simple WIT, wit/theater-simple/)
+    ("theater:simple/message-server-host", "send"): "func(actor-id: string, msg: list<u8>) -> result<_, string>",
+    ("theater:simple/message-server-host", "request"):
+        "func(actor-id: string, msg: list<u8>) -> result<list<u8>, string>",
+    ("theater:simple/message-server-host", "open-channel"):
+        "func(actor-id: string, initial-msg: list<u8>) -> result<string, string>",
+    ("theater:simple/message-server-host", "send-on-channel"):
+        "func(channel-id: string, msg: list<u8>) -> result<_, string>",
+    ("theater:simple/message-server-host", "close-channel"): "func(channel-id: string) -> result<_, string>",
+    ("theater:simple/message-server-host", "list-outstanding-requests"): "func() -> list<string>",
+    ("theater:simple/message-server-host", "respond-to-request"):
+        "func(request-id: string, response: list<u8>) -> result<_, string>",
+    ("theater:simple/message-server-host", "cancel-request"): "func(request-id: string) -> result<_, string>",
+    ("theater:simple/supervisor", "spawn"):
+        "func(manifest: string, init-bytes: option<list<u8>>) -> result<string, string>",
+    ("theater:simple/supervisor", "resume"):
+        "func(manifest: string, init-state: option<list<u8>>) -> result<string, string>",
+    ("theater:simple/supervisor", "list-children"): "func() -> list<string>",
+    ("theater:simple/supervisor", "stop-child"): "func(child-id: string) -> result<_, string>",
+    ("theater:simple/supervisor", "restart-child"): "func(child-id: string) -> result<_, string>",
+    ("theater:simple/supervisor", "get-child-state"):
+        "func(child-id: string) -> result<option<list<u8>>, string>",
+    ("theater:simple/supervisor", "get-child-events"):
+        "func(child-id: string) -> result<list<record { hash: list<u8>, parent-hash: option<list<u8>>, "
+        "event-type: string, data: list<u8>, timestamp: u64, description: option<string> }>, string>",
 }
 
 

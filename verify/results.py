@@ -27,7 +27,8 @@ class FailureKind(StrEnum):
     FORK = "fork"  # two checkpoints that cannot both be true
     RANDOM_MISMATCH = "random_mismatch"  # a recorded random value the seed does not give
     UNSIGNED_TAIL = "unsigned_tail"  # with --key, a complete chain whose end no signed checkpoint covers
-    BROKEN_LINK = "broken_link"  # a fork whose prefix is not its source's (verify/forks.py)
+    BROKEN_LINK = "broken_link"  # a link between chains does not hold: a run's (verify --run), a fork's prefix
+    UNDELIVERED = "undelivered"  # a message sent in a completed run, neither delivered nor recorded lost
 
 
 #: the former name of :class:`FailureKind`, kept for callers that import it

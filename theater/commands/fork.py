@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..cli import Exit, db_option, emit_json, err, interruptible, json_option, open_store
-from ..errors import ExitCode
+from ..errors import ExitCode, UsageError
 from ..text import inert
 from .inspect import SEQ_MAX
 from .record import _InputOrderCommand, _ordered_inputs, _read_inputs
@@ -41,7 +41,10 @@ def fork(chain: str, at: int, db: str | None, component: Path | None, sends: tup
 
     items = [(k, v.encode()) for k, v in _ordered_inputs(sends, requests)]
     if inputs is not None:
-        items += _read_inputs(inputs)
+        lines = _read_inputs(inputs)
+        if any(to is not None for _, _, to in lines):
+            raise UsageError(f"{inputs}: a fork continues one actor; its inputs take no \"to\"")
+        items += [(k, p) for k, p, _ in lines]
 
     def sink(kind: str, text: str) -> None:
         if not quiet:

@@ -67,11 +67,15 @@ def event_json(ev: Event) -> dict[str, Any]:
 @json_option
 def chains(db: str | None, as_json: bool) -> None:
     """List the chains in the database."""
+    from ..store.runs import run_of
+
     with open_store(db) as store:
         infos = store.chains()
         replays = store.replay_outcomes()
         if as_json:
-            emit_json([chain_json(i, replays) for i in infos])
+            member = run_of(store)  # each chain's run and parent chain (issue 19)
+            emit_json([{**chain_json(i, replays), "run": getattr(member.get(i.id), "run", None),
+                        "parent": getattr(member.get(i.id), "parent", None)} for i in infos])
             return
         if not infos:
             click.echo(f"no chains in {store.path}", err=True)

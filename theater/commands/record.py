@@ -50,10 +50,11 @@ def _ordered_inputs(sends: tuple[str, ...], requests: tuple[str, ...],
     return [("send", s) for s in sends] + [("request", r) for r in requests] + [("call", c) for c in calls]
 
 
-def _read_inputs(path: Path) -> list[tuple[str, bytes]]:
+def _read_inputs(path: Path) -> list[tuple[str, bytes, str | None]]:
+    """The ``--inputs`` lines: (kind, payload, the actor it goes to or None for the default)."""
     import orjson
 
-    out: list[tuple[str, bytes]] = []
+    out: list[tuple[str, bytes, str | None]] = []
     try:
         lines = path.read_bytes().splitlines()
     except OSError as e:
@@ -70,12 +71,15 @@ def _read_inputs(path: Path) -> list[tuple[str, bytes]]:
                 payload = base64.b64decode(obj["base64"], validate=True)
             else:
                 payload = str(obj["text"]).encode()
+            to = obj.get("to")
+            if to is not None and not isinstance(to, str):
+                raise ValueError
         except Exception:
             raise UsageError(
                 f"{path}:{n}: expected {{\"kind\": \"send\"|\"request\", \"text\": \"...\"}} "
-                "(or \"base64\" instead of \"text\")"
+                "(or \"base64\" instead of \"text\"; \"to\": \"NAME\" for an actor of a run)"
             ) from None
-        out.append((kind, payload))
+        out.append((kind, payload, to))
     return out
 
 
@@ -99,11 +103,14 @@ def _read_inputs(path: Path) -> list[tuple[str, bytes]]:
 @click.option("--stdin", "stdin_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="What the actor reads from wasi:cli/stdin (default: nothing; the reads are recorded).")
 @click.option("--quiet", "-q", is_flag=True, help="Do not show the actor's log and stdout lines.")
+@click.option("--to", "to", default=None, metavar="NAME",
+              help="Give the inputs to this actor of the run (a name or an id) instead of the root.")
 @json_option
 def record(manifest: str, db: str | None, seed: int | None, init_param: str | None,
            sends: tuple[str, ...], requests: tuple[str, ...], calls: tuple[tuple[str, str], ...],
            inputs: Path | None, sign_key: Path | None,
-           checkpoint_every: int | None, stdin_file: Path | None, quiet: bool, as_json: bool) -> None:
+           checkpoint_every: int | None, stdin_file: Path | None, quiet: bool, to: str | None,
+           as_json: bool) -> None:
     """Run the actor of MANIFEST and record every host crossing into a chain.
 
     Calls init, then each --send/--request/--call in the order given, threading the actor's
@@ -125,10 +132,12 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
     stdin = None if stdin_file is None else read_stdin_file(stdin_file)
     from ..calls import parse_call
 
-    items: list[Input] = [Input("call", b"", parse_call(*v)) if k == "call" else Input(k, v.encode())
-                          for k, v in _ordered_inputs(sends, requests, calls)]
+    # each input and the actor of a run it goes to (None: the root, or --to)
+    items: list[tuple[Input, str | None]] = [
+        (Input("call", b"", parse_call(*v)) if k == "call" else Input(k, v.encode()), None)
+        for k, v in _ordered_inputs(sends, requests, calls)]
     if inputs is not None:
-        items += [Input(k, p) for k, p in _read_inputs(inputs)]
+        items += [(Input(k, p), t) for k, p, t in _read_inputs(inputs)]
 
     def sink(kind: str, text: str) -> None:
         # the actor's text: control characters escaped, so it cannot drive the terminal
@@ -137,14 +146,30 @@ def record(manifest: str, db: str | None, seed: int | None, init_param: str | No
         elif not quiet:
             click.echo(f"[{kind}] {inert(text)}", err=True)
 
+    from ..system import is_system
+
+    if is_system(m) or to is not None or any(t is not None for _, t in items):
+        if checkpoint_every is not None:
+            raise UsageError("--checkpoint-every is not supported for a run of actors; --sign-key signs "
+                             "every chain of the run when it ends")
+        if calls or stdin is not None:
+            raise UsageError("--call and --stdin are not supported for a run of actors; give them to a "
+                             "single actor's recording")
+        with open_store(db, create=True) as store:
+            _record_run(store, m, seed=seed, init_param=init_param,
+                        items=[(i.kind, i.payload, t) for i, t in items], to=to, sink=sink,
+                        key=key, as_json=as_json)
+        return
     with open_store(db, create=True) as store:
         with interruptible() as stop:  # Ctrl-C: exit 130, the chain kept as incomplete
             result = do_record(m, store, seed=seed, init_param=init_param,
-                               inputs=items, sink=sink,
+                               inputs=[i for i, _ in items], sink=sink,
                                sign_key=key, checkpoint_every=checkpoint_every, interrupt=stop,
                                stdin=stdin)
         if as_json:
-            emit_json({**result.to_json(), "db": str(store.path)})
+            one = {"chain": result.chain, "actor": m.name, "events": result.events, "head": result.head.hex(),
+                   "outcome": result.outcome}
+            emit_json({**result.to_json(), "run": result.chain, "chains": [one], "db": str(store.path)})
         else:
             click.echo(inert(f"recorded chain {result.chain}: {result.events} events, "
                              f"head {result.head.hex()[:16]}, {result.outcome} (db {store.path})"))
@@ -170,6 +195,38 @@ def read_stdin_file(path: Path) -> bytes:
         raise UsageError(f"--stdin {path}: {e.strerror} (at most {MAX_STDIN >> 20} MiB)") from None
     except OSError as e:
         raise UsageError(f"--stdin {path}: {e.strerror or e}") from None
+
+
+def _record_run(store: Any, m: Any, *, seed: int | None, init_param: str | None,
+                items: list[tuple[str, bytes, str | None]],
+                to: str | None, sink: Any, key: Any, as_json: bool) -> None:
+    """``record`` of a manifest that grants the message-server or the supervisor: a run."""
+    from ..system import RunInput, record_run
+
+    with interruptible() as stop:  # Ctrl-C: exit 130, every chain kept as incomplete
+        result = record_run(m, store, seed=seed, init_param=init_param,
+                            inputs=[RunInput(k, p, t or to) for k, p, t in items], sink=sink, interrupt=stop)
+    if key is not None:
+        from ..checkpoint import sign_checkpoint
+
+        for c in result.chains:
+            if c.events:
+                sign_checkpoint(store, c.chain, key, size=c.events, head=c.head)
+    if as_json:
+        emit_json({**result.to_json(), "db": str(store.path)})
+    else:
+        click.echo(inert(f"recorded run {result.run}: {len(result.chains)} chains, "
+                         f"{sum(c.events for c in result.chains)} events (db {store.path})"))
+        for c in result.chains:
+            click.echo(inert(f"  {c.chain}  {c.actor:<16} {c.events:>6} events  head {c.head.hex()[:16]}  "
+                             f"{c.outcome or 'incomplete'}"))
+        if result.stopped_by:
+            err(f"theater: {result.stopped_by}")
+        elif result.error:
+            what = "returned an error" if result.outcome == EndOutcome.ERROR else result.outcome
+            err(f"theater: the root actor {what}: {result.error}")
+    if not result.ok:
+        raise Exit(ExitCode.FAILED)
 
 
 COMMANDS = [record]

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..cli import Exit, db_option, emit_json, interruptible, json_option, open_store
-from ..errors import ExitCode
+from ..errors import ExitCode, UsageError
 from ..progress import progress
 from ..text import inert_line
 
@@ -32,15 +32,18 @@ def replay_one(store: Any, chain: str, *, component: Path | None = None, until: 
 
 
 @click.command()
-@click.argument("chain")
+@click.argument("chain", required=False)
 @db_option
 @click.option("--verify", "check", is_flag=True,
               help="Exit 1 unless the replay reproduces the recording hash for hash.")
 @click.option("--save", is_flag=True,
               help="Store the replayed run as a chain of its own (for diff and the TUI); "
                    "without it nothing is written but the replay's outcome.")
-@click.option("--component", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Replay against this component instead of the recorded one (e.g. a new build).")
+@click.option("--component", "components", multiple=True, metavar="PATH",
+              help="Replay against this component instead of the recorded one (e.g. a new build); "
+                   "with --run, NAME=PATH for one actor (repeatable).")
+@click.option("--run", "run", default=None, metavar="RUN",
+              help="Replay every actor of a run (an id, a unique prefix or `last`), reporting per actor.")
 @click.option("--until", type=click.IntRange(0, 2**63 - 1), default=None, metavar="SEQ",
               help="Stop after event SEQ.")
 @click.option("--override", "overrides", multiple=True, metavar="SEQ=JSON",
@@ -49,8 +52,9 @@ def replay_one(store: Any, chain: str, *, component: Path | None = None, until: 
 @click.option("--then-live", is_flag=True,
               help="With --override: at the first difference go on with live handlers and record the rest.")
 @json_option
-def replay(chain: str, db: str | None, check: bool, save: bool, component: Path | None, until: int | None,
-           overrides: tuple[str, ...], then_live: bool, as_json: bool) -> None:
+def replay(chain: str | None, db: str | None, check: bool, save: bool, components: tuple[str, ...],
+           run: str | None, until: int | None, overrides: tuple[str, ...], then_live: bool,
+           as_json: bool) -> None:
     """Replay CHAIN (an id, a unique prefix, or 'last') without touching live handlers.
 
     Every host call is answered from the recording; the clock, the OS random source
@@ -60,6 +64,16 @@ def replay(chain: str, db: str | None, check: bool, save: bool, component: Path 
     linked to the original. A divergence report names the first event that differs
     and how.
     """
+    if run is not None or chain is None:
+        if overrides or then_live or save:
+            raise UsageError("--override, --then-live and --save are for one chain, not --run")
+        from .replay_run import replay_run_command
+
+        replay_run_command(db, run, chain, components, until, check, as_json)
+        return
+    if len(components) > 1:
+        raise UsageError("give one --component PATH for a chain (NAME=PATH, repeated, is for --run)")
+    component = Path(components[0]) if components else None
     if overrides or then_live:
         _what_if(chain, db, overrides, then_live, component, check, save, until, as_json)
         return

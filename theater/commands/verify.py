@@ -13,7 +13,10 @@ from ..text import inert
 
 @click.command()
 @click.argument("chain", required=False)
-@click.option("--all", "all_", is_flag=True, help="Verify every chain in the database.")
+@click.option("--all", "all_", is_flag=True,
+              help="Verify every chain in the database, and the links of every run of several chains.")
+@click.option("--run", "run", default=None, metavar="RUN",
+              help="Verify every chain of a run (an id, a unique prefix or `last`) and the links between them.")
 @click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False),
               help="Public key file to check signed checkpoints with (repeatable). With a key, "
                    "every chain verified must have a checkpoint signed by it.")
@@ -27,7 +30,7 @@ from ..text import inert
               help="Regenerate the seeded random stream and check every recorded random value.")
 @db_option
 @json_option
-def verify(chain: str | None, all_: bool, keys: tuple[str, ...], checkpoints: tuple[str, ...],
+def verify(chain: str | None, all_: bool, run: str | None, keys: tuple[str, ...], checkpoints: tuple[str, ...],
            allow_unsigned_tail: bool, audit_random: bool, db: str | None, as_json: bool) -> None:
     """Verify CHAIN (default: the newest), or every chain with --all.
 
@@ -47,6 +50,12 @@ def verify(chain: str | None, all_: bool, keys: tuple[str, ...], checkpoints: tu
 
     if chain and all_:
         raise UsageError("give a CHAIN or --all, not both")
+    if run is not None:
+        if chain or all_ or keys or checkpoints or audit_random:
+            raise UsageError("--run checks a run's chains and links; give it alone (no CHAIN, --all, --key, "
+                             "--checkpoint or --audit-random)")
+        _verify_runs(db, run, as_json)
+        return
     if allow_unsigned_tail and not keys:
         raise UsageError("--allow-unsigned-tail needs --key (without a key no signature is checked)")
     if checkpoints and not keys:
@@ -56,19 +65,60 @@ def verify(chain: str | None, all_: bool, keys: tuple[str, ...], checkpoints: tu
     for item in given:
         if item.checkpoint.chain is None:
             raise UsageError(f"{item.source}: origin {item.checkpoint.origin!r} is not a theater chain")
+    run_results: list[Any] = []
     with open_store(db) as store, sqlite_errors(f"cannot read {store.path} whole"):
         results = _run(store, chain, all_, pubs, given, audit_random, audit_chain, missing_chain,
                        show_progress=not as_json, allow_unsigned_tail=allow_unsigned_tail)
+        if all_:  # every run's links too (a run of one chain has none)
+            from theater.store.runs import runs as all_runs
+            from verify.links import verify_run
+
+            run_results = [verify_run(store, r) for r in all_runs(store) if len(r.chains) > 1]
     for r in results:
         if not as_json:
             _print(r)
+    for rr in run_results:
+        if not as_json:
+            _print_run(rr, chains=False)
     if as_json:
-        emit_json(results[0].to_json() if len(results) == 1 and not all_ else {
-            "ok": all(r.ok for r in results),
+        out = results[0].to_json() if len(results) == 1 and not all_ else {
+            "ok": all(r.ok for r in results) and all(rr.ok for rr in run_results),
             "chains": [r.to_json() for r in results],
-        })
-    if not all(r.ok for r in results):
+        }
+        if all_:
+            out["runs"] = [rr.to_json() for rr in run_results]
+        emit_json(out)
+    if not all(r.ok for r in results) or not all(rr.ok for rr in run_results):
         raise Exit(ExitCode.FAILED)
+
+
+def _verify_runs(db: str | None, ref: str, as_json: bool) -> None:
+    """``verify --run RUN``: the run's chains, then its links both ways (verify/links.py)."""
+    from theater.store import sqlite_errors
+    from verify.links import verify_run
+
+    with open_store(db) as store, sqlite_errors(f"cannot read {store.path} whole"):
+        result = verify_run(store, ref)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        _print_run(result, chains=True)
+    if not result.ok:
+        raise Exit(ExitCode.FAILED)
+
+
+def _print_run(result: Any, *, chains: bool) -> None:
+    """A run's report: each chain's line (with ``chains``), each link problem naming both
+    chains and seqs, and the run's line."""
+    if chains:
+        for r in result.chains:
+            _print(r)
+    for p in result.problems:
+        err(inert(f"  {p.summary()}"))
+    if result.ok:
+        click.echo(inert(result.summary()))
+    else:
+        err(inert(result.summary()))
 
 
 def _run(store: Any, chain: str | None, all_: bool, pubs: list[Any], given: list[Any], audit_random: bool,

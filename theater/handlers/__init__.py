@@ -69,12 +69,14 @@ def registry() -> dict[str, type[Handler]]:
     from .environment import EnvironmentHandler
     from .filesystem import FilesystemHandler
     from .http_client import HttpClientHandler
+    from .message_server import MessageServerHandler
     from .random import RandomHandler
     from .runtime import RuntimeHandler
+    from .supervisor import SupervisorHandler
     from .timing import TimingHandler
 
     return {h.type: h for h in (RuntimeHandler, RandomHandler, TimingHandler, EnvironmentHandler,
-                                FilesystemHandler, HttpClientHandler)}
+                                FilesystemHandler, HttpClientHandler, MessageServerHandler, SupervisorHandler)}
 
 
 # Which handler type provides an interface, for "not granted" messages.

@@ -1,0 +1,86 @@
+"""Runs of actors (issue 19, `make bench`): recorded messages/s between two WAT actors
+(stage.wat bouncing a message back and forth, ended by [limits] messages) against the
+bare host-call rate (random_loop.wat's get-random-u64, unrecorded, the floor of any
+crossing); and `verify --run` events/s with link checking against plain verify of the
+same chains."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from actors import wat_manifest
+from system_helpers import stage_manifest
+
+from theater.manifest import load_manifest
+from theater.store import Store
+from theater.system import RunInput, record_run
+from verify import verify_chain
+from verify.links import verify_run
+
+from .conftest import alternate, fmt_rate
+from .report import Row
+from .test_bench_runtime import direct
+
+MESSAGES = 20_000
+N = 100_000
+ROUNDS = 3
+
+pytestmark = pytest.mark.bench
+
+
+def ping_pong(folder: Path, db: Path, messages: int) -> tuple[Store, object]:
+    stage_manifest(folder, "pong")
+    m = load_manifest(stage_manifest(folder, "ping", limits=f"messages = {messages}"))
+    store = Store(db)
+    return store, record_run(m, store, inputs=[RunInput("send", b"Ppong.toml"), RunInput("send", b"Bpong x")])
+
+
+def test_messages_per_second_between_two_wat_actors(benchmark, tmp_path, table):
+    bare = load_manifest(wat_manifest(tmp_path, "random_loop"))
+    dbs = iter(range(1000))
+
+    def baseline() -> float:
+        seconds, _ = direct(bare, N)
+        return seconds / N  # seconds per bare host call
+
+    def measured(_: object) -> object:
+        store, result = ping_pong(tmp_path, tmp_path / f"m{next(dbs)}.db", MESSAGES)
+        store.close()
+        return result
+
+    per_call, rec, result = alternate(benchmark, baseline, measured, rounds=ROUNDS)
+    assert result.stopped_by is not None and "messages delivered" in result.stopped_by
+    rate, bare_rate = MESSAGES / rec, 1 / per_call
+    ratio = rate / bare_rate
+    table(Row(
+        "runs: recorded messages/s between two WAT actors", fmt_rate(rate, "messages/s"),
+        f"bare host calls: {fmt_rate(bare_rate, 'calls/s')}", f"{ratio:.2f}", ">= 0.4", ratio >= 0.4, order=20,
+        notes=["a message: the sender's send (host event, its link) and the receiver's handle-send "
+               "(export event, its cause), two chains, one SQLite file"],
+    ))
+
+
+def test_verify_run_with_links_against_plain_verify(benchmark, tmp_path, table):
+    store, result = ping_pong(tmp_path, tmp_path / "v.db", MESSAGES)
+    chains = [c.chain for c in result.chains]  # type: ignore[attr-defined]
+    events = sum(c.events for c in result.chains)  # type: ignore[attr-defined]
+
+    def baseline() -> float:
+        t = time.perf_counter()
+        assert all(verify_chain(store, c).ok for c in chains)
+        return time.perf_counter() - t
+
+    def measured(_: object) -> object:
+        return verify_run(store, result.run)  # type: ignore[attr-defined]
+
+    base, linked, v = alternate(benchmark, baseline, measured, rounds=ROUNDS)
+    assert v.ok and v.links >= MESSAGES
+    ratio = base / linked
+    table(Row(
+        "runs: verify --run events/s, links checked", fmt_rate(events / linked, "events/s"),
+        f"plain verify of the chains: {fmt_rate(events / base, 'events/s')}", f"{ratio:.2f}", ">= 0.8",
+        ratio >= 0.8, order=21, notes=[f"{events:,} events, {v.links:,} links"],
+    ))
+    store.close()
