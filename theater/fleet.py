@@ -23,6 +23,7 @@ import atexit
 import hashlib
 import multiprocessing
 import os
+import queue as queue_mod
 import shutil
 import signal
 import socket
@@ -55,6 +56,9 @@ class Interrupt(Protocol):
 DEFAULT_TIMEOUT = 600.0
 #: seconds the coordinator waits past a task's timeout before it stops the worker
 GRACE = 15.0
+#: seconds a new pool's workers may take to start their first task (imports, components)
+#: before the tasks they were given count as late too
+START_GRACE = 120.0
 #: times a chain is tried again after its worker died (``--retries``)
 DEFAULT_RETRIES = 2
 #: seconds to wait for a Dask scheduler to answer
@@ -116,15 +120,18 @@ def _component(sha: str | None) -> bytes | None:
     return data
 
 
-def _pool_init(components: dict[str, bytes]) -> None:
-    """A local worker: Ctrl-C is the coordinator's to handle; take the components."""
+def _pool_init(components: dict[str, bytes], started: Any) -> None:
+    """A local worker: Ctrl-C is the coordinator's to handle; take the components and
+    the queue that tells the coordinator when a task starts."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for sha, data in components.items():
         _accept(sha, data)
+    _SCRATCH["started"] = started
 
 
-def _pool_call(fn: TaskFn, args: Any, sha: str | None) -> Any:
+def _pool_call(fn: TaskFn, args: Any, sha: str | None, key: str) -> Any:
     with _LOCK:
+        _SCRATCH["started"].put(key)  # the task's deadline counts from now, not from its submission
         return fn(args, _component(sha))
 
 
@@ -196,15 +203,32 @@ def _stop_pool(pool: ProcessPoolExecutor, procs: dict[int, Any]) -> None:
         p.join(5)
 
 
+def _note_starts(started: Any, running: dict[Future[Any], tuple[Task, float, float | None]], now: float) -> None:
+    """Give the running tasks whose start the workers reported their start time."""
+    keys: list[str] = []
+    while True:
+        try:
+            keys.append(started.get_nowait())
+        except (queue_mod.Empty, OSError, ValueError, EOFError):
+            break
+    for key in keys:
+        for fut, (task, sent, start) in running.items():
+            if task.key == key and start is None:
+                running[fut] = (task, sent, now)
+                break
+
+
 def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jobs: int, timeout: float,
               retries: int, on_result: OnResult, failed: Failed, interrupt: Interrupt | None = None) -> None:
     """Run every task in ``jobs`` worker processes (spawned: nothing of the caller's,
     no open database, is inherited). At most one task per worker is in flight, so
     a task's start is known (for its deadline) and a dead worker's chains are known."""
     ctx = multiprocessing.get_context("spawn")
+    started: Any = None
+    begun = time.monotonic()
     queue = deque(tasks)
     attempts: Counter[str] = Counter()
-    running: dict[Future[Any], tuple[Task, float]] = {}
+    running: dict[Future[Any], tuple[Task, float, float | None]] = {}  # task, submitted, started
     pool: ProcessPoolExecutor | None = None
     procs: dict[int, Any] = {}
     try:
@@ -212,25 +236,27 @@ def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jo
             if interrupt is not None and interrupt.requested:
                 raise interrupt.error()
             if pool is None:
+                started = ctx.Queue()  # a new one with each pool: a killed worker may have held its lock
                 pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
-                                           initargs=(components,))
+                                           initargs=(components, started))
+                begun = time.monotonic()
                 procs = {}
             broken = False
             while queue and len(running) < jobs:
                 task = queue.popleft()
                 try:
-                    fut = pool.submit(_pool_call, fn, task.args, task.component)
+                    fut = pool.submit(_pool_call, fn, task.args, task.component, task.key)
                 except BrokenProcessPool:
                     queue.appendleft(task)
                     broken = True
                     break
                 attempts[task.key] += 1
-                running[fut] = (task, time.monotonic())
+                running[fut] = (task, time.monotonic(), None)
                 procs.update(getattr(pool, "_processes", None) or {})
             done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
             lost: list[Task] = []
             for fut in done:
-                task, _ = running.pop(fut)
+                task = running.pop(fut)[0]
                 exc = fut.exception()
                 if exc is None:
                     on_result(task, fut.result(), attempts[task.key])
@@ -240,7 +266,9 @@ def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jo
                 else:
                     on_result(task, failed(task, describe(exc), attempts[task.key]), attempts[task.key])
             now = time.monotonic()
-            late = [f for f, (_, start) in running.items() if now - start > timeout + GRACE]
+            _note_starts(started, running, now)
+            late = [f for f, (_, sent, start) in running.items()
+                    if (start if start is not None else max(sent, begun) + START_GRACE) + timeout + GRACE < now]
             if not (broken or late):
                 continue
             procs.update(getattr(pool, "_processes", None) or {})
@@ -248,13 +276,13 @@ def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jo
             _stop_pool(pool, procs)
             pool = None
             for fut in late:
-                task, _ = running.pop(fut)
+                task = running.pop(fut)[0]
                 on_result(task, failed(task, f"no result within {timeout + GRACE:g} s: its worker was stopped",
                                        attempts[task.key]), attempts[task.key])
             if broken:
-                lost.extend(task for task, _ in running.values())
+                lost.extend(entry[0] for entry in running.values())
             else:  # stopped by us for another's deadline: not their fault, not an attempt
-                for task, _ in running.values():
+                for task, _, _ in running.values():
                     attempts[task.key] -= 1
                     queue.appendleft(task)
             running.clear()
@@ -359,7 +387,8 @@ def run(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jobs: in
         run_cluster(cluster, fn, tasks, components, timeout=timeout, retries=retries, on_result=on_result,
                     failed=failed, interrupt=interrupt)
     else:
-        run_local(fn, tasks, components, jobs=max(1, min(jobs or cpu_count(), len(tasks))), timeout=timeout, retries=retries,
+        run_local(fn, tasks, components, jobs=max(1, min(jobs or cpu_count(), len(tasks))), timeout=timeout,
+                  retries=retries,
                   on_result=on_result, failed=failed, interrupt=interrupt)
 
 
