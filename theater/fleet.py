@@ -330,8 +330,7 @@ def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str
     to every worker once; tasks name it, and Dask hands each worker its own copy.
     A worker that dies has its tasks rescheduled by the scheduler (its
     ``allowed-failures``); a task that raised is retried ``retries`` times."""
-    from distributed import TimeoutError as DaskTimeout
-    from distributed import wait as dask_wait
+    from distributed import as_completed
 
     token = os.urandom(4).hex()
     scattered = {sha: client.scatter(data, broadcast=True, hash=False) for sha, data in components.items()}
@@ -343,15 +342,18 @@ def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str
         futures[fut] = task
     pending = set(futures)
     last = time.monotonic()
+    nap = threading.Event()
+    current = client.as_current()  # as_completed finds its client as the current one
+    current.__enter__()
     try:
+        finished = as_completed(list(futures))  # type: ignore[no-untyped-call]
         while pending:
             if interrupt is not None and interrupt.requested:
                 raise interrupt.error()
-            try:
-                done = dask_wait(list(pending), timeout=0.2,  # type: ignore[no-untyped-call]
-                                 return_when="FIRST_COMPLETED").done
-            except (TimeoutError, DaskTimeout):
-                done = set()
+            ready = finished.has_ready()  # type: ignore[no-untyped-call]
+            done = [f for f in finished.next_batch(block=False) if f in pending] if ready else []  # type: ignore[no-untyped-call]
+            if not done:
+                nap.wait(0.05)
             for fut in done:
                 pending.discard(fut)
                 task = futures[fut]
@@ -375,6 +377,7 @@ def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str
         client.cancel(list(pending))
         raise
     finally:
+        current.__exit__(None, None, None)
         for f in scattered.values():
             f.release()
 
