@@ -120,13 +120,15 @@ def _component(sha: str | None) -> bytes | None:
     return data
 
 
-def _pool_init(components: dict[str, bytes], started: Any) -> None:
-    """A local worker: Ctrl-C is the coordinator's to handle; take the components and
-    the queue that tells the coordinator when a task starts."""
+def _pool_init(components: dict[str, bytes], started: Any, root: str) -> None:
+    """A local worker: Ctrl-C is the coordinator's to handle; take the components, the
+    queue that tells the coordinator when a task starts, and the folder to keep the
+    scratch database in (the coordinator removes it, even after a worker was killed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for sha, data in components.items():
         _accept(sha, data)
     _SCRATCH["started"] = started
+    _SCRATCH["root"] = root
 
 
 def _pool_call(fn: TaskFn, args: Any, sha: str | None, key: str) -> Any:
@@ -151,12 +153,17 @@ def scratch_store() -> Store:
 
     store = _SCRATCH.get("store")
     if store is None:
-        base = Path("/dev/shm") if Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK) else None
-        folder = Path(tempfile.mkdtemp(prefix="theater-fleet-", dir=base))
+        folder = Path(tempfile.mkdtemp(prefix="theater-fleet-", dir=_SCRATCH.get("root") or _scratch_base()))
         atexit.register(shutil.rmtree, folder, True)
         store = Store(folder / "scratch.db")
         _SCRATCH["store"], _SCRATCH["folder"] = store, folder
     return store
+
+
+def _scratch_base() -> str | None:
+    """Memory-backed /dev/shm where there is one (a scratch database is rewritten for
+    every chain), else the temp folder."""
+    return "/dev/shm" if Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK) else None
 
 
 def component_file(sha: str, data: bytes) -> Path:
@@ -224,6 +231,7 @@ def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jo
     no open database, is inherited). At most one task per worker is in flight, so
     a task's start is known (for its deadline) and a dead worker's chains are known."""
     ctx = multiprocessing.get_context("spawn")
+    root = tempfile.mkdtemp(prefix="theater-fleet-", dir=_scratch_base())
     started: Any = None
     begun = time.monotonic()
     queue = deque(tasks)
@@ -238,7 +246,7 @@ def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jo
             if pool is None:
                 started = ctx.Queue()  # a new one with each pool: a killed worker may have held its lock
                 pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
-                                           initargs=(components, started))
+                                           initargs=(components, started, root))
                 begun = time.monotonic()
                 procs = {}
             broken = False
@@ -299,6 +307,7 @@ def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jo
                 _stop_pool(pool, procs)
             else:
                 pool.shutdown(wait=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def connect_cluster(address: str, *, timeout: float = CONNECT_TIMEOUT) -> Any:
