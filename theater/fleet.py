@@ -23,7 +23,6 @@ import atexit
 import hashlib
 import multiprocessing
 import os
-import queue as queue_mod
 import shutil
 import signal
 import socket
@@ -213,11 +212,11 @@ def _stop_pool(pool: ProcessPoolExecutor, procs: dict[int, Any]) -> None:
 def _note_starts(started: Any, running: dict[Future[Any], tuple[Task, float, float | None]], now: float) -> None:
     """Give the running tasks whose start the workers reported their start time."""
     keys: list[str] = []
-    while True:
-        try:
-            keys.append(started.get_nowait())
-        except (queue_mod.Empty, OSError, ValueError, EOFError):
-            break
+    try:
+        while not started.empty():
+            keys.append(started.get())
+    except (OSError, ValueError, EOFError):
+        pass
     for key in keys:
         for fut, (task, sent, start) in running.items():
             if task.key == key and start is None:
@@ -228,14 +227,17 @@ def _note_starts(started: Any, running: dict[Future[Any], tuple[Task, float, flo
 def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jobs: int, timeout: float,
               retries: int, on_result: OnResult, failed: Failed, interrupt: Interrupt | None = None) -> None:
     """Run every task in ``jobs`` worker processes (spawned: nothing of the caller's,
-    no open database, is inherited). At most one task per worker is in flight, so
-    a task's start is known (for its deadline) and a dead worker's chains are known."""
+    no open database, is inherited). Two tasks per worker are in flight (one waits
+    while one runs); each worker reports when it starts a task, so a task's deadline
+    counts from its start, and only the tasks that had started are charged an attempt
+    when a worker dies."""
     ctx = multiprocessing.get_context("spawn")
     root = tempfile.mkdtemp(prefix="theater-fleet-", dir=_scratch_base())
     started: Any = None
     begun = time.monotonic()
     queue = deque(tasks)
     attempts: Counter[str] = Counter()
+    unstarted: set[str] = set()  # lost before they were seen to start
     running: dict[Future[Any], tuple[Task, float, float | None]] = {}  # task, submitted, started
     pool: ProcessPoolExecutor | None = None
     procs: dict[int, Any] = {}
@@ -244,13 +246,15 @@ def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jo
             if interrupt is not None and interrupt.requested:
                 raise interrupt.error()
             if pool is None:
-                started = ctx.Queue()  # a new one with each pool: a killed worker may have held its lock
+                # a new one with each pool (a killed worker may have held its lock); a simple
+                # queue writes at once, with no feeder thread a kill could cut short
+                started = ctx.SimpleQueue()
                 pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
                                            initargs=(components, started, root))
                 begun = time.monotonic()
                 procs = {}
             broken = False
-            while queue and len(running) < jobs:
+            while queue and len(running) < 2 * jobs:  # one running and one waiting per worker
                 task = queue.popleft()
                 try:
                     fut = pool.submit(_pool_call, fn, task.args, task.component, task.key)
@@ -262,19 +266,20 @@ def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jo
                 running[fut] = (task, time.monotonic(), None)
                 procs.update(getattr(pool, "_processes", None) or {})
             done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
-            lost: list[Task] = []
+            now = time.monotonic()
+            _note_starts(started, running, now)
+            lost: list[tuple[Task, float, float | None]] = []
             for fut in done:
-                task = running.pop(fut)[0]
+                entry = running.pop(fut)
+                task = entry[0]
                 exc = fut.exception()
                 if exc is None:
                     on_result(task, fut.result(), attempts[task.key])
                 elif isinstance(exc, BrokenProcessPool):
-                    lost.append(task)
+                    lost.append(entry)
                     broken = True
                 else:
                     on_result(task, failed(task, describe(exc), attempts[task.key]), attempts[task.key])
-            now = time.monotonic()
-            _note_starts(started, running, now)
             late = [f for f, (_, sent, start) in running.items()
                     if (start if start is not None else max(sent, begun) + START_GRACE) + timeout + GRACE < now]
             if not (broken or late):
@@ -288,14 +293,18 @@ def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jo
                 on_result(task, failed(task, f"no result within {timeout + GRACE:g} s: its worker was stopped",
                                        attempts[task.key]), attempts[task.key])
             if broken:
-                lost.extend(entry[0] for entry in running.values())
+                lost.extend(running.values())
             else:  # stopped by us for another's deadline: not their fault, not an attempt
                 for task, _, _ in running.values():
                     attempts[task.key] -= 1
                     queue.appendleft(task)
             running.clear()
-            for task in lost:
-                if attempts[task.key] > retries:
+            for task, _, start in lost:
+                if start is None and task.key not in unstarted:  # not its doing (once: it may be)
+                    unstarted.add(task.key)
+                    attempts[task.key] -= 1
+                    queue.appendleft(task)
+                elif attempts[task.key] > retries:
                     on_result(task, failed(task, f"{reason} while running it ({attempts[task.key]} attempts)",
                                            attempts[task.key]), attempts[task.key])
                 else:
