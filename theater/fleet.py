@@ -186,6 +186,10 @@ def describe(exc: BaseException) -> str:
 
 
 def _exit_reason(procs: Iterable[Any]) -> str:
+    procs = list(procs)
+    deadline = time.monotonic() + 2.0  # the pool can report the break before the dead one is reaped
+    while not any(p.exitcode not in (None, 0) for p in procs) and time.monotonic() < deadline:
+        threading.Event().wait(0.02)
     codes = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
     if not codes:
         return "a worker process died"

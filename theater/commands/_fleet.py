@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..cli import Exit, emit_json, err, interruptible, open_store
+from ..cli import Exit, emit_json, interruptible, open_store
 from ..errors import ExitCode, UsageError
 from ..text import inert_line
 
@@ -118,4 +118,4 @@ def verify_fleet(*, store: Any, infos: list[Any], pubs: list[Any], audit_random:
     return results
 
 
-__all__ = ["TIMEOUT_HELP", "check_report_path", "err", "replay_fleet", "verify_fleet"]
+__all__ = ["TIMEOUT_HELP", "check_report_path", "replay_fleet", "verify_fleet"]
