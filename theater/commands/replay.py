@@ -11,6 +11,7 @@ from ..cli import Exit, db_option, emit_json, interruptible, json_option, open_s
 from ..errors import ExitCode, UsageError
 from ..progress import progress
 from ..text import inert_line
+from ._fleet import TIMEOUT_HELP, replay_fleet
 
 
 def replay_one(store: Any, chain: str, *, component: Path | None = None, until: int | None = None,
@@ -39,9 +40,9 @@ def replay_one(store: Any, chain: str, *, component: Path | None = None, until: 
 @click.option("--save", is_flag=True,
               help="Store the replayed run as a chain of its own (for diff and the TUI); "
                    "without it nothing is written but the replay's outcome.")
-@click.option("--component", "components", multiple=True, metavar="PATH",
-              help="Replay against this component instead of the recorded one (e.g. a new build); "
-                   "with --run, NAME=PATH for one actor (repeatable).")
+@click.option("--component", "components", multiple=True, metavar="PATH|ACTOR=PATH",
+              help="Replay against this component instead of the recorded one (e.g. a new build). With --all "
+                   "or --run, ACTOR=PATH gives one actor's build (repeatable).")
 @click.option("--run", "run", default=None, metavar="RUN",
               help="Replay every actor of a run (an id, a unique prefix or `last`), reporting per actor.")
 @click.option("--until", type=click.IntRange(0, 2**63 - 1), default=None, metavar="SEQ",
@@ -51,10 +52,20 @@ def replay_one(store: Any, chain: str, *, component: Path | None = None, until: 
                    "Records a new chain; stops at the first difference.")
 @click.option("--then-live", is_flag=True,
               help="With --override: at the first difference go on with live handlers and record the rest.")
+@click.option("--all", "all_", is_flag=True, help="Replay every recording (never replays of replays): see docs/ci.md.")
+@click.option("--actor", "actors", multiple=True, help="With --all: only this actor's recordings (repeatable).")
+@click.option("--chain", "chains", multiple=True, help="With --all: only this recording (repeatable).")
+@click.option("--jobs", type=click.IntRange(1, 1024),
+              default=None, help="With --all: worker processes (default: the CPUs).")
+@click.option("--cluster", default=None, metavar="tcp://HOST:PORT", help="With --all: run on this Dask scheduler.")
+@click.option("--timeout", type=click.FloatRange(0.001, 86400.0), default=600.0, help=TIMEOUT_HELP)
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --all: write a JUnit XML report to this file.")
 @json_option
 def replay(chain: str | None, db: str | None, check: bool, save: bool, components: tuple[str, ...],
            run: str | None, until: int | None, overrides: tuple[str, ...], then_live: bool,
-           as_json: bool) -> None:
+           all_: bool, actors: tuple[str, ...], chains: tuple[str, ...], jobs: int | None, cluster: str | None,
+           timeout: float, junit: Path | None, as_json: bool) -> None:
     """Replay CHAIN (an id, a unique prefix, or 'last') without touching live handlers.
 
     Every host call is answered from the recording; the clock, the OS random source
@@ -63,7 +74,17 @@ def replay(chain: str | None, db: str | None, check: bool, save: bool, component
     beside it; only the outcome is stored, unless --save stores the run as a new chain
     linked to the original. A divergence report names the first event that differs
     and how.
+
+    With --all, replays every recording (or those --actor / --chain select) in --jobs
+    worker processes or on a Dask --cluster, stores each outcome, prints one line per
+    chain and a summary, and exits 1 if any diverged or failed (docs/ci.md).
     """
+    if all_ or actors or chains or jobs or cluster or junit:  # the fleet form (theater/commands/_fleet.py)
+        if chain is not None or until is not None or not all_ or run is not None or overrides or save:
+            raise UsageError("--actor, --chain, --jobs, --cluster and --junit go with --all "
+                             "(and no CHAIN, --run, --until, --override or --save)")
+        return replay_fleet(db=db, actors=actors, chains=chains, components=components, jobs=jobs,
+                            cluster=cluster, timeout=timeout, junit=junit, as_json=as_json)
     if run is not None or chain is None:
         if overrides or then_live or save:
             raise UsageError("--override, --then-live and --save are for one chain, not --run")

@@ -9,6 +9,7 @@ import click
 from ..cli import Exit, db_option, emit_json, err, json_option, open_store
 from ..errors import ExitCode, UsageError
 from ..text import inert
+from ._fleet import TIMEOUT_HELP, verify_fleet
 
 
 @click.command()
@@ -28,10 +29,16 @@ from ..text import inert
                    "chain never signed); the report still says how far the signatures reach.")
 @click.option("--audit-random", is_flag=True,
               help="Regenerate the seeded random stream and check every recorded random value.")
+@click.option("--jobs", type=click.IntRange(1, 1024), default=None,
+              help="With --all: verify the chains in this many worker processes (docs/ci.md).")
+@click.option("--cluster", default=None, metavar="tcp://HOST:PORT",
+              help="With --all: verify the chains on this Dask scheduler's workers (docs/ci.md).")
+@click.option("--timeout", type=click.FloatRange(0.001, 86400.0), default=600.0, help=TIMEOUT_HELP)
 @db_option
 @json_option
 def verify(chain: str | None, all_: bool, run: str | None, keys: tuple[str, ...], checkpoints: tuple[str, ...],
-           allow_unsigned_tail: bool, audit_random: bool, db: str | None, as_json: bool) -> None:
+           allow_unsigned_tail: bool, audit_random: bool, jobs: int | None, cluster: str | None, timeout: float,
+           db: str | None, as_json: bool) -> None:
     """Verify CHAIN (default: the newest), or every chain with --all.
 
     Recomputes every hash from the header and the stored fields (SHA-256 for v1
@@ -60,15 +67,25 @@ def verify(chain: str | None, all_: bool, run: str | None, keys: tuple[str, ...]
         raise UsageError("--allow-unsigned-tail needs --key (without a key no signature is checked)")
     if checkpoints and not keys:
         raise UsageError("--checkpoint needs --key (a checkpoint is evidence only when a known key signed it)")
+    if (jobs or cluster) and (not all_ or checkpoints):
+        raise UsageError("--jobs and --cluster go with --all (and without --checkpoint)")
     pubs = [load_public_key(k) for k in keys]
     given = [CheckpointItem(read_checkpoint(p), p) for p in checkpoints]
     for item in given:
         if item.checkpoint.chain is None:
             raise UsageError(f"{item.source}: origin {item.checkpoint.origin!r} is not a theater chain")
     run_results: list[Any] = []
+    unverified: list[Any] = []
     with open_store(db) as store, sqlite_errors(f"cannot read {store.path} whole"):
-        results = _run(store, chain, all_, pubs, given, audit_random, audit_chain, missing_chain,
-                       show_progress=not as_json, allow_unsigned_tail=allow_unsigned_tail)
+        if jobs or cluster:  # the fleet form: the same audit in workers (theater/commands/_fleet.py)
+            results = verify_fleet(store=store, infos=store.chains(), pubs=pubs, audit_random=audit_random,
+                                   allow_unsigned_tail=allow_unsigned_tail, jobs=jobs, cluster=cluster,
+                                   timeout=timeout)
+            unverified = [r for r in results if not hasattr(r, "ok")]
+            results = [r for r in results if hasattr(r, "ok")]
+        else:
+            results = _run(store, chain, all_, pubs, given, audit_random, audit_chain, missing_chain,
+                           show_progress=not as_json, allow_unsigned_tail=allow_unsigned_tail)
         if all_:  # every run's links too (a run of one chain has none)
             from theater.store.runs import runs as all_runs
             from verify.links import verify_run
@@ -88,6 +105,10 @@ def verify(chain: str | None, all_: bool, run: str | None, keys: tuple[str, ...]
         if all_:
             out["runs"] = [rr.to_json() for rr in run_results]
         emit_json(out)
+    for u in unverified:
+        err(f"theater: error: chain {u.chain} could not be verified: {u.reason}")
+    if unverified:
+        raise Exit(ExitCode.USAGE)
     if not all(r.ok for r in results) or not all(rr.ok for rr in run_results):
         raise Exit(ExitCode.FAILED)
 

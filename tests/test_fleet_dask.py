@@ -1,0 +1,175 @@
+"""Fleet replay and verify on a real Dask cluster (issue 16 item 2): one module-scoped
+cluster, `dask scheduler` and two `dask worker` processes on 127.0.0.1, started as the
+user would start them; the real CLI with --cluster."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from conftest import ROOT, run_cli
+from test_fleet import INPUTS, _manifest
+
+from fixtures.build import wat_path
+from theater import fleet
+from theater.manifest import load_manifest
+from theater.recorder import Input, record
+from theater.store import Store
+
+pytest.importorskip("distributed")
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A scheduler and two single-threaded workers (each with its nanny, which restarts
+    a killed worker), on 127.0.0.1; yields the scheduler's address."""
+    tmp = tmp_path_factory.mktemp("dask")
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1",
+                               "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+                              cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)]
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen([str(BIN / "dask"), "worker", address, "--nthreads", "1",
+                                           "--no-dashboard", "--local-directory", str(tmp)],
+                                          cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          start_new_session=True))
+        client = _client(address)
+        client.wait_for_workers(2, timeout=120)
+        client.close()
+        yield address
+    finally:  # each in its own session: the nanny's worker goes with it
+        for p in reversed(procs):
+            os.killpg(p.pid, signal.SIGKILL)
+        for p in procs:
+            p.wait()
+
+
+def _client(address: str) -> object:
+    deadline = 60
+    import time
+
+    start = time.monotonic()
+    while True:
+        try:
+            return fleet.connect_cluster(address)
+        except Exception:
+            if time.monotonic() - start > deadline:
+                raise
+            time.sleep(0.2)  # the scheduler process is still starting
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("dask-rec")
+    db = tmp / "rec.db"
+    store = Store(db)
+    for actor in ("counter", "other"):
+        m = load_manifest(_manifest(tmp, "counter", actor))
+        for inputs in INPUTS:
+            record(m, store, inputs=[Input("send", s) for s in inputs])
+    store.close()
+    return db
+
+
+def _comparable(out: dict[str, object]) -> dict[str, object]:
+    chains = out["chains"]
+    assert isinstance(chains, list)
+    return {c["chain"]: {k: v for k, v in c.items() if k not in ("seconds", "attempts")} for c in chains}
+
+
+def test_cluster_replay_through_the_cli_equals_the_local_run(cluster: str, recordings: Path,
+                                                            tmp_path: Path) -> None:
+    """issue 16 item 2 (end to end): `replay --all --cluster tcp://127.0.0.1:PORT` with a
+    diverging build for one actor gives the local pool's results chain for chain, the
+    same JUnit failures, and stores every outcome in the local database."""
+    local_db, dask_db = tmp_path / "local.db", tmp_path / "dask.db"
+    shutil.copyfile(recordings, local_db)
+    shutil.copyfile(recordings, dask_db)
+    build = f"counter={wat_path('counter_args')}"
+    local = run_cli("replay", "--all", "--db", str(local_db), "--jobs", "2", "--component", build, "--json")
+    junit = tmp_path / "dask.xml"
+    remote = run_cli("replay", "--all", "--db", str(dask_db), "--cluster", cluster, "--component", build,
+                     "--json", "--junit", str(junit))
+    assert local.returncode == remote.returncode == 1, remote.stderr
+    lo, re = orjson.loads(local.stdout), orjson.loads(remote.stdout)
+    assert _comparable(lo) == _comparable(re)
+    assert re["diverged"] == 3 and re["verified"] == 3 and re["where"] == cluster and re["workers"] == 2
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(junit).getroot()
+    assert root.get("failures") == "3" and len(root.findall("./testsuite/testcase/failure")) == 3
+    store = Store(dask_db)
+    assert sorted((r.source, r.outcome, r.seq, r.kind) for r in store.replays()) == sorted(
+        (c["chain"], c["outcome"], c["seq"], c["kind"]) for c in re["chains"])
+    store.close()
+
+
+def test_verify_all_on_the_cluster_equals_the_serial_verify(cluster: str, recordings: Path,
+                                                            tmp_path: Path) -> None:
+    """issue 16 item 2: `verify --all --cluster` reports what `verify --all` does."""
+    db = tmp_path / "v.db"
+    shutil.copyfile(recordings, db)
+    store = Store(db)
+    store.conn.execute("UPDATE events SET hash = zeroblob(32) WHERE chain = ? AND seq = 2", (store.chains()[1].id,))
+    store.close()
+    serial = run_cli("verify", "--all", "--db", str(db), "--json")
+    remote = run_cli("verify", "--all", "--db", str(db), "--json", "--cluster", cluster)
+    assert serial.returncode == remote.returncode == 1, remote.stderr
+    assert orjson.loads(remote.stdout) == orjson.loads(serial.stdout)
+
+
+def die_once(args: tuple[str, str], component: bytes | None) -> str:
+    """SIGKILL this worker process the first time (a marker file remembers)."""
+    key, marker = args
+    if key == "victim" and not os.path.exists(marker):
+        Path(marker).write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return f"{key}:{os.getpid()}:{len(component or b'')}"
+
+
+def test_a_killed_cluster_worker_is_survived_and_bad_bytes_refused(cluster: str, tmp_path: Path) -> None:
+    """issue 16 items 2 and 4: a Dask worker killed mid-task: the scheduler reruns its
+    task on a worker (the nanny restarted the dead one); component bytes travel to the
+    workers and are checked by SHA-256 there (bytes under a wrong name are refused)."""
+    import hashlib
+
+    client = fleet.connect_cluster(cluster)
+    data = wat_path("counter").read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    marker = str(tmp_path / "marker")
+    got: dict[str, object] = {}
+
+    def run(tasks: list[fleet.Task], components: dict[str, bytes]) -> None:
+        fleet.run_cluster(client, die_once, tasks, components, timeout=60, retries=1,
+                          on_result=lambda t, r, n: got.update({t.key: r}),
+                          failed=lambda t, reason, n: f"FAILED: {reason}")
+
+    try:
+        run([fleet.Task(key="forged", args=("forged", marker), component="00" * 32)], {"00" * 32: b"forged bytes"})
+        run([fleet.Task(key=k, args=(k, marker), component=sha) for k in ("a", "victim", "b")], {sha: data})
+    finally:
+        client.close()
+    killed = Path(marker).read_text()
+    victim = str(got["victim"]).split(":")
+    assert victim[0] == "victim" and victim[1] != killed and victim[2] == str(len(data))
+    assert str(got["a"]).startswith("a:") and str(got["b"]).startswith("b:")
+    assert str(got["forged"]).startswith("FAILED: ComponentMismatch: the component bytes sent as 0000")
