@@ -27,6 +27,8 @@ class FailureKind(StrEnum):
     FORK = "fork"  # two checkpoints that cannot both be true
     RANDOM_MISMATCH = "random_mismatch"  # a recorded random value the seed does not give
     UNSIGNED_TAIL = "unsigned_tail"  # with --key, a complete chain whose end no signed checkpoint covers
+    MISSING_BLOB = "missing_blob"  # an event refers to a blob the database does not hold
+    BLOB_MISMATCH = "blob_mismatch"  # a referenced blob's bytes do not hash to its reference
 
 
 #: the former name of :class:`FailureKind`, kept for callers that import it
