@@ -14,7 +14,7 @@ import orjson
 import pytest
 from conftest import run_cli, write_chain
 
-from theater.blobs import THRESHOLD, externalize, internalize, ref, refs
+from theater.blobs import THRESHOLD, blob_header, externalize, internalize, ref, refs
 from theater.chain import canonical_json, event_hash, genesis_hash, make_header
 from theater.store import SCHEMA_VERSION, Store
 from verify.integrity import verify_chain
@@ -36,9 +36,12 @@ def _send_data(state: bytes | None, new: bytes, msg: bytes = b"m") -> bytes:
                            "result": {"ok": [{"some": _b64(new)}]}})
 
 
-def _state_chain(store: Store, n: int, size: int) -> tuple[str, list[bytes]]:
-    """A chain of n handle-send events whose state (size bytes, changing each call) is threaded through."""
-    w = store.create_chain(make_header(actor="stateful", component_sha256="ab" * 32, seed=1))
+def _state_chain(store: Store, n: int, size: int, *, blobs: bool = True) -> tuple[str, list[bytes]]:
+    """A chain of n handle-send events whose state (size bytes, changing each call) is
+    threaded through; its header declares the blob threshold as a recording's does
+    (``blobs=False``: a header made before storage v2)."""
+    extra = blob_header() if blobs else {}
+    w = store.create_chain(make_header(actor="stateful", component_sha256="ab" * 32, seed=1, **extra))
     state, datas = None, []
     for i in range(n):
         new = (b"%06d" % i) * (size // 6)
@@ -208,8 +211,12 @@ def test_first_write_migrates(tmp_path):
         assert s.layout == 2
         heads = {cid: verify_chain(s, cid).head for cid, _, _ in facts["chains"]}
         assert heads == {cid: bytes(h) for cid, h, _ in facts["chains"]}
-        # the same component, seed and inputs: the same chain, hash for hash, in either layout
-        assert verify_chain(s, new["chain"]).head.hex() == bytes(facts["chains"][0][1]).hex()
+        assert verify_chain(s, new["chain"]).ok
+        # the same component, seed and inputs: the same events; the new header declares the
+        # blob threshold (so its hashes differ), the old recording's does not
+        old, fresh = facts["chains"][0][0], new["chain"]
+        assert [(e.type, e.data) for e in s.events(old)] == [(e.type, e.data) for e in s.events(fresh)]
+        assert "blobs" not in orjson.loads(s.chain(old).header) and orjson.loads(s.chain(fresh).header)["blobs"] == 256
 
 
 def test_migration_refuses_when_a_chain_would_not_verify_the_same(tmp_path):
@@ -272,6 +279,19 @@ def test_blobs_are_stored_once_and_bind_the_hash(tmp_path):
         stored = s.conn.execute("SELECT sum(length(data)) FROM events").fetchone()[0] + \
             s.conn.execute("SELECT sum(length(bytes)) FROM blobs").fetchone()[0]
         assert stored < sum(len(d) for d in datas) / 20
+
+
+def test_a_chain_without_the_header_field_keeps_its_states_inline(tmp_path):
+    """issue 18 item 4: which form a chain's data takes is bound by its header. A recording
+    made before storage v2 (no "blobs" in its header) is replayed into a chain of the same
+    hashes: its states stay inline, however large."""
+    with Store(tmp_path / "t.db") as s:
+        a, datas = _state_chain(s, 4, 3000, blobs=False)
+        b, _ = _state_chain(s, 4, 3000, blobs=True)
+        assert [r[3] for r in s.hashed_rows(a)][:4] == datas
+        assert all(b"blob:" in r[3] for r in list(s.hashed_rows(b))[:4])
+        assert s.conn.execute("SELECT count(*) FROM blobs").fetchone()[0] == 4  # b's only
+        assert verify_chain(s, a).ok and verify_chain(s, b).ok
 
 
 def _one_blob(s: Store) -> bytes:

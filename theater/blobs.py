@@ -15,6 +15,11 @@ with the reference, so it binds the bytes through their SHA-256; a verifier chec
 that every referenced blob is present and hashes to its reference
 (docs/chain-format.md, "Blob references", with test vectors).
 
+A chain uses references only when its header says so: ``"blobs": <threshold>`` (a
+recording made since storage v2 has it; :func:`blob_header`). The header is hashed,
+so which form a chain takes is part of the chain; a replay keeps the recording's
+header, so it makes the same references, or none for a recording made before.
+
 Only the state of the convention's exports is ever a reference: there the type is
 ``option<list<u8>>`` by the convention, whose canonical form is never a ``"blob:"``
 string, so a reference cannot be mistaken for a value. A reader that shows or
@@ -56,6 +61,21 @@ _B64_MARK = b'"base64:'
 MIN_DATA = THRESHOLD * 4 // 3
 
 
+#: the header field naming the threshold of a chain that stores states as blobs
+HEADER_FIELD = "blobs"
+
+
+def blob_header() -> dict[str, int]:
+    """The header field of a new recording: its states above :data:`THRESHOLD` are blobs."""
+    return {HEADER_FIELD: THRESHOLD}
+
+
+def threshold_of(header: Any) -> int | None:
+    """The blob threshold a header (its decoded object) declares; None: no references."""
+    value = header.get(HEADER_FIELD) if isinstance(header, dict) else None
+    return value if type(value) is int and value >= 0 else None
+
+
 def ref(sha256: bytes) -> str:
     """The reference to the bytes whose SHA-256 is ``sha256``."""
     return REF_PREFIX + sha256.hex()
@@ -93,7 +113,7 @@ def externalize(type_: str, data: bytes, *, threshold: int = THRESHOLD) -> tuple
     """``(data as stored, [(sha256, bytes), ...])``: ``data`` with each state above
     ``threshold`` bytes replaced by its reference, and the blobs to store. Data with
     nothing to replace is returned as it is (the same object), with no blobs."""
-    if len(data) <= MIN_DATA or type_ not in STATE_EXPORTS or _B64_MARK not in data:
+    if len(data) <= threshold * 4 // 3 or type_ not in STATE_EXPORTS or _B64_MARK not in data:
         return data, []
     try:
         obj = orjson.loads(data)
@@ -102,7 +122,7 @@ def externalize(type_: str, data: bytes, *, threshold: int = THRESHOLD) -> tuple
     blobs: list[tuple[bytes, bytes]] = []
     for holder, key in _slots(obj):
         value = holder[key]
-        if not isinstance(value, str) or not value.startswith(B64_PREFIX) or len(value) <= MIN_DATA:
+        if not isinstance(value, str) or not value.startswith(B64_PREFIX) or len(value) <= threshold * 4 // 3:
             continue
         try:
             raw = base64.b64decode(value[len(B64_PREFIX):], validate=True)

@@ -3,6 +3,7 @@ export event against the state it returns, with the state stored once as a blob.
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
@@ -17,10 +18,11 @@ from .conftest import db_bytes
 from .report import Row
 
 pytestmark = pytest.mark.bench
-MESSAGES = (100, 1000)
+MESSAGES = (100, 1000)  # the issue's sizes (1,000 takes minutes: the state conversion, item 7)
 
 
 def _run(tmp_path, n: int) -> dict[str, float]:
+    """Record the example actor with n messages into a new file; its size, WAL checkpointed."""
     manifest = load_manifest(py_manifest(tmp_path))
     path = tmp_path / f"example{n}.db"
     t = time.perf_counter()
@@ -28,7 +30,8 @@ def _run(tmp_path, n: int) -> dict[str, float]:
         r = record(manifest, store, inputs=[Input("send", b"message %d" % i) for i in range(n)])
         elapsed = time.perf_counter() - t
         exports = [e for e in store.events(r.chain) if e.type in STATE_EXPORTS]
-        returned = [len(e.payload()["result"]["ok"][0]["some"]) * 3 // 4 for e in exports]  # base64 length
+        returned = [len(base64.b64decode(e.payload()["result"]["ok"][0]["some"][len("base64:"):]))
+                    for e in exports]
         blobs = store.conn.execute("SELECT count(*), sum(length(bytes)), sum(size) FROM blobs").fetchone()
     assert r.outcome == "completed"
     return {"bytes": db_bytes(path), "exports": len(exports), "state": sum(returned) / len(returned),
@@ -42,19 +45,24 @@ def test_example_actor_bytes_per_export_event(benchmark, tmp_path, table):
     results: dict[int, dict[str, float]] = {}
 
     def measured(_: object) -> None:
-        for n in MESSAGES:
+        for n in (0, *MESSAGES):  # 0: the file with the component, the header and init only
             results[n] = _run(tmp_path, n)
 
     benchmark.pedantic(measured, setup=lambda: ((None,), {}), rounds=1)
+    empty = results[0]
     for order, n in enumerate(MESSAGES, start=40):
         m = results[n]
-        per = m["bytes"] / m["exports"]
+        # the growth of the file over the init-only one (which holds the 18 MB component)
+        # per export event, against the mean state those export events returned
+        exports = m["exports"] - empty["exports"]
+        per = (m["bytes"] - empty["bytes"]) / exports
+        m["state"] = (m["state"] * m["exports"] - empty["state"] * empty["exports"]) / exports
         table(Row(
             f"example actor, {n} messages: bytes on disk per export event", f"{per:.0f} B/export",
             f"mean state returned: {m['state']:.0f} B", f"{per / m['state']:.2f}x",
             "<= 1.0x the state returned" if n == 1000 else "-", per <= m["state"] if n == 1000 else None,
             order=order,
             notes=[f"{m['exports']} export events, {m['blobs']} blobs: {m['packed']} B stored (zlib) for "
-                   f"{m['raw']} B of states; {n / m['seconds']:.0f} messages/s recorded; "
-                   f"{m['bytes'] / n:.0f} B per message"],
+                   f"{m['raw']} B of states; {n / m['seconds']:.1f} messages/s recorded; "
+                   f"{(m['bytes'] - empty['bytes']) / n:.0f} B on disk per message (host events included)"],
         ))

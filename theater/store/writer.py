@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from ..blobs import MIN_DATA, STATE_EXPORTS, compress, externalize, refs
+from ..blobs import STATE_EXPORTS, compress, externalize, refs, threshold_of
 from ..chain import END_TYPE, ChainBuilder, canonical_json
 from ..outcomes import ChainStatus
 from .connection import DEFAULT_BATCH, STATUSES, Connection, store_error
@@ -110,7 +110,8 @@ class RowWriter(Connection):
             )
         except sqlite3.Error as e:
             raise store_error(e, f"cannot write to {self.path}") from e
-        return ChainWriter(self, chain_id, hb, batch=batch, key=int(cur.lastrowid or 0))
+        return ChainWriter(self, chain_id, hb, batch=batch, key=int(cur.lastrowid or 0),
+                           blobs=threshold_of(hobj))
 
     def set_status(self, chain_id: str, status: str) -> None:
         if status not in STATUSES:
@@ -153,7 +154,7 @@ class ChainWriter:
     """
 
     def __init__(self, store: RowWriter, chain_id: str, header: bytes, *, batch: int = DEFAULT_BATCH,
-                 key: int | None = None) -> None:
+                 key: int | None = None, blobs: int | None = None) -> None:
         self.store = store
         self.chain_id = chain_id
         #: the chain's integer key in the events table (chains.key)
@@ -164,6 +165,10 @@ class ChainWriter:
         #: blobs of the buffered events, and the SHA-256s of those already queued or written
         self._blobs: list[tuple[bytes, bytes]] = []
         self._seen: set[bytes] = set()
+        #: the header's blob threshold (None: the chain stores every state inline), and
+        #: the data length below which no state can exceed it
+        self.blobs = blobs
+        self._min_data = -1 if blobs is None else blobs * 4 // 3
         self.finished = False
         #: called with the writer after every commit (e.g. to sign a checkpoint); the
         #: connection was opened with synchronous=NORMAL (connection.connect)
@@ -178,11 +183,11 @@ class ChainWriter:
         return self.builder.seq
 
     def append(self, type_: str, data: bytes) -> bytes:
-        """Append one event; returns its hash. A state above the blob threshold is
-        stored once, as a blob its data refers to (theater/blobs.py): the hash is over
-        the data as stored, reference included."""
-        if len(data) > MIN_DATA:  # cheap test first: only an export's large state is a blob
-            data, blobs = externalize(type_, data)
+        """Append one event; returns its hash. In a chain whose header declares a blob
+        threshold, a state above it is stored once, as a blob its data refers to
+        (theater/blobs.py): the hash is over the data as stored, reference included."""
+        if len(data) > self._min_data >= 0:  # cheap test first: only an export's large state is a blob
+            data, blobs = externalize(type_, data, threshold=self.blobs or 0)
             for blob in blobs:
                 if blob[0] not in self._seen:
                     self._seen.add(blob[0])
