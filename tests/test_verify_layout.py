@@ -24,6 +24,7 @@ VERIFY = Path(__file__).resolve().parent.parent / "verify"
 TODAYS_CLASSES = [
     "hash_mismatch", "parent_mismatch", "sequence_gap", "duplicate", "header_mismatch", "malformed",
     "truncated", "bad_signature", "fork", "random_mismatch", "unsigned_tail",
+    "missing_blob", "blob_mismatch",  # issue 18 item 4: the blobs a chain refers to
 ]
 
 

@@ -32,7 +32,6 @@ This module is pure (hashing, JSON, zlib): the store writes and reads the table.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import zlib
 from collections.abc import Callable
@@ -40,14 +39,13 @@ from typing import Any
 
 import orjson
 
-from .canonical import canonical_json
+from .canonical import BYTES_TAG, canonical_json, decode_tagged_bytes, encode_tagged_bytes
 from .convention import ACTOR, MESSAGES
 
 #: states of more bytes than this are stored as blobs (a reference costs 69 bytes of
 #: data and a row of the blobs table; below this the base64 is about as small)
 THRESHOLD = 256
 REF_PREFIX = "blob:"
-B64_PREFIX = "base64:"
 #: the ``blobs.codec`` of zlib-compressed bytes (level 6) and of bytes stored as they are
 ZLIB, RAW = "zlib", "raw"
 
@@ -56,7 +54,7 @@ STATE_EXPORTS = frozenset({f"export:{ACTOR}#init", f"export:{MESSAGES}#handle-se
                            f"export:{MESSAGES}#handle-request"})
 
 _MARK = b'"blob:'
-_B64_MARK = b'"base64:'
+_B64_MARK = b'"' + BYTES_TAG.encode()
 # an event's data is only parsed when it can hold a state above the threshold
 MIN_DATA = THRESHOLD * 4 // 3
 
@@ -122,13 +120,10 @@ def externalize(type_: str, data: bytes, *, threshold: int = THRESHOLD) -> tuple
     blobs: list[tuple[bytes, bytes]] = []
     for holder, key in _slots(obj):
         value = holder[key]
-        if not isinstance(value, str) or not value.startswith(B64_PREFIX) or len(value) <= threshold * 4 // 3:
+        if not isinstance(value, str) or len(value) <= threshold * 4 // 3:
             continue
-        try:
-            raw = base64.b64decode(value[len(B64_PREFIX):], validate=True)
-        except ValueError:
-            continue
-        if len(raw) <= threshold:
+        raw = decode_tagged_bytes(value)
+        if raw is None or len(raw) <= threshold:
             continue
         sha = hashlib.sha256(raw).digest()
         holder[key] = ref(sha)
@@ -167,7 +162,7 @@ def internalize(type_: str, data: bytes, get: Callable[[bytes], bytes]) -> bytes
     for holder, key in _slots(obj):
         sha = parse_ref(holder[key])
         if sha is not None:
-            holder[key] = B64_PREFIX + base64.b64encode(get(sha)).decode()
+            holder[key] = encode_tagged_bytes(get(sha))
             changed = True
     return canonical_json(obj) if changed else data
 

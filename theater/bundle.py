@@ -24,14 +24,14 @@ unauthenticated metadata, carried along.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import orjson
 
-from .blobs import B64_PREFIX, STATE_EXPORTS, refs
+from .blobs import STATE_EXPORTS, refs
+from .canonical import decode_tagged_bytes, encode_tagged_bytes
 from .chain import canonical_json
 from .errors import UsageError
 from .store import ChainInfo, Row, Store
@@ -111,7 +111,7 @@ def write_jsonl(store: Store, info: ChainInfo, out: IO[bytes]) -> int:
 
 def blob_line(sha256: bytes, raw: bytes) -> dict[str, Any]:
     """A line carrying one blob's bytes."""
-    return {"blob": sha256.hex(), "bytes": B64_PREFIX + base64.b64encode(raw).decode()}
+    return {"blob": sha256.hex(), "bytes": encode_tagged_bytes(raw)}
 
 
 @dataclass
@@ -174,13 +174,7 @@ def read_jsonl(lines: Iterable[bytes]) -> ChainFile:
             if isinstance(obj, dict) and "blob" in obj and "seq" not in obj:
                 sha, value = _hex(obj.get("blob")), obj.get("bytes")
                 if sha is not None:
-                    raw = None
-                    if isinstance(value, str) and value.startswith(B64_PREFIX):
-                        try:
-                            raw = base64.b64decode(value[len(B64_PREFIX):], validate=True)
-                        except ValueError:
-                            raw = None
-                    blobs[sha] = raw
+                    blobs[sha] = decode_tagged_bytes(value)
                 continue
             if not isinstance(obj, dict):
                 yield (None, None, None, None, None, None)
