@@ -17,13 +17,47 @@ from typing import Any
 from theater.chain import event_hash
 from theater.store import Store
 
-EVENT_COLUMNS = frozenset({"chain", "seq", "hash", "parent", "type", "data", "written_at"})
+EVENT_COLUMNS = frozenset({"seq", "hash", "type", "data", "written_at"})
 CHAIN_COLUMNS = frozenset({"id", "actor", "format", "header", "component_sha256", "created", "status",
                            "replay_of", "writer_pid", "length", "head"})
 
 
 def _conn(db: Store | sqlite3.Connection) -> sqlite3.Connection:
     return db.conn if isinstance(db, Store) else db
+
+
+def key(db: Store | sqlite3.Connection, chain: str) -> int:
+    """The chain's integer key in the events table (storage v2: ``chains.key``)."""
+    row = _conn(db).execute("SELECT key FROM chains WHERE id = ?", (chain,)).fetchone()
+    assert row is not None, f"no chain {chain}"
+    return int(row[0])
+
+
+def type_id(db: Store | sqlite3.Connection, name: Any) -> Any:
+    """The event_types id of ``name`` (added when new); a value that is not text is
+    stored as it is, as a tamperer writing the column directly would."""
+    if not isinstance(name, str):
+        return name
+    c = _conn(db)
+    c.execute("INSERT OR IGNORE INTO event_types (name) VALUES (?)", (name,))
+    return c.execute("SELECT id FROM event_types WHERE name = ?", (name,)).fetchone()[0]
+
+
+def insert_rows(db: Store | sqlite3.Connection, chain: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert raw rows ``(seq, hash, parent, type, data, written_at)`` (the parent is not
+    stored) into the chain, as they are: the chain must not hold their seqs."""
+    k = key(db, chain)
+    _conn(db).executemany("INSERT INTO events (chain, seq, hash, type, data, written_at) VALUES (?, ?, ?, ?, ?, ?)",
+                          [(k, r[0], r[1], type_id(db, r[3]), r[4], r[5]) for r in rows])
+
+
+def loose_events(db: Store | sqlite3.Connection) -> None:
+    """A tamperer can drop constraints: rebuild the events table without its primary key,
+    so a chain can hold a seq twice (layout 2 keys events by chain and seq)."""
+    c = _conn(db)
+    c.execute("CREATE TABLE events_loose AS SELECT * FROM events")
+    c.execute("DROP TABLE events")
+    c.execute("ALTER TABLE events_loose RENAME TO events")
 
 
 def _assignments(cols: dict[str, Any], allowed: frozenset[str]) -> tuple[str, list[Any]]:
@@ -34,15 +68,19 @@ def _assignments(cols: dict[str, Any], allowed: frozenset[str]) -> tuple[str, li
 
 
 def set_event(db: Store | sqlite3.Connection, chain: str, at: int, /, **cols: Any) -> None:
-    """Overwrite columns of event ``at`` (e.g. ``data=b"..."``, ``type="host:evil#x"``, ``seq=-1``)."""
+    """Overwrite columns of event ``at`` (e.g. ``data=b"..."``, ``type="host:evil#x"``, ``seq=-1``).
+    A ``parent`` is accepted and ignored: storage v2 keeps none (readers derive it)."""
+    cols.pop("parent", None)
+    if "type" in cols:
+        cols["type"] = type_id(db, cols["type"])
     sets, values = _assignments(cols, EVENT_COLUMNS)
-    cur = _conn(db).execute(f"UPDATE events SET {sets} WHERE chain = ? AND seq = ?", (*values, chain, at))
+    cur = _conn(db).execute(f"UPDATE events SET {sets} WHERE chain = ? AND seq = ?", (*values, key(db, chain), at))
     assert cur.rowcount == 1, f"no event {at} in chain {chain}"
 
 
 def flip_data_byte(db: Store | sqlite3.Connection, chain: str, seq: int, at: int | None = None) -> None:
     """Flip the low bit of one byte of an event's data (the middle one by default)."""
-    row = _conn(db).execute("SELECT data FROM events WHERE chain = ? AND seq = ?", (chain, seq)).fetchone()
+    row = _conn(db).execute("SELECT data FROM events WHERE chain = ? AND seq = ?", (key(db, chain), seq)).fetchone()
     data = bytearray(row[0])
     data[len(data) // 2 if at is None else at] ^= 0x01
     set_event(db, chain, seq, data=bytes(data))
@@ -54,9 +92,9 @@ def delete_events(db: Store | sqlite3.Connection, chain: str, seq: int | None = 
     if (seq is None) == (from_seq is None):
         raise ValueError("give seq or from_seq")
     if seq is not None:
-        _conn(db).execute("DELETE FROM events WHERE chain = ? AND seq = ?", (chain, seq))
+        _conn(db).execute("DELETE FROM events WHERE chain = ? AND seq = ?", (key(db, chain), seq))
     else:
-        _conn(db).execute("DELETE FROM events WHERE chain = ? AND seq >= ?", (chain, from_seq))
+        _conn(db).execute("DELETE FROM events WHERE chain = ? AND seq >= ?", (key(db, chain), from_seq))
 
 
 def move_event(db: Store | sqlite3.Connection, chain: str, seq: int, new_seq: int) -> None:
@@ -77,7 +115,7 @@ def truncate(db: Store | sqlite3.Connection, chain: str, n: int) -> None:
     c = _conn(db)
     delete_events(c, chain, from_seq=n)
     c.execute("UPDATE chains SET length = ?, head = (SELECT hash FROM events WHERE chain = ? AND seq = ?)"
-              " WHERE id = ?", (n, chain, n - 1, chain))
+              " WHERE id = ?", (n, key(c, chain), n - 1, chain))
 
 
 def set_chain(db: Store | sqlite3.Connection, chain: str, /, **cols: Any) -> None:
@@ -88,10 +126,8 @@ def set_chain(db: Store | sqlite3.Connection, chain: str, /, **cols: Any) -> Non
 
 
 def rename_chain(db: Store | sqlite3.Connection, old: str, new: str) -> str:
-    """Give a chain another id (its chains row and its events)."""
-    c = _conn(db)
-    set_chain(c, old, id=new)
-    c.execute("UPDATE events SET chain = ? WHERE chain = ?", (new, old))
+    """Give a chain another id (its events follow: they are keyed by the chain's key)."""
+    set_chain(_conn(db), old, id=new)
     return new
 
 

@@ -132,7 +132,7 @@ def test_four_recorders_create_a_new_database_at_once(tmp_path: Path, round_: in
         assert len(s.chains()) == 4
         assert all(verify_chain(s, c).ok for c in s.chains())
         assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert s.conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert s.conn.execute("PRAGMA user_version").fetchone()[0] == 2  # storage v2
 
 
 HOLD_LOCK = """

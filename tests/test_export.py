@@ -19,7 +19,8 @@ COLS = "seq, hash, parent, type, data, written_at"
 
 
 def rows(store, cid):
-    return store.conn.execute(f"SELECT {COLS} FROM events WHERE chain=? ORDER BY seq", (cid,)).fetchall()
+    """The stored rows (storage v2 derives the parent: the previous event's hash)."""
+    return list(store.event_rows(cid, as_stored=True))
 
 
 def export_text(store, cid) -> bytes:
@@ -102,7 +103,8 @@ def _doctor(text: bytes, lineno: int, **fields) -> bytes:
     (lambda t: _doctor(t, 5, data="7b7d"), FailureKind.HASH_MISMATCH, 4),
     (lambda t: _doctor(t, 3, hash="00" * 32), FailureKind.HASH_MISMATCH, 2),
     (lambda t: _doctor(t, 3, data="zz"), FailureKind.MALFORMED, 2),
-    (lambda t: _doctor(t, 0, header={"actor": "x", "format": 1}), FailureKind.HEADER_MISMATCH, 0),
+    # no parent is trusted (storage v2): event 0 no longer hashes on the doctored header's genesis
+    (lambda t: _doctor(t, 0, header={"actor": "x", "format": 1}), FailureKind.HASH_MISMATCH, 0),
     (lambda t: b"\n".join(t.splitlines()[:-2]) + b"\n", FailureKind.TRUNCATED, 9),
     (lambda t: _doctor(t, 0, events=12), FailureKind.TRUNCATED, 11),
     (lambda t: _doctor(t, 0, head="00" * 32), FailureKind.MALFORMED, None),

@@ -314,7 +314,9 @@ def test_flattening_helper_matches_wasmtime() -> None:
 
 # ------------------------------------------------------------------ the verifier
 
-ROW_COLS = ("seq", "hash", "parent", "type", "data")
+# Storage v2: no stored parent; an event's type is an event_types id (mutating it makes
+# another name, or none); ``events.chain`` is the chain's integer key.
+ROW_COLS = ("seq", "hash", "type", "data")
 
 
 @pytest.fixture(scope="module")
@@ -334,13 +336,16 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]
 
 
 def content(db: Path, chain: str) -> tuple[Any, list[tuple[Any, ...]]]:
-    """What the hashes authenticate: the header and every (seq, hash, parent, type, data)."""
+    """What the hashes authenticate: the header and every (seq, hash, type name, data),
+    in an order that does not depend on the table's layout (rowid or none)."""
     conn = sqlite3.connect(db)
     try:
-        header = conn.execute("SELECT header FROM chains WHERE id = ?", (chain,)).fetchone()
-        rows = conn.execute(f"SELECT {', '.join(ROW_COLS)} FROM events WHERE chain = ? ORDER BY seq, rowid",
-                            (chain,)).fetchall()
-        return (None if header is None else header[0]), rows
+        header = conn.execute("SELECT header, key FROM chains WHERE id = ?", (chain,)).fetchone()
+        if header is None:
+            return None, []
+        rows = conn.execute("SELECT e.seq, e.hash, t.name, e.data FROM events e LEFT JOIN event_types t"
+                            " ON t.id = e.type WHERE e.chain = ? ORDER BY 1, 2, 3, 4", (header[1],)).fetchall()
+        return header[0], rows
     finally:
         conn.close()
 
@@ -372,8 +377,13 @@ def flip(value: Any, rng: random.Random) -> Any:
 def mutate(conn: sqlite3.Connection, chain: str, rng: random.Random) -> str:
     """Apply one random corruption to the stored rows of ``chain``; returns what it did.
 
-    The unique (chain, seq) index goes first: a tampered file need not keep it."""
-    conn.execute("DROP INDEX IF EXISTS events_chain_seq")
+    The (chain, seq) primary key goes first: a tampered file need not keep it (the
+    events table rebuilt without it, with rowids)."""
+    if conn.execute("SELECT count(*) FROM pragma_table_info('events') WHERE pk > 0").fetchone()[0]:
+        conn.execute("CREATE TABLE events_loose AS SELECT * FROM events")
+        conn.execute("DROP TABLE events")
+        conn.execute("ALTER TABLE events_loose RENAME TO events")
+    cid, chain = chain, conn.execute("SELECT key FROM chains WHERE id = ?", (chain,)).fetchone()[0]
     rowids = [r[0] for r in conn.execute("SELECT rowid FROM events WHERE chain = ? ORDER BY seq", (chain,))]
     rid = rng.choice(rowids)
     op = rng.choice(["flip", "flip", "set", "delete", "duplicate", "swap", "move", "header", "renumber"])
@@ -389,23 +399,22 @@ def mutate(conn: sqlite3.Connection, chain: str, rng: random.Random) -> str:
     elif op == "delete":
         conn.execute("DELETE FROM events WHERE rowid = ?", (rid,))
     elif op == "duplicate":  # a tampered file need not keep the unique index
-        conn.execute("INSERT INTO events (chain, seq, hash, parent, type, data, written_at)"
-                     " SELECT chain, seq, hash, parent, type, data, written_at FROM events WHERE rowid = ?", (rid,))
+        conn.execute("INSERT INTO events (chain, seq, hash, type, data, written_at)"
+                     " SELECT chain, seq, hash, type, data, written_at FROM events WHERE rowid = ?", (rid,))
     elif op == "swap":
         other = rng.choice(rowids)
-        a = conn.execute("SELECT hash, parent, type, data FROM events WHERE rowid = ?", (rid,)).fetchone()
-        b = conn.execute("SELECT hash, parent, type, data FROM events WHERE rowid = ?", (other,)).fetchone()
+        a = conn.execute("SELECT hash, type, data FROM events WHERE rowid = ?", (rid,)).fetchone()
+        b = conn.execute("SELECT hash, type, data FROM events WHERE rowid = ?", (other,)).fetchone()
         for target, vals in ((rid, b), (other, a)):
-            conn.execute("UPDATE events SET hash = ?, parent = ?, type = ?, data = ? WHERE rowid = ?",
-                         (*vals, target))
+            conn.execute("UPDATE events SET hash = ?, type = ?, data = ? WHERE rowid = ?", (*vals, target))
     elif op == "move":  # the event is moved to the other chain
-        conn.execute("UPDATE events SET chain = (SELECT id FROM chains WHERE id != ? LIMIT 1) WHERE rowid = ?",
+        conn.execute("UPDATE events SET chain = (SELECT key FROM chains WHERE key != ? LIMIT 1) WHERE rowid = ?",
                      (chain, rid))
     elif op == "header":
-        (h,) = conn.execute("SELECT header FROM chains WHERE id = ?", (chain,)).fetchone()
+        (h,) = conn.execute("SELECT header FROM chains WHERE id = ?", (cid,)).fetchone()
         new = flip(h, rng) if rng.random() < 0.7 else random_value(rng)
         new = b"" if new is None else new  # NOT NULL
-        conn.execute("UPDATE chains SET header = ? WHERE id = ?", (new, chain))
+        conn.execute("UPDATE chains SET header = ? WHERE id = ?", (new, cid))
     else:  # renumber: shift the seqs from some point on
         (seq,) = conn.execute("SELECT seq FROM events WHERE rowid = ?", (rid,)).fetchone()
         conn.execute("UPDATE events SET seq = seq + ? WHERE chain = ? AND seq >= ?",
@@ -482,7 +491,7 @@ def test_verifier_on_raw_byte_flips_in_the_file(recorded: tuple[Path, list[str]]
                 continue
             if res.ok:  # what the verifier vouches for is exactly what was recorded
                 header, rows = before[c]
-                original = [(seq, h, t, d) for seq, h, _parent, t, d in rows]
+                original = [(seq, h, t, d) for seq, h, t, d in rows]
                 assert infos[c].header == header
                 assert vouched == original[: len(vouched)] and len(vouched) == res.events
                 if res.complete:
@@ -556,8 +565,9 @@ def test_fuzz_helpers_detect_what_they_should(recorded: tuple[Path, list[str]], 
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("UPDATE events SET written_at = 0")
     check(db, chains, before, "written_at")
-    (rid, data) = conn.execute("SELECT rowid, data FROM events WHERE chain = ? AND seq = 1", (chains[0],)).fetchone()
-    conn.execute("UPDATE events SET data = ? WHERE rowid = ?", (flip(data, random.Random(1)), rid))
+    key = conn.execute("SELECT key FROM chains WHERE id = ?", (chains[0],)).fetchone()[0]
+    (data,) = conn.execute("SELECT data FROM events WHERE chain = ? AND seq = 1", (key,)).fetchone()
+    conn.execute("UPDATE events SET data = ? WHERE chain = ? AND seq = 1", (flip(data, random.Random(1)), key))
     conn.close()
     with Store(db, create=False) as s:
         res = verify_chain(s, chains[0])

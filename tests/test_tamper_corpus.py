@@ -7,6 +7,13 @@ a real recording of fixtures/wat/counter.wat made with `theater record`.
 Expected outcomes are derived from what each mutation does (the rules in
 docs/verification.md), never from running the verifier; seed forgeries are located by
 an independent oracle that regenerates each draw's canonical bytes.
+
+Storage v2 (issue 18 item 1) keeps no parent: rows here are the interchange shape
+``(seq, hash, parent, type, data, written_at)`` that exports and imports carry, and
+the walk never reads their parent. So there is no parent to flip, and a moved,
+removed or spliced event re-hashed on its own parent is a ``hash_mismatch`` where it
+no longer follows the hash before it (the v1 layout called that ``parent_mismatch``,
+and ``header_mismatch`` at seq 0).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 import orjson
 import pytest
 from conftest import run_cli
+from tamper import insert_rows, loose_events
 from test_random_audit import OPS, rows_of, synth_events, synth_header
 
 from theater import ChaCha20Rng
@@ -181,8 +189,6 @@ def make_mutants(ctx: Ctx, sample: list[int]) -> list[Mutant]:
                        FailureKind.HASH_MISMATCH, k))
             add(Mutant(f"hash bit {bit} @{k}", _put(rows, k, (r[0], flip(r[1], k, bit), *r[2:])),
                        FailureKind.HASH_MISMATCH, k))
-            add(Mutant(f"parent bit {bit} @{k}", _put(rows, k, (r[0], r[1], flip(r[2], 31 - k, bit), *r[3:])),
-                       FailureKind.HASH_MISMATCH, k))
         for i in (0, len(r[3]) // 2, len(r[3]) - 1):  # bit 0 of an ASCII byte keeps it ASCII
             t = flip(r[3].encode(), i).decode()
             add(Mutant(f"type byte {i} @{k}", _put(rows, k, (r[0], r[1], r[2], t, r[4], r[5])),
@@ -201,7 +207,7 @@ def make_mutants(ctx: Ctx, sample: list[int]) -> list[Mutant]:
             a, b = rows[k], rows[k + 1]
             add(Mutant(f"swap @{k}", rows[:k] + [(k, *b[1:]), (k + 1, *a[1:])] + rows[k + 2:],
                        FailureKind.HASH_MISMATCH, k))
-            link = FailureKind.HEADER_MISMATCH if k == 0 else FailureKind.PARENT_MISMATCH
+            link = FailureKind.HASH_MISMATCH  # v2: no stored parent to disagree with
             add(Mutant(f"swap re-hashed rows @{k}",
                        rows[:k] + [self_consistent(b, k), self_consistent(a, k + 1)] + rows[k + 2:], link, k))
             sw = rehash(rows[:k] + [b, a] + rows[k + 2:], k, hdr)
@@ -218,8 +224,7 @@ def make_mutants(ctx: Ctx, sample: list[int]) -> list[Mutant]:
             add(Mutant(f"duplicate shifted @{k}", dup, FailureKind.DUPLICATE, k + 1))
             if k + 1 < len(ctx.other) and ctx.other[k][3:5] != r[3:5]:  # a different event
                 o = ctx.other[k]
-                add(Mutant(f"splice @{k}", _put(rows, k, o),
-                           FailureKind.HEADER_MISMATCH if k == 0 else FailureKind.PARENT_MISMATCH, k))
+                add(Mutant(f"splice @{k}", _put(rows, k, o), FailureKind.HASH_MISMATCH, k))
                 sp = rehash(_put(rows, k, o), k, hdr)
                 add(Mutant(f"splice rewritten @{k}", sp, *expect_rewrite(ctx, sp, k)))
         ins_type = host_type("theater:simple/runtime", "log")
@@ -243,7 +248,7 @@ def make_mutants(ctx: Ctx, sample: list[int]) -> list[Mutant]:
     # the header
     hobj = orjson.loads(hdr)
     other_actor = canonical_json({**hobj, "actor": hobj["actor"] + "!"})
-    add(Mutant("header changed", rows, FailureKind.HEADER_MISMATCH, 0, header=other_actor))
+    add(Mutant("header changed", rows, FailureKind.HASH_MISMATCH, 0, header=other_actor))
     hr = rehash(rows, 0, other_actor)
     add(Mutant("header changed, rewritten", hr, *expect_rewrite(ctx, hr, 0), header=other_actor))
     other_seed = canonical_json({**hobj, "seed": ctx.seed ^ 1})
@@ -351,9 +356,9 @@ def test_mutants_through_the_store_and_cli(synthetic, tmp_path):
 
 def _store_rows(s: Store, header: bytes, rows: list[tuple], *, length: int) -> str:
     cid = s.create_chain(header).chain_id
-    s.conn.execute("DROP INDEX IF EXISTS events_chain_seq")  # a tamperer can drop constraints
-    s.conn.executemany("INSERT INTO events (chain, seq, hash, parent, type, data, written_at)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?)", [(cid, *r) for r in rows])
+    if len({r[0] for r in rows}) < len(rows):
+        loose_events(s)  # a tamperer can drop constraints (the primary key on chain and seq)
+    insert_rows(s, cid, rows)
     s.conn.execute("UPDATE chains SET length=?, status='complete' WHERE id=?", (min(length, len(rows)), cid))
     return cid
 

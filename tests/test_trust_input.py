@@ -282,12 +282,15 @@ _ = subprocess  # run_cli runs the real CLI in a subprocess
 
 # ------------------------------------------------------------------ item 9: tampered rows, replayed headers
 
+KEY = "(SELECT key FROM chains WHERE id = ?)"  # storage v2 keys events by the chain's integer key
 TAMPER = {
-    "text-written-at": ("UPDATE events SET written_at = 'yesterday' WHERE chain = ? AND seq = 1",
+    "text-written-at": (f"UPDATE events SET written_at = 'yesterday' WHERE chain = {KEY} AND seq = 1",
                         "malformed event at seq 1: its written_at is text"),
-    "blob-type": ("UPDATE events SET type = CAST(type AS BLOB) WHERE chain = ? AND seq = 1",
+    # in storage v2 an event's type is a row of event_types (seq 1 is the only init)
+    "blob-type": (f"UPDATE event_types SET name = CAST(name AS BLOB) WHERE id ="
+                  f" (SELECT type FROM events WHERE chain = {KEY} AND seq = 1)",
                   "malformed event at seq 1: its type is a BLOB"),
-    "text-seq": ("UPDATE events SET seq = 'one' WHERE chain = ? AND seq = 1",
+    "text-seq": (f"UPDATE events SET seq = 'one' WHERE chain = {KEY} AND seq = 1",
                  "malformed event at seq 'one': its seq is text"),
 }
 

@@ -8,7 +8,7 @@ import sqlite3
 import orjson
 import pytest
 from conftest import run_cli, write_chain
-from tamper import rename_chain
+from tamper import rename_chain, set_event
 from test_inert_text import HOSTILE, NAME, hostile_manifest, hostile_wat
 from tui_helpers import drive, screen_text, settle
 
@@ -49,9 +49,13 @@ def hostile_db(tmp_path):
     conn = sqlite3.connect(db)
     with conn:  # the second chain: an id of markup and controls, a type with a C1 CSI
         rename_chain(conn, ids[1], EVIL_ID)
-        conn.execute("UPDATE events SET type = type || '[/i]\x9b2J' WHERE chain = ? AND seq = 3", (EVIL_ID,))
+        # storage v2: events are keyed by the chain's integer key, their type an event_types row
+        key = conn.execute("SELECT key FROM chains WHERE id = ?", (EVIL_ID,)).fetchone()[0]
+        (name,) = conn.execute("SELECT t.name FROM events e JOIN event_types t ON t.id = e.type"
+                               " WHERE e.chain = ? AND e.seq = 3", (key,)).fetchone()
+        set_event(conn, EVIL_ID, 3, type=name + "[/i]\x9b2J")
         conn.execute("UPDATE events SET data = CAST('{\"k\\u009b[/b]\":\"base64:AA==\"}' AS BLOB)"
-                     " WHERE chain = ? AND seq = 2", (EVIL_ID,))
+                     " WHERE chain = ? AND seq = 2", (key,))
     conn.close()
     return db, ids[0]
 

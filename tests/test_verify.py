@@ -5,16 +5,12 @@ import tracemalloc
 
 import pytest
 from conftest import write_chain
-from tamper import delete_events, set_chain, set_event, swap_events
+from tamper import delete_events, insert_rows, key, loose_events, set_chain, set_event, swap_events
 
 from theater.chain import canonical_json, make_header
 from verify.integrity import verify_chain
 from verify.results import FailureKind
 from verify.walk import verify_rows
-
-
-def ev(store, cid, seq):
-    return store.conn.execute("SELECT rowid, * FROM events WHERE chain=? AND seq=?", (cid, seq)).fetchone()
 
 
 def test_clean_chain_verifies(store):
@@ -59,7 +55,9 @@ def test_swapped_pair(store):
 
 
 def test_swapped_pair_rehashed_rows(store):
-    """A cleverer swap: contents exchanged and each row re-hashed at its new seq."""
+    """A cleverer swap: contents exchanged and each row re-hashed at its new seq, on its
+    own parent. Storage v2 keeps no parent (issue 18 item 1): the walk hashes each event
+    on the hash before it, so the first moved event is a hash mismatch, not a parent one."""
     from theater.chain import event_hash
 
     cid = write_chain(store, 10)
@@ -68,7 +66,8 @@ def test_swapped_pair_rehashed_rows(store):
         h = event_hash(seq, src.parent, src.type, src.data)
         set_event(store, cid, seq, hash=h, parent=src.parent, type=src.type, data=src.data)
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (FailureKind.PARENT_MISMATCH, 3)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.HASH_MISMATCH, 3)
+    assert "removed, reordered or spliced" in r.problem.message
 
 
 def test_deleted_middle_event(store):
@@ -81,36 +80,37 @@ def test_deleted_middle_event(store):
 
 def test_duplicated_event_same_seq(store):
     cid = write_chain(store, 10)
-    store.conn.execute("DROP INDEX events_chain_seq")  # a tamperer can drop constraints
-    store.conn.execute("INSERT INTO events SELECT * FROM events WHERE chain=? AND seq=7", (cid,))
+    loose_events(store)  # a tamperer can drop constraints
+    store.conn.execute("INSERT INTO events SELECT * FROM events WHERE chain=? AND seq=7", (key(store, cid),))
     r = verify_chain(store, cid)
     assert (r.problem.kind, r.problem.seq) == (FailureKind.DUPLICATE, 7)
 
 
 def test_duplicated_event_shifted(store):
     cid = write_chain(store, 10)
-    store.conn.execute("UPDATE events SET seq = seq + 1000 WHERE chain=? AND seq > 7", (cid,))
-    store.conn.execute("UPDATE events SET seq = seq - 999 WHERE chain=? AND seq > 1000", (cid,))
-    store.conn.execute(
-        "INSERT INTO events (chain, seq, hash, parent, type, data, written_at)"
-        " SELECT chain, 8, hash, parent, type, data, written_at FROM events WHERE chain=? AND seq=7",
-        (cid,))
+    k = key(store, cid)
+    store.conn.execute("UPDATE events SET seq = seq + 1000 WHERE chain=? AND seq > 7", (k,))
+    store.conn.execute("UPDATE events SET seq = seq - 999 WHERE chain=? AND seq > 1000", (k,))
+    store.conn.execute("INSERT INTO events (chain, seq, hash, type, data, written_at)"
+                       " SELECT chain, 8, hash, type, data, written_at FROM events WHERE chain=? AND seq=7", (k,))
     r = verify_chain(store, cid)
     assert (r.problem.kind, r.problem.seq) == (FailureKind.DUPLICATE, 8)
 
 
 def test_changed_header(store):
+    """Without a stored parent, a changed header shows where event 0 no longer hashes
+    on its genesis hash (issue 18 item 1): hash_mismatch at 0, the message naming both."""
     cid = write_chain(store, 10)
     header = make_header(actor="test-actor", component_sha256="cd" * 32, seed=7)
     set_chain(store, cid, header=canonical_json(header))
     r = verify_chain(store, cid)
-    assert (r.problem.kind, r.problem.seq) == (FailureKind.HEADER_MISMATCH, 0)
+    assert (r.problem.kind, r.problem.seq) == (FailureKind.HASH_MISMATCH, 0)
+    assert "event 0 or the header was changed" in r.problem.message
 
 
 def test_malformed_rows():
     good = (0, b"x" * 32, b"y" * 32, "t", b"d")
     for row, what in [((0, b"short", b"y" * 32, "t", b"d"), "hash"),
-                      ((0, b"x" * 32, None, "t", b"d"), "parent"),
                       ((0, b"x" * 32, b"y" * 32, 5, b"d"), "type"),
                       ((0, b"x" * 32, b"y" * 32, "t", "text"), "data"),
                       (("0",) + good[1:], "seq")]:
@@ -125,9 +125,7 @@ def test_event_after_end(store):
     cid = write_chain(store, 3)
     last = store.last_event(cid)
     h = event_hash(last.seq + 1, last.hash, "host:x#y", b"{}")
-    store.conn.execute(
-        "INSERT INTO events VALUES (?,?,?,?,?,?,?)", (cid, last.seq + 1, h, last.hash, "host:x#y", b"{}", 0.0)
-    )
+    insert_rows(store, cid, [(last.seq + 1, h, last.hash, "host:x#y", b"{}", 0.0)])
     r = verify_chain(store, cid)
     assert (r.problem.kind, r.problem.seq) == (FailureKind.MALFORMED, last.seq + 1)
 

@@ -26,6 +26,7 @@ TODAYS_CLASSES = [
     "truncated", "bad_signature", "fork", "random_mismatch", "unsigned_tail",
     # issue 19 item 5 (the links between the chains of a run) and issue 13 item 2 (a fork's prefix)
     "broken_link", "undelivered",
+    "missing_blob", "blob_mismatch",  # issue 18 item 4: the blobs a chain refers to
 ]
 
 

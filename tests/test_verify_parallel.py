@@ -68,9 +68,35 @@ def used(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return calls
 
 
-def rows(conn: sqlite3.Connection, cid: str) -> list[tuple]:
-    return conn.execute("SELECT rowid, seq, hash, parent, type, data FROM events WHERE chain = ? ORDER BY seq",
-                        (cid,)).fetchall()
+# Storage v2: the mutations run on a copy whose events table was rebuilt without its
+# primary key (as a tamperer can), so rows have a rowid and a seq may repeat; ``cid``
+# below is the chain's integer key, the value of ``events.chain``; an event's type is
+# an event_types id, and no parent is stored (a row's parent is the hash before it).
+ROW = "SELECT e.rowid, e.seq, e.hash, NULL, t.name, e.data FROM events e LEFT JOIN event_types t ON t.id = e.type"
+
+
+def rows(conn: sqlite3.Connection, cid: int) -> list[tuple]:
+    return conn.execute(ROW + " WHERE e.chain = ? ORDER BY e.seq", (cid,)).fetchall()
+
+
+def type_id(conn: sqlite3.Connection, name) -> object:
+    if not isinstance(name, str):
+        return name
+    conn.execute("INSERT OR IGNORE INTO event_types (name) VALUES (?)", (name,))
+    return conn.execute("SELECT id FROM event_types WHERE name = ?", (name,)).fetchone()[0]
+
+
+def chain_id(conn: sqlite3.Connection, key: int) -> str:
+    return conn.execute("SELECT id FROM chains WHERE key = ?", (key,)).fetchone()[0]
+
+
+def parent_of(conn: sqlite3.Connection, cid: int, seq) -> bytes:
+    """The hash of the row before ``seq`` (the genesis hash for the first): its parent."""
+    row = conn.execute("SELECT hash FROM events WHERE chain = ? AND seq < ? ORDER BY seq DESC, rowid DESC LIMIT 1",
+                       (cid, seq)).fetchone()
+    if row is not None:
+        return row[0]
+    return genesis_hash(conn.execute("SELECT header FROM chains WHERE key = ?", (cid,)).fetchone()[0])
 
 
 def rehash_from(conn: sqlite3.Connection, cid: str, p: int, change: Callable[[int, str, bytes], tuple[str, bytes]]):
@@ -81,20 +107,20 @@ def rehash_from(conn: sqlite3.Connection, cid: str, p: int, change: Callable[[in
         return  # an earlier edit left nothing consistent to rewrite
     if p > len(all_rows):
         return
-    head = all_rows[p - 1][2] if p else genesis_hash(conn.execute("SELECT header FROM chains WHERE id = ?",
+    head = all_rows[p - 1][2] if p else genesis_hash(conn.execute("SELECT header FROM chains WHERE key = ?",
                                                                   (cid,)).fetchone()[0])
     new = []
     for rid, seq, _h, _parent, type_, data in all_rows[p:]:
         type_, data = change(seq, type_, data)
         h = event_hash(seq, head, type_, data)
-        new.append((h, head, type_, data, rid))
+        new.append((h, type_id(conn, type_), data, rid))
         head = h
-    conn.executemany("UPDATE events SET hash = ?, parent = ?, type = ?, data = ? WHERE rowid = ?", new)
+    conn.executemany("UPDATE events SET hash = ?, type = ?, data = ? WHERE rowid = ?", new)
 
 
 def _at(conn, cid, p):
-    return conn.execute("SELECT rowid, seq, hash, parent, type, data FROM events WHERE chain = ? AND seq = ?",
-                        (cid, p)).fetchone()
+    row = conn.execute(ROW + " WHERE e.chain = ? AND e.seq = ?", (cid, p)).fetchone()
+    return None if row is None else (*row[:3], parent_of(conn, cid, p), *row[4:])
 
 
 def m_flip_data(conn, cid, p, rng):
@@ -108,18 +134,13 @@ def m_flip_data(conn, cid, p, rng):
 
 
 def m_type(conn, cid, p, rng):
-    value = rng.choice(["host:evil#x", "", "end", 7, b"host:x#y", 1.5])
-    conn.execute("UPDATE events SET type = ? WHERE chain = ? AND seq = ?", (value, cid, p))
+    value = rng.choice(["host:evil#x", "", "end", 7, b"host:x#y", 1.5, 10_000])
+    conn.execute("UPDATE events SET type = ? WHERE chain = ? AND seq = ?", (type_id(conn, value), cid, p))
 
 
 def m_hash(conn, cid, p, rng):
     value = rng.choice([b"\x00", bytes(32), "text", 12])
     conn.execute("UPDATE events SET hash = ? WHERE chain = ? AND seq = ?", (value, cid, p))
-
-
-def m_parent(conn, cid, p, rng):
-    value = rng.choice([rng.randbytes(32), b"\x01" * 31, 3, "parent"])
-    conn.execute("UPDATE events SET parent = ? WHERE chain = ? AND seq = ?", (value, cid, p))
 
 
 def m_data_text(conn, cid, p, rng):
@@ -140,8 +161,8 @@ def m_duplicate(conn, cid, p, rng):
 
 def m_duplicate_shifted(conn, cid, p, rng):
     conn.execute("UPDATE events SET seq = seq + 1 WHERE chain = ? AND seq > ?", (cid, p))
-    conn.execute("INSERT INTO events (chain, seq, hash, parent, type, data, written_at)"
-                 " SELECT chain, seq + 1, hash, parent, type, data, written_at FROM events"
+    conn.execute("INSERT INTO events (chain, seq, hash, type, data, written_at)"
+                 " SELECT chain, seq + 1, hash, type, data, written_at FROM events"
                  " WHERE chain = ? AND seq = ?", (cid, p))
 
 
@@ -161,8 +182,8 @@ def m_swap(conn, cid, p, rng):
     rehashed = rng.random() < 0.5
     for target, src, seq in ((a[0], b, p), (b[0], a, p + 1)):
         h = event_hash(seq, src[3], src[4], src[5]) if rehashed else src[2]
-        conn.execute("UPDATE events SET hash = ?, parent = ?, type = ?, data = ? WHERE rowid = ?",
-                     (h, src[3], src[4], src[5], target))
+        conn.execute("UPDATE events SET hash = ?, type = ?, data = ? WHERE rowid = ?",
+                     (h, type_id(conn, src[4]), src[5], target))
 
 
 def m_self_consistent(conn, cid, p, rng):
@@ -195,23 +216,23 @@ def m_drop_end(conn, cid, p, rng):
         last = conn.execute("SELECT hash FROM events WHERE chain = ? AND seq = ?", (cid, p - 1)).fetchone()
         if last is not None:
             data = canonical_json({"outcome": "stopped"})
-            conn.execute("INSERT INTO events (chain, seq, hash, parent, type, data, written_at)"
-                         " VALUES (?, ?, ?, ?, ?, ?, 0)", (cid, p, event_hash(p, last[0], END_TYPE, data), last[0],
-                                                           END_TYPE, data))
-    conn.execute("UPDATE chains SET length = (SELECT count(*) FROM events WHERE chain = ?) WHERE id = ?", (cid, cid))
+            conn.execute("INSERT INTO events (chain, seq, hash, type, data, written_at)"
+                         " VALUES (?, ?, ?, ?, ?, 0)", (cid, p, event_hash(p, last[0], END_TYPE, data),
+                                                        type_id(conn, END_TYPE), data))
+    conn.execute("UPDATE chains SET length = (SELECT count(*) FROM events WHERE chain = ?) WHERE key = ?", (cid, cid))
 
 
 def m_move(conn, cid, p, rng):
-    conn.execute("UPDATE events SET chain = (SELECT id FROM chains WHERE id != ? LIMIT 1)"
+    conn.execute("UPDATE events SET chain = (SELECT key FROM chains WHERE key != ? LIMIT 1)"
                  " WHERE chain = ? AND seq = ?", (cid, cid, p))
 
 
 def m_header(conn, cid, p, rng):
     header = canonical_json(make_header(actor="test-actor", component_sha256="cd" * 32, seed=p))
-    conn.execute("UPDATE chains SET header = ? WHERE id = ?", (header, cid))
+    conn.execute("UPDATE chains SET header = ? WHERE key = ?", (header, cid))
 
 
-MUTATIONS = [m_flip_data, m_type, m_hash, m_parent, m_data_text, m_delete, m_truncate, m_duplicate,
+MUTATIONS = [m_flip_data, m_type, m_hash, m_data_text, m_delete, m_truncate, m_duplicate,
              m_duplicate_shifted, m_renumber, m_seq_value, m_swap, m_self_consistent, m_end_inside, m_rewrite,
              m_drop_end, m_move, m_header]
 
@@ -232,9 +253,13 @@ def mutated(base: tuple[Path, str, str], tmp: Path, name: str,
     try:
         conn.execute("PRAGMA synchronous = OFF")
         conn.execute("BEGIN")
-        conn.execute("DROP INDEX events_chain_seq")  # a tamperer can drop constraints
+        # a tamperer can drop constraints: the events table rebuilt without its primary key
+        conn.execute("CREATE TABLE events_loose AS SELECT * FROM events")
+        conn.execute("DROP TABLE events")
+        conn.execute("ALTER TABLE events_loose RENAME TO events")
+        key = conn.execute("SELECT key FROM chains WHERE id = ?", (cid,)).fetchone()[0]
         for mutate, p in edits:
-            mutate(conn, cid, p, rng)
+            mutate(conn, key, p, rng)
         conn.execute("COMMIT")
     finally:
         conn.close()

@@ -84,8 +84,9 @@ def pin(store: Store, chain_id: str, new_id: str, *, created: float = CREATED) -
     c.execute("UPDATE chains SET id = ?, created = ?, writer_pid = NULL WHERE id = ?",
               (new_id, created, chain_id))
     c.execute("UPDATE chains SET replay_of = ? WHERE replay_of = ?", (new_id, chain_id))
-    c.execute("UPDATE events SET chain = ?, written_at = ? + seq * 0.25 WHERE chain = ?",
-              (new_id, WRITTEN, chain_id))
+    # storage v2: events follow the chain by its integer key, which the new id keeps
+    c.execute("UPDATE events SET written_at = ? + seq * 0.25 WHERE chain = (SELECT key FROM chains WHERE id = ?)",
+              (WRITTEN, new_id))
     return new_id
 
 
@@ -113,7 +114,7 @@ def demo_db(path: Path) -> dict[str, str]:
 
 # -- a million events ---------------------------------------------------------------
 
-BIG_VERSION = "v1"  # bump when the generated chain changes
+BIG_VERSION = "s2"  # bump when the generated chain changes (s2: storage v2 layout)
 BIG_EVENTS = 1_000_000
 BIG_ID = "b1g0000000000001"
 
@@ -156,13 +157,16 @@ def big_db() -> Path:
     conn.execute("PRAGMA journal_mode = DELETE")
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO events (chain, seq, hash, parent, type, data, written_at)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-    conn.execute(
+    key = conn.execute(
         "INSERT INTO chains (id, actor, format, header, component_sha256, created, status, length, head)"
         " VALUES (?, 'big', 'v1', ?, ?, ?, 'complete', ?, ?)",
         (BIG_ID, header, "b1" * 32, CREATED, len(rows), rows[-1][2]),
-    )
+    ).lastrowid
+    types = {t: conn.execute("INSERT INTO event_types (name) VALUES (?)", (t,)).lastrowid
+             for t in dict.fromkeys(r[4] for r in rows)}
+    # storage v2: events keyed by the chain's integer key, their type an event_types id, no parent
+    conn.executemany("INSERT INTO events (chain, seq, hash, type, data, written_at) VALUES (?, ?, ?, ?, ?, ?)",
+                     ((key, s, h, types[t], d, w) for _, s, h, _, t, d, w in rows))
     conn.execute("COMMIT")
     conn.close()
     os.replace(tmp, path)

@@ -10,6 +10,10 @@ The export format (docs/verification.md), one JSON object per line, keys sorted:
     {"seq": 0, "hash": hex, "parent": hex, "type": "...", "data": hex, "written_at": t | null}
     ...
 
+Before the first event that refers to a blob (a state stored once, theater/blobs.py),
+a line ``{"blob": hex sha256, "bytes": "base64:..."}`` carries its bytes, once per
+export; event data is written as stored, with its references, which is what is hashed.
+
 ``header`` is the stored header object; when the stored header bytes are not the
 canonical JSON of an object, ``header_hex`` carries the exact bytes instead. Hashes,
 parents and data are the stored bytes in lowercase hex, so an export read back gives
@@ -21,11 +25,13 @@ unauthenticated metadata, carried along.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import orjson
 
+from .blobs import STATE_EXPORTS, refs
+from .canonical import decode_tagged_bytes, encode_tagged_bytes
 from .chain import canonical_json
 from .errors import UsageError
 from .store import ChainInfo, Row, Store
@@ -90,10 +96,22 @@ def write_jsonl(store: Store, info: ChainInfo, out: IO[bytes]) -> int:
     n = 0 if last is None else last.seq + 1
     out.write(_dumps(chain_line(info, n, None if last is None else last.hash)))
     count = 0
-    for row in store.event_rows(info.id, 0, stop):  # their types were checked just above
+    sent: set[bytes] = set()
+    for row in store.event_rows(info.id, 0, stop, as_stored=True):  # their types were checked just above
+        if row[3] in STATE_EXPORTS:
+            for sha in refs(row[3], row[4]):
+                raw = None if sha in sent else store.blob(sha)
+                if raw is not None:  # a missing blob is not invented: the import reports it
+                    out.write(_dumps(blob_line(sha, raw)))
+                    sent.add(sha)
         out.write(_dumps(event_line(row)))
         count += 1
     return count
+
+
+def blob_line(sha256: bytes, raw: bytes) -> dict[str, Any]:
+    """A line carrying one blob's bytes."""
+    return {"blob": sha256.hex(), "bytes": encode_tagged_bytes(raw)}
 
 
 @dataclass
@@ -104,6 +122,8 @@ class ChainFile:
     header: bytes
     format: str
     rows: Iterator[Row]
+    #: the blob lines read so far: SHA-256 -> bytes (None when a line's bytes cannot be read)
+    blobs: dict[bytes, bytes | None] = field(default_factory=dict)
 
 
 def _hex(value: Any) -> bytes | None:
@@ -144,11 +164,18 @@ def read_jsonl(lines: Iterable[bytes]) -> ChainFile:
     else:
         raise UsageError("the export has no header object")
 
+    blobs: dict[bytes, bytes | None] = {}
+
     def rows() -> Iterator[Row]:
         for lineno, line in enumerate(it, start=2):
             if not line.strip():
                 continue
             obj = _parse_line(line, lineno)
+            if isinstance(obj, dict) and "blob" in obj and "seq" not in obj:
+                sha, value = _hex(obj.get("blob")), obj.get("bytes")
+                if sha is not None:
+                    blobs[sha] = decode_tagged_bytes(value)
+                continue
             if not isinstance(obj, dict):
                 yield (None, None, None, None, None, None)
                 continue
@@ -163,4 +190,4 @@ def read_jsonl(lines: Iterable[bytes]) -> ChainFile:
                 w if isinstance(w, (int, float)) and not isinstance(w, bool) else None,
             )
 
-    return ChainFile(meta, header, str(fmt), rows())
+    return ChainFile(meta, header, str(fmt), rows(), blobs)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .blobs import blob_header
 from .boundary import Boundary
 from .calls import Call, manifest_calls
 from .chain import make_header
@@ -100,6 +101,7 @@ def header_for(manifest: Manifest, component_sha: str, handlers: Sequence[Any], 
         version=manifest.version,
         init_param=init_param,
         limits={"fuel": manifest.fuel, "memory": manifest.memory},
+        **blob_header(),  # storage v2: states above the threshold are stored once (theater/blobs.py)
     )
 
 

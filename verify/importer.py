@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from theater.bundle import read_jsonl
+from theater.bundle import ChainFile, read_jsonl
 from theater.chain import END_TYPE
 from theater.errors import UsageError
 from theater.legacy import FORMAT as LEGACY
 from theater.legacy import legacy_header, legacy_rows, parse_legacy
-from theater.store import Store, sqlite_errors
+from theater.store import ChainImport, Store, sqlite_errors
 
+from .blobs import blob_problem
 from .integrity import verify_format_rows
 from .results import FailureKind, Problem, VerifyResult
 
@@ -105,6 +106,8 @@ def _import_jsonl(store: Store, f: IO[bytes]) -> ImportResult:
         result = verify_format_rows(cf.format, imp.chain_id, cf.header, imp.tee(cf.rows))
         if result.ok:
             result = _check_declared(result, cf.meta)
+        if result.ok:
+            result = _store_blobs(store, imp, cf, result)
         if not result.ok:
             imp.rollback()
             return ImportResult(None, "jsonl", cf.format, result)
@@ -112,6 +115,28 @@ def _import_jsonl(store: Store, f: IO[bytes]) -> ImportResult:
         return ImportResult(imp.commit("complete" if done else "incomplete"), "jsonl", cf.format, result)
     finally:
         imp.rollback()
+
+
+def _store_blobs(store: Store, imp: ChainImport, cf: ChainFile, result: VerifyResult) -> VerifyResult:
+    """Store the blobs the imported events refer to, each checked against its
+    reference: from the file, or already in the database (else ``missing_blob``)."""
+    for seq, sha in imp.refs:
+        row: tuple[object, object, object] | None
+        if sha in cf.blobs:
+            raw = cf.blobs[sha]
+            row = None if raw is None else (len(raw), "raw", raw)
+            if raw is None:
+                return result.with_problems(Problem(
+                    kind=FailureKind.BLOB_MISMATCH, seq=seq, expected=sha.hex(),
+                    message=f"the export's line for blob {sha.hex()} (event {seq}) has no readable bytes"))
+        else:
+            row = store.blob_row(sha)
+        problem = blob_problem(sha, row, seq)
+        if problem is not None:
+            return result.with_problems(problem)
+        if sha in cf.blobs and cf.blobs[sha] is not None:
+            imp.add_blob(sha, cf.blobs.pop(sha) or b"")
+    return result
 
 
 def _check_declared(result: VerifyResult, meta: dict[str, object]) -> VerifyResult:

@@ -19,6 +19,7 @@ from typing import Any
 from theater.chain import genesis_hash
 from theater.store import PAGE, ChainInfo, SQLiteError, Store, store_error
 
+from .blobs import check_blobs
 from .legacy import verify_legacy_rows
 from .parallel import (
     LEAD_EVENTS,
@@ -90,8 +91,11 @@ def _verify_v1(store: Store, info: ChainInfo, progress: Callable[[int], None] | 
     if k > 1:
         result = _verify_parallel(store, info, genesis, k, progress, pool, page)
     if result is None:  # serial, or the parallel walk could not vouch for its result
-        rows = store.event_rows(info.id, page=page, written_at=False)
+        rows = store.hashed_rows(info.id, page=page)
         result = walk(info.id, genesis, rows, genesis, None, 0, False, progress, on_event)
+    bad_blob = check_blobs(store, info.id, result.events)  # the blobs its verified events refer to
+    if bad_blob is not None:
+        result = result.with_problems(bad_blob)
     return finish(replace(result, format="v1"), progress)
 
 

@@ -147,7 +147,7 @@ def _verify_parallel(store: Store, info: ChainInfo, genesis: bytes, k: int,
                 w.conn.send((path, info.id, genesis, bounds[i], stop, page, states[i]))
                 busy[w.conn] = i
             if own:
-                rows = store.event_rows(info.id, 0, bounds[1], page=page, written_at=False)
+                rows = store.hashed_rows(info.id, 0, bounds[1], page=page)
                 results[0] = walk(info.id, genesis, rows, genesis, None, 0, False, own_progress, None)
         except (OSError, ValueError, SQLiteError):
             return None
@@ -230,7 +230,7 @@ def _serve(conn: Connection) -> None:
 
         try:
             with Store(path, create=False, query_only=True) as store:
-                rows = store.event_rows(chain_id, start, stop, page=page, written_at=False)
+                rows = store.hashed_rows(chain_id, start, stop, page=page)
                 result = walk(chain_id, genesis, rows, head, prev_hash, expected, ended, report, None)
                 msg: tuple[str, Any] = ("done", result)
         except _Stopped:

@@ -29,6 +29,8 @@ class FailureKind(StrEnum):
     UNSIGNED_TAIL = "unsigned_tail"  # with --key, a complete chain whose end no signed checkpoint covers
     BROKEN_LINK = "broken_link"  # a link between chains does not hold: a run's (verify --run), a fork's prefix
     UNDELIVERED = "undelivered"  # a message sent in a completed run, neither delivered nor recorded lost
+    MISSING_BLOB = "missing_blob"  # an event refers to a blob the database does not hold
+    BLOB_MISMATCH = "blob_mismatch"  # a referenced blob's bytes do not hash to its reference
 
 
 #: the former name of :class:`FailureKind`, kept for callers that import it

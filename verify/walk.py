@@ -1,5 +1,9 @@
 """The integrity walk: rows in seq order, every hash recomputed.
 
+Each event is hashed onto the hash before it (the genesis hash for seq 0): the parent
+is never read from storage (storage v2 keeps none), so an event removed, reordered or
+spliced in shows where its stored hash no longer follows (docs/verification.md).
+
 :func:`verify_rows` verifies a v1 chain's rows against its header; :func:`walk` is its
 loop, started from any state, so a part of a chain can be walked on its own
 (verify/parallel.py). The first failure is reported as a :class:`~verify.results.Problem`
@@ -43,8 +47,10 @@ def verify_rows(
     """Verify rows ``(seq, hash, parent, type, data, ...)`` in stored order against a header.
 
     Per row, in this order: malformed fields; sequence (duplicate seq, gap); an exact
-    repeat of the previous event; the stored hash against the recomputed one; the link
-    to the previous event (to the genesis hash for seq 0: a header mismatch).
+    repeat of the previous event; the stored hash against the one recomputed over the
+    previous event's hash (for seq 0, the header's genesis hash). A row's ``parent``
+    is not trusted or needed (the rows of an export carry one): the walk links each
+    event to the hash it verified before it.
     ``on_event(seq, hash, type, data)`` is called for every event that verified, in
     order (the checkpoint check and the random audit ride along this single pass).
     """
@@ -55,8 +61,8 @@ def verify_rows(
     if bad is not None:
         return VerifyResult(chain=chain_id, events=0, complete=False, head=None, problems=(bad,))
     genesis = genesis_hash(bytes(header))
-    five = ((row[0], row[1], row[2], row[3], row[4]) for row in rows)
-    return finish(walk(chain_id, genesis, five, genesis, None, 0, False, progress, on_event), progress)
+    four = ((row[0], row[1], row[3], row[4]) for row in rows)
+    return finish(walk(chain_id, genesis, four, genesis, None, 0, False, progress, on_event), progress)
 
 
 def header_problem(header: bytes) -> Problem | None:
@@ -89,7 +95,7 @@ def finish(result: VerifyResult, progress: Callable[[int], None] | None) -> Veri
 def walk(
     chain_id: str,
     genesis: bytes,
-    rows: Iterable[tuple[Any, Any, Any, Any, Any]],
+    rows: Iterable[tuple[Any, Any, Any, Any]],
     head: bytes,
     prev_hash: bytes | None,
     expected: int,
@@ -97,7 +103,7 @@ def walk(
     progress: Callable[[int], None] | None,
     on_event: OnEvent | None,
 ) -> VerifyResult:
-    """The walk of :func:`verify_rows` over rows ``(seq, hash, parent, type, data)``, from
+    """The walk of :func:`verify_rows` over rows ``(seq, hash, type, data)``, from
     a state: the head, the previous row's hash, the next seq, whether the end event was
     seen. The events before are 0 .. expected - 1, all verified, so ``expected`` is also
     their count. A part of a chain is walked from the state its previous row leaves.
@@ -115,12 +121,11 @@ def walk(
     types: dict[str, bytes] = {}
     tag, join, pack, sha256 = EVENT_TAG, b"".join, _Q.pack, hashlib.sha256
     type_of, int_, bytes_, str_ = type, int, bytes, str
-    for seq, h, parent, type_, data in rows:
-        if (type_of(seq) is int_ and seq == expected and type_of(parent) is bytes_ and parent == head
-                and type_of(h) is bytes_ and h != prev_hash and type_of(type_) is str_
-                and type_of(data) is bytes_):
+    for seq, h, type_, data in rows:
+        if (type_of(seq) is int_ and seq == expected and type_of(h) is bytes_ and h != prev_hash
+                and type_of(type_) is str_ and type_of(data) is bytes_):
             tf = types.get(type_)
-            if tf is not None and sha256(join((tag, pack(seq), parent, tf, pack(len(data)), data))).digest() == h:
+            if tf is not None and sha256(join((tag, pack(seq), head, tf, pack(len(data)), data))).digest() == h:
                 head = prev_hash = h
                 expected = seq + 1
                 if on_event is not None:
@@ -135,9 +140,6 @@ def walk(
         if not isinstance(h, bytes) or len(h) != HASH_SIZE:
             return _fail(chain_id, expected, ended, head, FailureKind.MALFORMED, seq,
                          f"hash is not {HASH_SIZE} bytes", None, hex_or_repr(h))
-        if not isinstance(parent, bytes) or len(parent) != HASH_SIZE:
-            return _fail(chain_id, expected, ended, head, FailureKind.MALFORMED, seq,
-                         f"parent is not {HASH_SIZE} bytes", None, hex_or_repr(parent))
         if not isinstance(type_, str) or not type_:
             return _fail(chain_id, expected, ended, head, FailureKind.MALFORMED, seq,
                          "type is not a non-empty text value", None, repr(type_))
@@ -158,25 +160,16 @@ def walk(
         if h == prev_hash:
             return _fail(chain_id, expected, ended, head, FailureKind.DUPLICATE, seq,
                          f"event {seq} repeats event {seq - 1}", None, h.hex())
-        computed = event_hash(seq, parent, type_, data)
+        computed = event_hash(seq, head, type_, data)
         if computed != h:
-            return _fail(
-                chain_id, expected, ended, head, FailureKind.HASH_MISMATCH, seq,
-                f"stored hash of event {seq} ({type_}) is not the hash of its fields",
-                h.hex(), computed.hex(),
-            )
-        if parent != head:
             if seq == 0:
-                return _fail(
-                    chain_id, expected, ended, head, FailureKind.HEADER_MISMATCH, 0,
-                    "event 0 does not link to the genesis hash of the header (the header was changed)",
-                    genesis.hex(), parent.hex(),
-                )
-            return _fail(
-                chain_id, expected, ended, head, FailureKind.PARENT_MISMATCH, seq,
-                f"event {seq} does not link to event {seq - 1} (events reordered, removed or spliced)",
-                head.hex(), parent.hex(),
-            )
+                what = ("event 0's stored hash is not the hash of its fields on the header's genesis hash"
+                        " (event 0 or the header was changed)")
+            else:
+                what = (f"stored hash of event {seq} ({type_}) is not the hash of its fields on event {seq - 1}'s"
+                        " (the event was changed, or events before it removed, reordered or spliced in)")
+            return _fail(chain_id, expected, ended, head, FailureKind.HASH_MISMATCH, seq, what,
+                         h.hex(), computed.hex())
         head = prev_hash = h
         expected = seq + 1
         if on_event is not None:

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS: list[Row] = []
 
 #: bump when the generated chains change (they are cached in the temp dir)
-CHAIN_VERSION = "bench-v1"
+CHAIN_VERSION = "bench-s2"  # s2: storage v2 (issue 18)
 U64 = host_type("wasi:random/random@0.2.3", "get-random-u64")
 INIT = export_type("theater:simple/actor", "init")
 
@@ -163,13 +163,16 @@ def bench_chain(n: int) -> tuple[Path, str]:
     conn = sqlite3.connect(tmp, isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO events (chain, seq, hash, parent, type, data, written_at)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-    conn.execute(
+    key = conn.execute(
         "INSERT INTO chains (id, actor, format, header, component_sha256, created, status, length, head)"
         " VALUES (?, 'random_loop', 'v1', ?, ?, ?, 'complete', ?, ?)",
         (chain_id, header, "be" * 32, 1_750_000_000.0, len(rows), rows[-1][2]),
-    )
+    ).lastrowid
+    types = {t: conn.execute("INSERT INTO event_types (name) VALUES (?)", (t,)).lastrowid
+             for t in dict.fromkeys(r[4] for r in rows)}
+    # storage v2: the chain's key, the type's id, no parent
+    conn.executemany("INSERT INTO events (chain, seq, hash, type, data, written_at) VALUES (?, ?, ?, ?, ?, ?)",
+                     ((key, s, h, types[t], d, w) for _, s, h, _, t, d, w in rows))
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from theater.chain import EVENT_TAG
+from theater.chain import EVENT_TAG, genesis_hash
 from verify.parallel import MAX_PARALLEL, WORKERS_ENV
 
 from .conftest import alternate, bench_chain, fmt_rate, run_measured, theater_cmd
@@ -25,18 +25,22 @@ pytestmark = pytest.mark.bench
 
 def bare_sha256_loop(path: str, chain_id: str) -> tuple[float, int]:
     """The baseline: a plain loop over the stored rows (the same query order as the
-    verifier) recomputing each event's SHA-256 from its stored bytes, and nothing else:
-    no checks, no links, no report. Returns (seconds, events)."""
+    verifier) recomputing each event's SHA-256 from its stored bytes on the hash before
+    it (storage v2 keeps no parent), and nothing else: no checks, no report. Returns
+    (seconds, events)."""
     q, i = struct.Struct(">Q").pack, struct.Struct(">I").pack
     sha256 = hashlib.sha256
     n = 0
     t = time.perf_counter()
     conn = sqlite3.connect(path)
-    cur = conn.execute("SELECT seq, parent, type, data FROM events WHERE chain = ? ORDER BY seq", (chain_id,))
+    header = conn.execute("SELECT header FROM chains WHERE id = ?", (chain_id,)).fetchone()[0]
+    parent = genesis_hash(header)
+    cur = conn.execute("SELECT e.seq, t.name, e.data FROM events e JOIN event_types t ON t.id = e.type"
+                       " WHERE e.chain = (SELECT key FROM chains WHERE id = ?) ORDER BY e.seq", (chain_id,))
     while rows := cur.fetchmany(4096):
-        for seq, parent, type_, data in rows:
+        for seq, type_, data in rows:
             tb = type_.encode()
-            sha256(b"".join((EVENT_TAG, q(seq), parent, i(len(tb)), tb, q(len(data)), data))).digest()
+            parent = sha256(b"".join((EVENT_TAG, q(seq), parent, i(len(tb)), tb, q(len(data)), data))).digest()
         n += len(rows)
     conn.close()
     return time.perf_counter() - t, n

@@ -157,8 +157,8 @@ def test_storage_per_event(benchmark, manifest, tmp_path, table):
         with Store(path) as store:
             r = record(manifest, store, init_param=str(n))
             lengths = store.conn.execute(
-                "SELECT avg(length(data)), avg(length(type)) FROM events WHERE chain = ? AND type LIKE 'host:%'",
-                (r.chain,),
+                "SELECT avg(length(e.data)), avg(length(t.name)) FROM events e JOIN event_types t ON t.id = e.type"
+                " WHERE e.chain = ? AND t.name LIKE 'host:%'", (store.chain_key(r.chain),),
             ).fetchone()
         return db_bytes(path), r.events, (lengths[0] or 0.0)
 
@@ -172,9 +172,8 @@ def test_storage_per_event(benchmark, manifest, tmp_path, table):
         "storage: bytes on disk per host-call event", f"{per_event:.0f} B/event",
         f"canonical payload: {payload:.1f} B", f"{per_event / payload:.1f}x",
         f"<= 2x payload + 64 = {limit:.0f} B", per_event <= limit, order=5,
-        notes=["the row holds chain id (16), seq, hash (32), parent (32), type "
-               f"({len('host:wasi:random/random@0.2.3#get-random-u64')}), data, written_at (8), "
-               "plus the (chain, seq) index entry"],
+        notes=["storage v2: the row holds the chain key, seq, hash (32), the type's id, data and "
+               "written_at (8), clustered by (chain, seq) WITHOUT ROWID: no parent, no second index"],
     ))
 
 

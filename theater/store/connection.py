@@ -21,11 +21,72 @@ import sqlite_utils
 from ..errors import StoreError, UsageError
 from ..outcomes import ChainStatus
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: the layouts this code reads: 1 (read as is, migrated on the first write) and 2
+LAYOUTS = (1, 2)
 DEFAULT_BATCH = 1024
 PAGE = 4096
 
+# Storage v2 (issue 18 item 1; docs/storage.md). Events are keyed by an integer chain
+# key and their seq, in a WITHOUT ROWID table clustered on that key; an event's type is
+# a row of ``event_types``; the parent is not stored (it is the previous event's hash,
+# recomputed by every reader from the header). Chain ids, what users see, stay text in
+# ``chains.id`` and everywhere else (checkpoints, replays, replay_of).
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS chains (
+    key INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    actor TEXT NOT NULL,
+    format TEXT NOT NULL DEFAULT 'v1',
+    header BLOB NOT NULL,
+    component_sha256 TEXT,
+    created REAL NOT NULL,
+    status TEXT NOT NULL,
+    replay_of TEXT,
+    writer_pid INTEGER,
+    length INTEGER NOT NULL DEFAULT 0,
+    head BLOB
+);
+CREATE TABLE IF NOT EXISTS event_types (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS events (
+    chain INTEGER NOT NULL REFERENCES chains(key),
+    seq INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    type INTEGER NOT NULL REFERENCES event_types(id),
+    data BLOB NOT NULL,
+    written_at REAL,
+    PRIMARY KEY (chain, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (
+    id INTEGER PRIMARY KEY,
+    sha256 BLOB NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    codec TEXT NOT NULL,
+    bytes BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    id INTEGER PRIMARY KEY,
+    chain TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    head BLOB NOT NULL,
+    key_id TEXT,
+    note TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checkpoints_chain ON checkpoints (chain, size);
+CREATE TABLE IF NOT EXISTS components (
+    sha256 TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    bytes BLOB NOT NULL
+);
+"""
+
+# The first layout (``user_version = 1``), as theater wrote it before storage v2: read
+# as is, and migrated to :data:`SCHEMA` on the first write (theater/store/migrate.py).
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS chains (
     id TEXT PRIMARY KEY,
     actor TEXT NOT NULL,
@@ -213,6 +274,15 @@ class Connection:
         self.read_only = False
         self.query_only = query_only
         self._foreign_checked = False
+        #: the storage layout of the file: 2, or 1 for a file an older theater made (read
+        #: as is; migrated on the first write, see :meth:`check_writable`)
+        self.layout = SCHEMA_VERSION
+        #: what the migration on the first write did (a MigrationResult), if it ran
+        self.migrated: Any = None
+        #: event type -> its id in event_types, for the ids this Store saw committed
+        self._type_ids: dict[str, int] = {}
+        #: the last few blobs read (RowReader.blob)
+        self._blob_cache: dict[bytes, bytes] = {}
         self._target: tuple[str, bool] = (str(self.path), False)
         self._reader: sqlite3.Connection | None = None
         if not create and not self.path.exists():
@@ -240,9 +310,11 @@ class Connection:
             self.conn = conn
             if create:
                 self._ensure_schema()
-                self._check_foreign_objects()
             elif not self.db["chains"].exists():
                 raise StoreError(f"{self.path} is not a theater database (no chains table)")
+            self.layout = self._read_layout()
+            if create:
+                self._check_foreign_objects()
         except sqlite3.Error as e:
             if conn is not None:
                 conn.close()
@@ -333,6 +405,29 @@ class Connection:
             self._check_foreign_objects()
         except sqlite3.Error as e:
             raise store_error(e, f"cannot read the schema of {self.path}") from e
+        if self.layout != SCHEMA_VERSION and not self.conn.in_transaction:
+            self._migrate_on_write()
+
+    def _migrate_on_write(self) -> None:
+        """A file in the first layout is migrated before its first write (storage v2,
+        issue 18 item 2): in one transaction, every chain verified before and after,
+        a backup copy kept beside it (:func:`theater.store.migrate.migrate`)."""
+        from .migrate import migrate
+
+        self.migrated = migrate(self, backup=True)  # type: ignore[arg-type]  # a Store is the only Connection that writes
+
+    def _read_layout(self) -> int:
+        """The file's layout, from ``PRAGMA user_version`` (1: the first layout)."""
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        if version in LAYOUTS:
+            return version
+        if version == 0 and self.conn.execute(  # a file some tool rebuilt without the pragma
+                "SELECT 1 FROM pragma_table_info('events') WHERE name = 'parent'").fetchone():
+            return 1
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has storage layout {version}, made by a newer theater (this one "
+                             f"reads layouts {LAYOUTS[0]} to {LAYOUTS[-1]}): upgrade theater")
+        return SCHEMA_VERSION
 
     def _has_schema(self) -> bool:
         row = self.conn.execute(
@@ -364,6 +459,14 @@ class Connection:
                 raise store_error(e, f"cannot read {self.path}") from e
             self._reader = reader
         return self._reader
+
+    def chain_key(self, chain_id: str) -> Any:
+        """The value ``events.chain`` holds for the chain ``chain_id``: its integer key
+        (layout 2; -1 when there is no such chain, which matches no event) or its id."""
+        if self.layout == 1:
+            return chain_id
+        row = self.reader.execute("SELECT key FROM chains WHERE id = ?", (chain_id,)).fetchone()
+        return -1 if row is None else row[0]
 
     def db_file(self) -> str:
         """The file the main connection reads, as SQLite opened it (whatever the cwd now)."""

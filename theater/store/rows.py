@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..chain import Event
+from ..blobs import STATE_EXPORTS, decompress, internalize
+from ..chain import Event, genesis_hash
 from ..errors import ChainNotFound, ComponentMismatch, MalformedEvent, UsageError
 from ..outcomes import ChainStatus
 from .connection import PAGE, Connection, _text
@@ -145,24 +146,141 @@ class RowReader(Connection):
         return [(int(r[0]), str(r[1]), str(r[2])) for r in self.conn.execute(sql + " ORDER BY size, id", params)]
 
     # -- events -------------------------------------------------------------
+    #
+    # Two layouts are read (docs/storage.md): 2, events keyed by (chain key, seq) with
+    # their type in event_types and no stored parent; and 1, the first layout (a file
+    # an older theater made, read as is until its first write migrates it). Every query
+    # below is written once, over the column names of :meth:`_cols`.
+
+    def _cols(self) -> dict[str, str]:
+        """The SQL of each logical events column in this file's layout."""
+        if self.layout == 1:
+            return {"seq": "e.seq", "hash": "e.hash", "type": "e.type", "data": "e.data",
+                    "written_at": "e.written_at", "from": "events e"}
+        return {"seq": "e.seq", "hash": "e.hash", "type": "t.name", "data": "e.data",
+                "written_at": "e.written_at", "from": "events e LEFT JOIN event_types t ON t.id = e.type"}
+
+    def _sql(self, template: str) -> str:
+        return template.format(**self._cols())
+
+    def events_keyed(self) -> bool:
+        """Whether the events table is keyed by (chain, seq) as theater made it: then a
+        seq cannot repeat. A tamperer can rebuild it without the key (checked per read,
+        as it can happen while the file is open)."""
+        rows = self.reader.execute(
+            "SELECT name FROM pragma_table_info('events') WHERE pk > 0 ORDER BY pk").fetchall()
+        return [r[0] for r in rows] == ["chain", "seq"]
+
+    def _first_parent(self, chain_id: str) -> bytes:
+        """The parent of a chain's first event: the genesis hash of its header (the null
+        parent for a legacy chain)."""
+        row = self.reader.execute("SELECT format, header FROM chains WHERE id = ?", (chain_id,)).fetchone()
+        if row is not None and row[0] == "legacy":
+            from ..legacy import NULL_PARENT
+
+            return NULL_PARENT
+        header = row[1] if row is not None and isinstance(row[1], (bytes, bytearray)) else b""
+        return genesis_hash(bytes(header))
 
     def event_rows(
         self, chain_id: str, start: int = 0, stop: int | None = None, *, page: int = PAGE,
-        written_at: bool = True,
+        written_at: bool = True, as_stored: bool = False,
     ) -> Iterator[tuple[Any, ...]]:
-        """Raw rows ``(seq, hash, parent, type, data, written_at)`` in seq order, streamed.
+        """Rows ``(seq, hash, parent, type, data, written_at)`` in seq order, streamed.
 
-        Rows are returned as stored, without any checking (the verifier's input).
-        Duplicate seqs (only possible in a tampered file) come in rowid order.
-        With ``written_at=False`` rows are ``(seq, hash, parent, type, data)``, what is
-        hashed, and the pages are flattened in C: the verifier's input, 0.3 us per row
-        cheaper (no unauthenticated time to read, no Python frame per row).
+        Values are returned as stored, without any checking. ``parent`` is the previous
+        row's hash (the first row's: the hash of the row before ``start``, or the chain's
+        genesis hash), as storage v2 keeps no parent; a layout-1 file gives its stored
+        column. With ``written_at=False`` rows are ``(seq, hash, parent, type, data)``.
+        ``data`` is what the codec produced: a state stored as a blob is put back in
+        (theater/blobs.py); with ``as_stored`` it is the data as stored and hashed, its
+        blob references kept (what an export writes). The verifier reads
+        :meth:`hashed_rows` instead: exactly what is hashed.
         """
-        cols = "seq, hash, parent, type, data" + (", written_at" if written_at else "")
-        pages = self._event_pages(cols, "", (), chain_id, start, stop, page)
+        rows = self._parented_rows(chain_id, start, stop, page, not as_stored)
         if not written_at:
-            return itertools.chain.from_iterable(pages)
-        return (row for rows in pages for row in rows)
+            return (r[:5] for r in rows)
+        return rows
+
+    def _parented_rows(self, chain_id: str, start: int, stop: int | None, page: int,
+                       inline: bool) -> Iterator[tuple[Any, ...]]:
+        if self.layout == 1:
+            pages = self._event_pages("e.seq, e.hash, e.parent, e.type, e.data, e.written_at", "", (),
+                                      chain_id, start, stop, page)
+            for rows in pages:
+                yield from rows
+            return
+        prev: Any = None
+        mark = _BLOB_MARK
+        for rows in self._event_pages(self._sql("{seq}, {hash}, {type}, {data}, {written_at}"), "", (),
+                                      chain_id, start, stop, page):
+            if prev is None:
+                before = self.state_before(chain_id, rows[0][0], "") if start > 0 or rows[0][0] != 0 else None
+                prev = before[1] if before is not None else self._first_parent(chain_id)
+            out = []
+            for seq, h, type_, data, at in rows:
+                if inline and type(data) is bytes and mark in data and type_ in STATE_EXPORTS:
+                    data = self._inline(chain_id, seq, type_, data)
+                out.append((seq, h, prev, type_, data, at))
+                prev = h
+            yield from out
+
+    # -- blobs --------------------------------------------------------------
+
+    def blob(self, sha256: bytes) -> bytes | None:
+        """The bytes of the blob ``sha256`` as stored (decompressed), None when absent.
+        Not checked against its hash: the verifier does that (verify/blobs.py)."""
+        cache = self._blob_cache
+        if sha256 in cache:
+            return cache[sha256]
+        row = self.reader.execute("SELECT codec, bytes FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        if row is None or not isinstance(row[1], bytes):
+            return None
+        try:
+            raw = decompress(str(row[0]), row[1])
+        except ValueError:
+            return None
+        if len(cache) >= 4:  # a state passed in is the one returned before: a few suffice
+            cache.pop(next(iter(cache)))
+        cache[sha256] = raw
+        return raw
+
+    def blob_refs(self, chain_id: str, stop: int) -> Iterator[tuple[Any, Any, Any]]:
+        """``(seq, type, data)`` of the chain's events below ``stop`` whose data may refer
+        to a blob (a convention export whose data holds ``"blob:``), in seq order, as
+        stored: what the verifier reads to check every referenced blob."""
+        names = sorted(STATE_EXPORTS)
+        marks = ", ".join("?" * len(names))
+        rows = self.reader.execute(self._sql(
+            f"SELECT {{seq}}, {{type}}, {{data}} FROM {{from}} WHERE e.chain = ? AND {{seq}} < ?"
+            f" AND {{type}} IN ({marks}) AND instr({{data}}, CAST('\"blob:' AS BLOB)) > 0 ORDER BY {{seq}}"),
+            (self.chain_key(chain_id), stop, *names))
+        yield from rows
+
+    def blob_row(self, sha256: bytes) -> tuple[Any, Any, Any] | None:
+        """``(size, codec, bytes)`` of a stored blob as stored, None when absent."""
+        row = self.reader.execute("SELECT size, codec, bytes FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def _inline(self, chain_id: str, seq: Any, type_: str, data: bytes) -> bytes:
+        """An event's data with its blobs put back (what the codec produced)."""
+        def get(sha: bytes) -> bytes:
+            raw = self.blob(sha)
+            if raw is None:
+                raise MalformedEvent(f"chain {chain_id}: event {seq} refers to blob {sha.hex()}, which the "
+                                     "database does not hold (or cannot read); `theater verify` reports the chain")
+            return raw
+
+        return internalize(type_, data, get)
+
+    def hashed_rows(self, chain_id: str, start: int = 0, stop: int | None = None, *,
+                    page: int = PAGE) -> Iterator[tuple[Any, ...]]:
+        """Rows ``(seq, hash, type, data)`` in seq order, exactly as stored and as
+        hashed (no parent: the walk links each event to the hash before it), flattened
+        in C: the verifier's input."""
+        pages = self._event_pages(self._sql("{seq}, {hash}, {type}, {data}"), "", (),
+                                  chain_id, start, stop, page)
+        return itertools.chain.from_iterable(pages)
 
     def _event_pages(
         self, cols: str, where: str, extra: tuple[Any, ...], chain_id: str, start: int, stop: int | None,
@@ -173,29 +291,45 @@ class RowReader(Connection):
         transaction, so nothing we read stays open while we write, and a concurrent
         writer's commits can neither invalidate a read nor be held up by one.
 
-        Pages follow each other by ``(seq, rowid)`` (keyset paging), so every row is
-        read once, in order, whatever seq values a tampered file holds. Events are
-        append-only: rows read in later transactions extend what was read before."""
-        sql = (
-            f"SELECT {cols}, rowid FROM events WHERE chain = ? AND seq >= ?"
-            + ("" if stop is None else " AND seq < ?") + where
-            + " AND (seq, rowid) > (?, ?) ORDER BY seq, rowid LIMIT ?"
-        )
-        # ``seq >= ?`` is bound to the last seq read, not to ``start``: the row-value
-        # comparison alone does not bound the index search, and every page would scan
-        # again from ``start`` (quadratic in the chain's length: 26x slower at 100k rows)
-        tail: tuple[Any, ...] = () if stop is None else (stop,)
-        key: tuple[Any, Any] = (start, -(1 << 63))
+        Pages follow each other by seq (layout 2: the primary key, so each seq is one
+        row) or by ``(seq, rowid)`` (layout 1, or an events table someone rebuilt
+        without its primary key, where a seq can repeat), so every row is read once, in
+        order. Events are append-only: rows read in later
+        transactions extend what was read before."""
         page = max(1, int(page))
+        tail: tuple[Any, ...] = () if stop is None else (stop,)
+        key_ref = self.chain_key(chain_id)
+        if self.layout == 1 or not self.events_keyed():
+            sql = self._sql(
+                f"SELECT {cols}, e.rowid FROM {{from}} WHERE e.chain = ? AND e.seq >= ?"
+                + ("" if stop is None else " AND e.seq < ?") + where
+                + " AND (e.seq, e.rowid) > (?, ?) ORDER BY e.seq, e.rowid LIMIT ?"
+            )
+            # ``seq >= ?`` is bound to the last seq read, not to ``start``: the row-value
+            # comparison alone does not bound the index search (quadratic otherwise)
+            key: tuple[Any, Any] = (start, -(1 << 63))
+            while True:
+                rows = self.reader.execute(sql, (key_ref, key[0], *tail, *extra, *key, page)).fetchall()
+                if not rows:
+                    return
+                last = rows[-1]
+                key = (last[0], last[-1])
+                yield [r[:-1] for r in rows]
+                if len(rows) < page:
+                    return
+        first = self._sql(
+            f"SELECT {cols} FROM {{from}} WHERE e.chain = ? AND e.seq >= ?"
+            + ("" if stop is None else " AND e.seq < ?") + where + " ORDER BY e.seq LIMIT ?")
+        more = first.replace("e.seq >= ?", "e.seq > ?", 1)
+        sql, at = first, start
         while True:
-            rows = self.reader.execute(sql, (chain_id, key[0], *tail, *extra, *key, page)).fetchall()
+            rows = self.reader.execute(sql, (key_ref, at, *tail, *extra, page)).fetchall()
             if not rows:
                 return
-            last = rows[-1]
-            key = (last[0], last[-1])
-            yield [r[:-1] for r in rows]
+            yield rows
             if len(rows) < page:
                 return
+            sql, at = more, rows[-1][0]
 
     def events(self, chain_id: str, start: int = 0, stop: int | None = None) -> Iterator[Event]:
         """Events in seq order (streamed; constant memory). A row whose values have the
@@ -207,15 +341,17 @@ class RowReader(Connection):
         """Raise :class:`MalformedEvent` for the first row of the chain whose values are
         not of the types theater writes: one scan in SQLite, run by readers that write
         something (replay, export) before they write anything."""
-        row = self.conn.execute(
-            "SELECT seq, hash, parent, type, data, written_at FROM events WHERE chain = ? AND ("
-            "typeof(seq) != 'integer' OR typeof(type) != 'text' OR typeof(hash) != 'blob'"
-            " OR typeof(parent) != 'blob' OR typeof(data) != 'blob'"
-            " OR typeof(written_at) NOT IN ('real', 'integer', 'null')) LIMIT 1",
-            (chain_id,),
+        parent = " OR typeof(e.parent) != 'blob'" if self.layout == 1 else ""
+        row = self.reader.execute(self._sql(
+            "SELECT {seq}, {hash}, {type}, {data}, {written_at} FROM {from} WHERE e.chain = ? AND ("
+            "typeof({seq}) != 'integer' OR typeof({type}) IS NOT 'text' OR typeof({hash}) != 'blob'"
+            + parent + " OR typeof({data}) != 'blob'"
+            " OR typeof({written_at}) NOT IN ('real', 'integer', 'null')) ORDER BY {seq} LIMIT 1"),
+            (self.chain_key(chain_id),),
         ).fetchone()
         if row is not None:
-            checked_row(chain_id, row)
+            seq, h, type_, data, at = row
+            checked_row(chain_id, (seq, h, b"", type_, data, at))
 
     def events_of_type(self, chain_id: str, prefix: str) -> Iterator[Event]:
         """Events whose type starts with ``prefix``, in seq order (streamed)."""
@@ -223,12 +359,16 @@ class RowReader(Connection):
 
     def events_of_type_until(self, chain_id: str, prefix: str, stop: int | None) -> Iterator[Event]:
         """Events whose type starts with ``prefix`` and whose seq is below ``stop``
-        (all when None), in seq order, read in short pages (see ``_event_pages``)."""
-        pages = self._event_pages("seq, hash, parent, type, data, written_at", " AND substr(type, 1, ?) = ?",
+        (all when None), in seq order, read in short pages (see ``_event_pages``).
+        Their ``parent`` is not read (the events between are skipped): it is empty."""
+        cols = self._sql("{seq}, {hash}, {type}, {data}, {written_at}")
+        pages = self._event_pages(cols, self._sql(" AND substr({type}, 1, ?) = ?"),
                                   (len(prefix), prefix), chain_id, 0, stop, PAGE)
         for rows in pages:
-            for row in rows:
-                yield _event(chain_id, row)
+            for seq, h, type_, data, at in rows:
+                if type(data) is bytes and _BLOB_MARK in data and type_ in STATE_EXPORTS:
+                    data = self._inline(chain_id, seq, type_, data)
+                yield _event(chain_id, (seq, h, b"", type_, data, at))
 
     def event(self, chain_id: str, seq: int) -> Event | None:
         for ev in self.events(chain_id, seq, seq + 1):
@@ -238,27 +378,32 @@ class RowReader(Connection):
     def count(self, chain_id: str, stop: int | None = None) -> int:
         """The number of stored events of the chain (those with seq below ``stop``, when given)."""
         if stop is None:
-            row = self.reader.execute("SELECT count(*) FROM events WHERE chain = ?", (chain_id,)).fetchone()
+            row = self.reader.execute("SELECT count(*) FROM events WHERE chain = ?",
+                                      (self.chain_key(chain_id),)).fetchone()
         else:
             row = self.reader.execute("SELECT count(*) FROM events WHERE chain = ? AND seq < ?",
-                                      (chain_id, stop)).fetchone()
+                                      (self.chain_key(chain_id), stop)).fetchone()
         return int(row[0])
 
     def last_event(self, chain_id: str) -> Event | None:
-        row = self.reader.execute(
-            "SELECT seq, hash, parent, type, data, written_at FROM events WHERE chain = ?"
-            " ORDER BY seq DESC LIMIT 1",
-            (chain_id,),
+        row = self.reader.execute(self._sql(
+            "SELECT {seq} FROM {from} WHERE e.chain = ? ORDER BY {seq} DESC LIMIT 1"),
+            (self.chain_key(chain_id),),
         ).fetchone()
         if row is None:
             return None
-        return _event(chain_id, row)
+        seq = row[0]
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise MalformedEvent(f"chain {chain_id}: malformed event at seq {_text(seq)!r}: its seq is "
+                                 f"{_kind(seq)}, not an integer (the database was changed outside theater; "
+                                 "`theater verify` reports the chain)")
+        return self.event(chain_id, seq)
 
     def max_seq(self, chain_id: str) -> int | None:
         """The highest integer seq stored for the chain, None when it has none (a seq
         that is not an integer, only in a tampered row, is not counted)."""
         row = self.reader.execute(
-            "SELECT max(seq) FROM events WHERE chain = ? AND typeof(seq) = 'integer'", (chain_id,)
+            "SELECT max(seq) FROM events WHERE chain = ? AND typeof(seq) = 'integer'", (self.chain_key(chain_id),)
         ).fetchone()
         return None if row[0] is None else int(row[0])
 
@@ -269,9 +414,9 @@ class RowReader(Connection):
         ``start`` instead (``start`` included): the second half of a search that wraps."""
         op = (">=" if wrap else "<") if backwards else ("<=" if wrap else ">")
         order = "DESC" if backwards else "ASC"
-        row = self.reader.execute(
-            f"SELECT seq FROM events WHERE chain = ? AND seq {op} ? AND instr(lower(type), ?) > 0"
-            f" ORDER BY seq {order} LIMIT 1", (chain_id, start, needle)
+        row = self.reader.execute(self._sql(
+            f"SELECT {{seq}} FROM {{from}} WHERE e.chain = ? AND {{seq}} {op} ? AND instr(lower({{type}}), ?) > 0"
+            f" ORDER BY {{seq}} {order} LIMIT 1"), (self.chain_key(chain_id), start, needle)
         ).fetchone()
         return None if row is None else int(row[0])
 
@@ -279,14 +424,16 @@ class RowReader(Connection):
         """``(seq, hash, is_end)`` of the last row (by seq, then rowid) of the chain with
         ``0 <= seq < start``, as stored (unchecked), or None; ``is_end`` is whether its
         type is ``end_type``. A parallel walk's starting state (verify/parallel.py)."""
-        row = self.conn.execute(
-            "SELECT seq, hash, type = ? FROM events WHERE chain = ? AND seq >= 0 AND seq < ?"
-            " ORDER BY seq DESC, rowid DESC LIMIT 1", (end_type, chain_id, start)
+        order = "{seq} DESC" + (", e.rowid DESC" if self.layout == 1 or not self.events_keyed() else "")
+        row = self.reader.execute(self._sql(
+            "SELECT {seq}, {hash}, {type} IS ? FROM {from} WHERE e.chain = ? AND {seq} >= 0 AND {seq} < ?"
+            f" ORDER BY {order} LIMIT 1"), (end_type, self.chain_key(chain_id), start)
         ).fetchone()
         return None if row is None else (row[0], row[1], row[2])
 
 
 _BLOBS = (bytes, bytearray, memoryview)
+_BLOB_MARK = b'"blob:'
 
 
 def checked_row(chain_id: str, row: tuple[Any, ...]) -> tuple[Any, ...]:

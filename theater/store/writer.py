@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from ..blobs import STATE_EXPORTS, compress, externalize, refs, threshold_of
 from ..chain import END_TYPE, ChainBuilder, canonical_json
 from ..outcomes import ChainStatus
 from .connection import DEFAULT_BATCH, STATUSES, Connection, store_error
@@ -24,9 +25,41 @@ from .rows import _loads
 
 Row = tuple[Any, Any, Any, Any, Any, Any]  # seq, hash, parent, type, data, written_at
 
+_INSERT_EVENT = "INSERT INTO events (chain, seq, hash, type, data, written_at) VALUES (?, ?, ?, ?, ?, ?)"
+
 
 class RowWriter(Connection):
-    """The queries that write a theater database."""
+    """The queries that write a theater database (always in layout 2: a file in the
+    first layout is migrated before its first write, see :meth:`check_writable`)."""
+
+    def type_ids(self, conn: sqlite3.Connection, types: Iterable[str]) -> dict[str, int]:
+        """The ids of ``types`` in event_types, adding the new ones; run inside the
+        transaction that inserts their events. Returns every id this Store knows,
+        the new ones included; they are kept (:meth:`keep_type_ids`) only once that
+        transaction has committed, since a rollback takes a new id back."""
+        known = self._type_ids
+        new = [t for t in dict.fromkeys(types) if t not in known]
+        if not new:
+            return known
+        out = dict(known)
+        for t in new:
+            conn.execute("INSERT OR IGNORE INTO event_types (name) VALUES (?)", (t,))
+            out[t] = int(conn.execute("SELECT id FROM event_types WHERE name = ?", (t,)).fetchone()[0])
+        return out
+
+    def keep_type_ids(self, ids: dict[str, int]) -> None:
+        self._type_ids.update(ids)
+
+    def put_blobs(self, conn: sqlite3.Connection, blobs: Iterable[tuple[bytes, bytes]]) -> None:
+        """Store blobs ``(sha256, bytes)`` compressed, once each (theater/blobs.py); run
+        inside the transaction that inserts the events referring to them."""
+        rows = []
+        for sha, raw in blobs:
+            if conn.execute("SELECT 1 FROM blobs WHERE sha256 = ?", (sha,)).fetchone() is None:
+                codec, packed = compress(raw)
+                rows.append((sha, len(raw), codec, packed))
+        if rows:
+            conn.executemany("INSERT OR IGNORE INTO blobs (sha256, size, codec, bytes) VALUES (?, ?, ?, ?)", rows)
 
     # -- components ---------------------------------------------------------
 
@@ -61,7 +94,7 @@ class RowWriter(Connection):
         chain_id = secrets.token_hex(8)
         self.check_writable()
         try:
-            self.conn.execute(
+            cur = self.conn.execute(
                 "INSERT INTO chains (id, actor, format, header, component_sha256, created, status,"
                 " replay_of, writer_pid) VALUES (?, ?, ?, ?, ?, ?, 'recording', ?, ?)",  # ChainStatus.RECORDING
                 (
@@ -77,7 +110,8 @@ class RowWriter(Connection):
             )
         except sqlite3.Error as e:
             raise store_error(e, f"cannot write to {self.path}") from e
-        return ChainWriter(self, chain_id, hb, batch=batch)
+        return ChainWriter(self, chain_id, hb, batch=batch, key=int(cur.lastrowid or 0),
+                           blobs=threshold_of(hobj))
 
     def set_status(self, chain_id: str, status: str) -> None:
         if status not in STATUSES:
@@ -86,7 +120,7 @@ class RowWriter(Connection):
 
     def delete_chain(self, chain_id: str) -> None:
         with self.transaction():
-            self.conn.execute("DELETE FROM events WHERE chain = ?", (chain_id,))
+            self.conn.execute("DELETE FROM events WHERE chain = ?", (self.chain_key(chain_id),))
             self.conn.execute("DELETE FROM checkpoints WHERE chain = ?", (chain_id,))
             self.conn.execute("DELETE FROM chains WHERE id = ?", (chain_id,))
             if self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'replays'").fetchone():
@@ -107,6 +141,7 @@ class RowWriter(Connection):
 
     def begin_import(self, header: bytes, format: str, *, batch: int = DEFAULT_BATCH) -> ChainImport:
         """Start storing a new chain in one transaction (see :class:`ChainImport`)."""
+        self.check_writable()
         return ChainImport(self, header, format, batch=batch)
 
 
@@ -118,12 +153,22 @@ class ChainWriter:
     one transaction together with the chain's cached length and head.
     """
 
-    def __init__(self, store: RowWriter, chain_id: str, header: bytes, *, batch: int = DEFAULT_BATCH) -> None:
+    def __init__(self, store: RowWriter, chain_id: str, header: bytes, *, batch: int = DEFAULT_BATCH,
+                 key: int | None = None, blobs: int | None = None) -> None:
         self.store = store
         self.chain_id = chain_id
+        #: the chain's integer key in the events table (chains.key)
+        self.key = store.chain_key(chain_id) if key is None else key
         self.builder = ChainBuilder(header)
         self.batch = batch
-        self._rows: list[tuple[str, int, bytes, bytes, str, bytes, float]] = []
+        self._rows: list[tuple[int, bytes, str, bytes, float]] = []
+        #: blobs of the buffered events, and the SHA-256s of those already queued or written
+        self._blobs: list[tuple[bytes, bytes]] = []
+        self._seen: set[bytes] = set()
+        #: the header's blob threshold (None: the chain stores every state inline), and
+        #: the data length below which no state can exceed it
+        self.blobs = blobs
+        self._min_data = -1 if blobs is None else blobs * 4 // 3
         self.finished = False
         #: called with the writer after every commit (e.g. to sign a checkpoint); the
         #: connection was opened with synchronous=NORMAL (connection.connect)
@@ -138,10 +183,18 @@ class ChainWriter:
         return self.builder.seq
 
     def append(self, type_: str, data: bytes) -> bytes:
-        """Append one event; returns its hash."""
-        seq, parent, h = self.builder.append(type_, data)
+        """Append one event; returns its hash. In a chain whose header declares a blob
+        threshold, a state above it is stored once, as a blob its data refers to
+        (theater/blobs.py): the hash is over the data as stored, reference included."""
+        if len(data) > self._min_data >= 0:  # cheap test first: only an export's large state is a blob
+            data, blobs = externalize(type_, data, threshold=self.blobs or 0)
+            for blob in blobs:
+                if blob[0] not in self._seen:
+                    self._seen.add(blob[0])
+                    self._blobs.append(blob)
+        seq, _, h = self.builder.append(type_, data)
         rows = self._rows
-        rows.append((self.chain_id, seq, h, parent, type_, data, time.time()))
+        rows.append((seq, h, type_, data, time.time()))
         if len(rows) >= self.batch:
             self.flush()
         return h
@@ -154,14 +207,20 @@ class ChainWriter:
         if not self._rows and not complete:
             return
         rows, self._rows = self._rows, []
+        blobs, self._blobs = self._blobs, []
         conn = self.store.conn
+        ids: dict[str, int] = {}
         try:
             with self.store.transaction():
+                if blobs:
+                    self.store.put_blobs(conn, blobs)
                 if rows:
-                    self._insert(conn, rows)
+                    ids = self.store.type_ids(conn, [r[2] for r in rows])
+                    key = self.key
+                    self._insert(conn, [(key, s, h, ids[t], d, w) for s, h, t, d, w in rows])
                     conn.execute(
-                        "UPDATE chains SET length = ?, head = ? WHERE id = ?",
-                        (rows[-1][1] + 1, rows[-1][2], self.chain_id),
+                        "UPDATE chains SET length = ?, head = ? WHERE key = ?",
+                        (rows[-1][0] + 1, rows[-1][1], key),
                     )
                 if complete:
                     conn.execute(
@@ -169,16 +228,19 @@ class ChainWriter:
                     )
         except sqlite3.Error as e:
             self._rows = rows + self._rows
+            self._blobs = blobs + self._blobs
             raise store_error(e, f"cannot write events to {self.store.path}") from e
+        if ids:
+            self.store.keep_type_ids(ids)
         if self.on_commit is not None:
             self.on_commit(self)
 
     # One INSERT statement of CHUNK rows costs about 30% less per row than executemany
     # of one-row statements (docs/performance.md): the per-statement work is shared.
     CHUNK = 128
-    _INSERT = "INSERT INTO events (chain, seq, hash, parent, type, data, written_at) VALUES "
-    _INSERT_ONE = _INSERT + "(?, ?, ?, ?, ?, ?, ?)"
-    _INSERT_CHUNK = _INSERT + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * CHUNK)
+    _INSERT = "INSERT INTO events (chain, seq, hash, type, data, written_at) VALUES "
+    _INSERT_ONE = _INSERT_EVENT
+    _INSERT_CHUNK = _INSERT + ", ".join(["(?, ?, ?, ?, ?, ?)"] * CHUNK)
 
     @classmethod
     def _insert(cls, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -218,6 +280,9 @@ class ChainImport:
         self.batch = batch
         self._rows: list[tuple[Any, ...]] = []
         self.events = 0
+        #: ``(seq, sha256)`` of every blob reference in the accepted events
+        self.refs: list[tuple[int, bytes]] = []
+        self._ids: dict[str, int] = {}
         self.head: bytes | None = None
         self.last_type: str | None = None
         try:
@@ -228,32 +293,39 @@ class ChainImport:
         self.chain_id = secrets.token_hex(8)
         store.conn.execute("BEGIN IMMEDIATE")
         try:  # the chain row in the same transaction as its events: all or nothing
-            store.conn.execute(
+            cur = store.conn.execute(
                 "INSERT INTO chains (id, actor, format, header, component_sha256, created, status,"
                 " writer_pid) VALUES (?, ?, ?, ?, ?, ?, 'recording', ?)",
                 (self.chain_id, str(meta.get("actor", "?")), format, header,
                  meta.get("component_sha256") if isinstance(meta.get("component_sha256"), str) else None,
                  time.time(), os.getpid()),
             )
+            self.key = int(cur.lastrowid or 0)
         except BaseException:
             store.conn.execute("ROLLBACK")
             raise
         self.open = True
 
+    def add_blob(self, sha256: bytes, raw: bytes) -> None:
+        """Store a blob the imported events may refer to (its hash checked by the caller)."""
+        self.store.put_blobs(self.store.conn, [(sha256, raw)])
+
     def _flush(self) -> None:
         if self._rows:
-            self.store.conn.executemany(
-                "INSERT INTO events (chain, seq, hash, parent, type, data, written_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                self._rows,
-            )
+            conn = self.store.conn
+            ids = self._ids = self.store.type_ids(conn, [r[2] for r in self._rows])
+            key = self.key
+            conn.executemany(_INSERT_EVENT, [(key, s, h, ids[t], d, w)
+                                             for s, h, t, d, w in self._rows])
             self._rows = []
 
     def tee(self, rows: Iterable[Row]) -> Iterator[Row]:
         for row in rows:
             yield row
-            seq, h, parent, type_, data, written_at = row
-            self._rows.append((self.chain_id, seq, h, parent, type_, data, written_at))
+            seq, h, _, type_, data, written_at = row  # the parent is not stored (the verifier checked it)
+            self._rows.append((seq, h, type_, data, written_at))
+            if type_ in STATE_EXPORTS:
+                self.refs.extend((seq, sha) for sha in refs(type_, data))
             self.events += 1
             self.head, self.last_type = h, type_
             if len(self._rows) >= self.batch:
@@ -269,6 +341,7 @@ class ChainImport:
         )
         self.store.conn.execute("COMMIT")
         self.open = False
+        self.store.keep_type_ids(self._ids)
         return self.chain_id
 
     def rollback(self) -> None:
