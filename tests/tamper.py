@@ -154,12 +154,13 @@ def reforge(store: Store, chain: str, events: list[tuple[str, bytes]]) -> bytes:
     info = store.chain(chain)
     head = genesis_hash(bytes(info.header))
     c = _conn(store)
-    c.execute("DELETE FROM events WHERE chain = ?", (chain,))
+    c.execute("DELETE FROM events WHERE chain = ?", (key(c, chain),))
+    rows = []
     for seq, (type_, data) in enumerate(events):
         h = event_hash(seq, head, type_, data)
-        c.execute("INSERT INTO events (chain, seq, hash, parent, type, data, written_at) VALUES (?, ?, ?, ?, ?, ?, 0)",
-                  (chain, seq, h, head, type_, data))
+        rows.append((seq, h, head, type_, data, 0))
         head = h
+    insert_rows(c, chain, rows)
     set_chain(c, chain, head=head, length=len(events))
     return head
 

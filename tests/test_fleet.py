@@ -16,6 +16,7 @@ import orjson
 import pytest
 from actors import wat_manifest
 from conftest import run_cli
+from tamper import set_event
 
 from fixtures.build import wat_path
 from replay.fleet import ReplayResults, replay_all
@@ -67,7 +68,8 @@ def _serial(db: Path, component: Path | None) -> dict[str, dict[str, object]]:
     store = Store(db)
     out = {}
     for info in [i for i in store.chains() if i.replay_of is None]:
-        r = replay(store, info, component=component)
+        r = replay(store, info, component=component)  # as `replay --verify` (and a fleet worker): not saved
+        replay(store, info, component=component, save=True)  # a saved replay chain, which --all never selects
         d = r.divergence
         out[info.id] = {"outcome": r.outcome, "events": r.events, "head": r.head,
                         "divergence": None if d is None else d.to_json(),
@@ -170,7 +172,7 @@ def test_selection_by_actor_and_chain(db: Path) -> None:
     assert [r.chain for r in res.results] == [first, second]
     res = replay_all(store=store, actors=["other"], chains=[first, second], jobs=1)
     assert [r.chain for r in res.results] == [second] or [r.chain for r in res.results] == [first]
-    rep = replay(store, first)  # a replay chain
+    rep = replay(store, first, save=True)  # a replay chain
     with pytest.raises(UsageError, match="is a replay of"):
         replay_all(store=store, chains=[rep.chain])
     store.close()
@@ -329,7 +331,7 @@ def test_verify_all_jobs_equals_the_serial_verify(db: Path) -> None:
     does, chain for chain, also for a tampered chain (exit 1 both)."""
     store = Store(db)
     victim = store.chains()[2].id
-    store.conn.execute("UPDATE events SET data = X'00' WHERE chain = ? AND seq = 3", (victim,))
+    set_event(store, victim, 3, data=b"\x00")
     store.close()
     serial = run_cli("verify", "--all", "--db", str(db), "--json")
     par = run_cli("verify", "--all", "--db", str(db), "--json", "--jobs", "2")

@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 from conftest import ROOT, run_cli
+from tamper import set_event
 from test_fleet import INPUTS, _manifest
 
 from fixtures.build import wat_path
@@ -129,7 +130,7 @@ def test_verify_all_on_the_cluster_equals_the_serial_verify(cluster: str, record
     db = tmp_path / "v.db"
     shutil.copyfile(recordings, db)
     store = Store(db)
-    store.conn.execute("UPDATE events SET hash = zeroblob(32) WHERE chain = ? AND seq = 2", (store.chains()[1].id,))
+    set_event(store, store.chains()[1].id, 2, hash=bytes(32))
     store.close()
     serial = run_cli("verify", "--all", "--db", str(db), "--json")
     remote = run_cli("verify", "--all", "--db", str(db), "--json", "--cluster", cluster)
