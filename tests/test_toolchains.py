@@ -353,3 +353,33 @@ def test_apply_result_never_raises_on_other_shapes() -> None:
     assert apply_result("handle-request", (b"s", 3), "theater:simple/message-server-client")[0] is True
     assert apply_result("init", (b"s",), "theater:simple/actor@0.1.0") == (True, b"s", None, None)
     assert apply_result("init", "boom", "theater:simple/actor") == (False, None, None, "boom")
+
+
+def test_a_fork_resumes_the_virtual_clock_past_recorded_timers(tmp_path: Path) -> None:
+    """issue 13 item 2 with issue 14 item 2: `theater fork` moves the live timing
+    handler to where the recording was; with timers that means replaying each recorded
+    read, subscribe and wait, so the next live read of the monotonic clock is the
+    recorded last one plus a tick (a read counter alone would be 5 s behind), and the
+    next pollable gets the next rep."""
+    from replay.fork import handlers_from_header, resume_handlers
+    from theater.handlers.timing import TimingHandler
+    from theater.store import Store
+
+    for op in ("p", "b"):
+        db, res = _record(tmp_path, "wasi/adapter", "--init-param", op, handlers=TIMING)
+        assert res.returncode == 0, res.stderr
+        store = Store(db)
+        info = store.resolve("last")
+        reads = [ev.payload() for ev in store.events(info.id)
+                 if ev.type.startswith("host:wasi:clocks/monotonic-clock") and ev.type.endswith("#now")]
+        subscribed = [ev for ev in store.events(info.id) if "#subscribe-" in ev.type]
+        assert reads and subscribed  # the fixture reads the clock and waits on a timer
+        handlers = handlers_from_header(info, info.header_json())
+        resume_handlers(store, info.id, info.length, handlers)
+        timing = next(h for h in handlers if isinstance(h, TimingHandler))
+        live_now = timing.functions()["wasi:clocks/monotonic-clock"]["now"]
+        assert live_now(None) == reads[-1]["result"] + timing.tick
+        pollable = timing.timers.subscribe_at(0)
+        assert pollable.rep == 2 + len(subscribed)  # rep 1 is the always-ready pollable
+        store.close()
+        db.unlink()
