@@ -22,6 +22,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import orjson
+
+from theater.blobs import externalize, threshold_of
 from theater.chain import ChainBuilder, genesis_hash
 from theater.errors import ReplayError
 
@@ -55,6 +58,10 @@ class Comparison:
     def __init__(self, header: bytes, taken: deque[Row], *, hashing: bool) -> None:
         self._taken = taken
         self._builder = ChainBuilder(header) if hashing else None
+        try:  # a chain whose header declares a blob threshold hashes its large states by reference
+            self._blobs = threshold_of(orjson.loads(header)) if hashing else None
+        except orjson.JSONDecodeError:
+            self._blobs = None
         self._head = genesis_hash(header)
         self.length = 0
         self.finished = False
@@ -86,6 +93,8 @@ class Comparison:
         if builder is None:
             h: bytes = row[1]
         else:
+            if self._blobs is not None:  # hashed as a ChainWriter stores it (theater/blobs.py)
+                data = externalize(type_, data, threshold=self._blobs)[0]
             h = builder.append(type_, data)[2]
             if h != row[1] and self.bad_hash is None:
                 self.bad_hash = row[0]
