@@ -29,14 +29,14 @@ import orjson
 
 from theater.boundary import Boundary
 from theater.chain import HOST_PREFIX, split_type
-from theater.convention import MESSAGES, apply_result, end_detail, export_args, shutdown_requested
+from theater.convention import MESSAGES, end_detail
 from theater.engine import load_component
 from theater.errors import ComponentError, DivergenceSignal, Interrupted, ReplayError, UsageError
 from theater.handlers import Handler, build_handlers
 from theater.handlers.runtime import RuntimeHandler
 from theater.manifest import HandlerConfig, Manifest
 from theater.outcomes import EndOutcome
-from theater.recorder import Input
+from theater.recorder import Input, call_inputs
 from theater.runtime import (
     ActorInstance,
     Interrupt,
@@ -286,36 +286,17 @@ def fork(
         checked.comparing = False
         boundary.go_live()
         resume_handlers(store, info.id, stop, handlers)
-        state, outcome, error = driven.state, EndOutcome.COMPLETED, None
-        responses: list[bytes | None] = []
         exported = {versionless(n)[0]: isig for n, isig in actor.exports.items()}
-        for n, inp in enumerate(inputs, driven.calls):
+        for inp in inputs:
             if f"handle-{inp.kind}" not in getattr(exported.get(MESSAGES), "funcs", {}):
                 raise UsageError(f"--{inp.kind} needs an actor that exports {MESSAGES}#handle-{inp.kind}")
-            iface, fn, args = export_args(inp.kind, state, inp.payload, n)
-            status, value = actor.call(iface, fn, args)
-            writer.flush()
-            if interrupt is not None:
-                interrupt.check()
-            if status == "trap":
-                outcome, error = EndOutcome.TRAPPED, value
-                break
-            ok, new_state, response, err = apply_result(fn, value)
-            if not ok:
-                outcome, error = EndOutcome.ERROR, err
-                break
-            state = new_state
-            if fn == "handle-request":
-                responses.append(response)
-            if shutdown_requested(rt):
-                outcome = EndOutcome.STOPPED
-                break
-        if rt is not None:
-            rt.flush_partial()
+        live = call_inputs(actor, writer, [(i.kind, i.payload) for i in inputs], driven.state,
+                           first=driven.calls, rt=rt, interrupt=interrupt)
+        outcome, error, state, responses = live.outcome, live.error, live.state, live.responses
         head = writer.finish(outcome, **end_detail(error))
         return ForkResult(chain=writer.chain_id, source=info.id, at=at, seq=point.seq, head=head,
                           events=writer.length, outcome=outcome, error=error, state=state,
-                          responses=tuple(responses))
+                          responses=responses)
     except Interrupted as e:
         writer.abandon()
         raise e.again(f"{e.what}: fork chain {writer.chain_id} kept as incomplete, {writer.length} events") from None

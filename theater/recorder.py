@@ -164,6 +164,60 @@ def _call(actor: ActorInstance, call: Call) -> tuple[str, Any]:
     return actor.call(call.interface, call.function, args)
 
 
+@dataclass(frozen=True, kw_only=True)
+class LiveCalls:
+    """How a run of live export calls ended (:func:`call_inputs`)."""
+
+    outcome: EndOutcome
+    error: str | None
+    state: bytes | None
+    responses: tuple[bytes | None, ...]
+
+
+def call_inputs(actor: ActorInstance, writer: Any, calls: Sequence[tuple[str, Any]], state: bytes | None, *,
+                first: int = 0, rt: Any = None, interrupt: Interrupt | None = None,
+                on_event: Callable[[int], None] | None = None) -> LiveCalls:
+    """Call ``actor``'s exports live for ``calls`` (``(kind, payload)``: ``init``, ``send``,
+    ``request``, or ``call`` with a :class:`theater.calls.Call`), threading the state from
+    call to call and committing after each; the n-th call is numbered ``first + n``.
+    Stops at a trap, an exit, an ``err`` or a shutdown (``rt``, the runtime handler).
+    The one live export loop: ``record`` and ``theater fork``'s live part use it."""
+    outcome, error = EndOutcome.COMPLETED, None
+    responses: list[bytes | None] = []
+    for n, (kind, payload) in enumerate(calls, first):
+        if kind == "call":
+            status, value = _call(actor, payload)
+        else:
+            iface, fn, args = export_args(kind, state, payload, n)
+            status, value = actor.call(iface, fn, args)
+        writer.flush()
+        if interrupt is not None:
+            interrupt.check()
+        if on_event is not None:
+            on_event(writer.length)
+        if status == "trap":
+            outcome, error = EndOutcome.TRAPPED, value
+            break
+        if status == "exit":
+            outcome, error = exit_outcome(value)
+            break
+        if kind == "call":
+            continue  # recorded; not read by the theater:simple convention
+        ok, new_state, response, err = apply_result(fn, value)
+        if not ok:
+            outcome, error = EndOutcome.ERROR, err
+            break
+        state = new_state
+        if fn == "handle-request":
+            responses.append(response)
+        if shutdown_requested(rt):
+            outcome = EndOutcome.STOPPED
+            break
+    if rt is not None:
+        rt.flush_partial()
+    return LiveCalls(outcome=outcome, error=error, state=state, responses=tuple(responses))
+
+
 def record(
     manifest: Manifest,
     store: Store,
@@ -243,41 +297,10 @@ def record(
         except ComponentError as e:
             writer.finish(EndOutcome.ERROR, error=str(e))
             raise
-        outcome, error = EndOutcome.COMPLETED, None
-        responses: list[bytes | None] = []
         calls: list[tuple[str, Any]] = ([("init", param)] if has_init else []) + [
             (i.kind, i.call if i.kind == "call" else i.payload) for i in inputs]
-        for n, (kind, payload) in enumerate(calls):
-            if kind == "call":
-                status, value = _call(actor, payload)
-            else:
-                iface, fn, args = export_args(kind, state, payload, n)
-                status, value = actor.call(iface, fn, args)
-            writer.flush()
-            if interrupt is not None:
-                interrupt.check()
-            if on_event is not None:
-                on_event(writer.length)
-            if status == "trap":
-                outcome, error = EndOutcome.TRAPPED, value
-                break
-            if status == "exit":
-                outcome, error = exit_outcome(value)
-                break
-            if kind == "call":
-                continue  # recorded; not read by the theater:simple convention
-            ok, new_state, response, err = apply_result(fn, value)
-            if not ok:
-                outcome, error = EndOutcome.ERROR, err
-                break
-            state = new_state
-            if fn == "handle-request":
-                responses.append(response)
-            if shutdown_requested(rt):
-                outcome = EndOutcome.STOPPED
-                break
-        if rt is not None:
-            rt.flush_partial()
+        live = call_inputs(actor, writer, calls, state, rt=rt, interrupt=interrupt, on_event=on_event)
+        outcome, error, state, responses = live.outcome, live.error, live.state, list(live.responses)
         writer.on_commit = None  # the final checkpoint is signed below
         head = writer.finish(outcome, **end_detail(error))
         if sign_key is not None:

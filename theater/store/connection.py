@@ -84,48 +84,8 @@ CREATE TABLE IF NOT EXISTS components (
 );
 """
 
-# The first layout (``user_version = 1``), as theater wrote it before storage v2: read
-# as is, and migrated to :data:`SCHEMA` on the first write (theater/store/migrate.py).
-SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS chains (
-    id TEXT PRIMARY KEY,
-    actor TEXT NOT NULL,
-    format TEXT NOT NULL DEFAULT 'v1',
-    header BLOB NOT NULL,
-    component_sha256 TEXT,
-    created REAL NOT NULL,
-    status TEXT NOT NULL,
-    replay_of TEXT REFERENCES chains(id),
-    writer_pid INTEGER,
-    length INTEGER NOT NULL DEFAULT 0,
-    head BLOB
-);
-CREATE TABLE IF NOT EXISTS events (
-    chain TEXT NOT NULL REFERENCES chains(id),
-    seq INTEGER NOT NULL,
-    hash BLOB NOT NULL,
-    parent BLOB NOT NULL,
-    type TEXT NOT NULL,
-    data BLOB NOT NULL,
-    written_at REAL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS events_chain_seq ON events (chain, seq);
-CREATE TABLE IF NOT EXISTS checkpoints (
-    id INTEGER PRIMARY KEY,
-    chain TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    head BLOB NOT NULL,
-    key_id TEXT,
-    note TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS checkpoints_chain ON checkpoints (chain, size);
-CREATE TABLE IF NOT EXISTS components (
-    sha256 TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    bytes BLOB NOT NULL
-);
-"""
+# The first layout (``user_version = 1``, docs/storage.md) is read as is (rows.py's
+# ``_cols``) and migrated to :data:`SCHEMA` on the first write (theater/store/migrate.py).
 
 # Added after format v1 shipped, without a change of user_version: an additive table.
 # A new database gets it with the others; an older one gets it from the first replay
