@@ -7,7 +7,6 @@ next. The chain ends with an end event saying how the run ended.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +17,6 @@ from .calls import Call, manifest_calls
 from .chain import make_header
 from .codec import decode_params
 from .convention import ACTOR, MESSAGES, apply_result, end_detail, exit_outcome, export_args, shutdown_requested
-from .engine import engine, load_component
 from .errors import CodecError, ComponentError, Interrupted, UsageError
 from .handlers import build_handlers
 from .handlers.random import RandomHandler
@@ -30,16 +28,10 @@ from .runtime import (
     ActorInstance,
     Interrupt,
     check_export_signatures,
-    check_import_signatures,
-    handler_functions,
-    load_imports,
-    plan_imports,
-    read_component,
+    load_actor_component,
     resource_codec,
-    versionless,
 )
 from .store import Store
-from .wittypes import component_exports
 
 
 @dataclass(frozen=True)
@@ -251,18 +243,11 @@ def record(
         rt.sink = sink
     if rt is not None and stdin is not None:
         rt.stdin = stdin
-    data = read_component(manifest.component, manifest.component_bytes)
-    sha = hashlib.sha256(data).hexdigest()
-    try:
-        component = load_component(data)
-    except ComponentError as e:  # name the file: the manifest may point anywhere
-        raise ComponentError(f"{manifest.component}: {e}") from None
-    plan = plan_imports(load_imports(component), [h.type for h in handlers], handler_functions(handlers))
-    check_import_signatures(plan)
+    loaded = load_actor_component(manifest, handlers)
+    data, component, plan, exports = loaded.data, loaded.component, loaded.plan, loaded.exports
     param = manifest.name if init_param is None else init_param
-    header = header_for(manifest, sha, handlers, None if rnd is None else rnd.seed, param)
+    header = header_for(manifest, loaded.sha, handlers, None if rnd is None else rnd.seed, param)
 
-    exports = {versionless(n)[0]: isig for n, isig in component_exports(engine(), component).items()}
     inputs = [Input("call", b"", c) for c in manifest_calls(manifest.raw, str(manifest.path))] + list(inputs)
     calls_only = any(i.kind == "call" for i in inputs)
     has_init = "init" in getattr(exports.get(ACTOR), "funcs", {})

@@ -563,3 +563,36 @@ def replay_limits(chain_id: str, header: Mapping[str, Any]) -> tuple[int, int]:
                               f"64-bit integer, got {type(v).__name__} {str(v)[:40]!r}")
         out.append(v)
     return out[0], out[1]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadedComponent:
+    """A manifest's component ready to instantiate (:func:`load_actor_component`)."""
+
+    data: bytes
+    sha: str  # SHA-256 of ``data``, hex: what a chain's header binds
+    component: wc.Component
+    plan: Plan
+    exports: dict[str, InterfaceSig]  # by versionless interface name
+
+
+def load_actor_component(manifest: Any, handlers: Iterable[Handler]) -> LoadedComponent:
+    """Read the manifest's component (bounded), compile it or load it from the cache,
+    plan its imports against ``handlers`` and check their signatures, and list its
+    exports: the pre-flight steps ``record``, ``theater serve`` and a run's spawn share,
+    all before any chain row exists."""
+    import hashlib
+
+    from .engine import load_component
+
+    handlers = list(handlers)
+    data = read_component(manifest.component, manifest.component_bytes)
+    try:
+        component = load_component(data)
+    except ComponentError as e:  # name the file: the manifest may point anywhere
+        raise ComponentError(f"{manifest.component}: {e}") from None
+    plan = plan_imports(load_imports(component), [h.type for h in handlers], handler_functions(handlers))
+    check_import_signatures(plan)
+    exports = {versionless(n)[0]: isig for n, isig in component_exports(engine(), component).items()}
+    return LoadedComponent(data=data, sha=hashlib.sha256(data).hexdigest(), component=component, plan=plan,
+                           exports=exports)

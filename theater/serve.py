@@ -20,7 +20,6 @@ opening no port, and compares every response.
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 from collections.abc import Callable
@@ -32,7 +31,6 @@ from wasmtime.component import Record
 from .boundary import Boundary
 from .canonical import canonical_json
 from .convention import ACTOR, HTTP_HANDLERS, REJECTED_TYPE, apply_result, end_detail, export_args
-from .engine import engine, load_component
 from .errors import ComponentError, Interrupted
 from .handlers import build_handlers
 from .handlers.random import RandomHandler
@@ -46,16 +44,10 @@ from .runtime import (
     ActorInstance,
     Interrupt,
     check_export_signatures,
-    check_import_signatures,
-    handler_functions,
-    load_imports,
-    plan_imports,
-    read_component,
+    load_actor_component,
     resource_codec,
-    versionless,
 )
 from .store import Store
-from .wittypes import component_exports
 
 POLL = 0.05  # seconds between stop checks while no request waits
 
@@ -118,14 +110,8 @@ def serve(
     rt = next((h for h in handlers if isinstance(h, RuntimeHandler)), None)
     if rt is not None and sink is not None:
         rt.sink = sink
-    data = read_component(manifest.component, manifest.component_bytes)
-    try:
-        component = load_component(data)
-    except ComponentError as e:
-        raise ComponentError(f"{manifest.component}: {e}") from None
-    plan = plan_imports(load_imports(component), [h.type for h in handlers], handler_functions(handlers))
-    check_import_signatures(plan)
-    exports = {versionless(n)[0]: isig for n, isig in component_exports(engine(), component).items()}
+    loaded = load_actor_component(manifest, handlers)
+    data, component, plan, exports = loaded.data, loaded.component, loaded.plan, loaded.exports
     if "handle-request" not in getattr(exports.get(HTTP_HANDLERS), "funcs", {}):
         raise ComponentError(f"{manifest.component}: the component does not export {HTTP_HANDLERS}#handle-request; "
                              "theater serve runs an actor that answers HTTP requests")
@@ -145,7 +131,7 @@ def serve(
 
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     param = manifest.name
-    header = header_for(manifest, hashlib.sha256(data).hexdigest(), handlers, None if rnd is None else rnd.seed,
+    header = header_for(manifest, loaded.sha, handlers, None if rnd is None else rnd.seed,
                         param)
 
     if interrupt is not None:

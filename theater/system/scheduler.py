@@ -12,7 +12,6 @@ import wasmtime.component as wc
 from ..boundary import Boundary
 from ..chain import genesis_hash, header_bytes
 from ..convention import ACTOR, MESSAGES, SUPERVISED, apply_result, end_detail, shutdown_requested
-from ..engine import engine, load_component
 from ..errors import ComponentError
 from ..handlers import build_handlers
 from ..handlers.message_server import RunBound
@@ -30,17 +29,11 @@ from ..runtime import (
     ActorInstance,
     Interrupt,
     check_export_signatures,
-    check_import_signatures,
-    handler_functions,
-    load_imports,
-    plan_imports,
-    read_component,
+    load_actor_component,
     resource_codec,
-    versionless,
 )
 from ..store import Store
 from ..store.runs import add_run_chain
-from ..wittypes import component_exports
 from .model import (
     _Q,
     SEED_TAG,
@@ -94,15 +87,8 @@ class Scheduler:
         if rt is not None and self.sink is not None:
             sink, name = self.sink, manifest.name
             rt.sink = lambda kind, text: sink(kind, f"{name}: {text}")
-        data = read_component(manifest.component, manifest.component_bytes)
-        sha = hashlib.sha256(data).hexdigest()
-        try:
-            component = load_component(data)
-        except ComponentError as e:
-            raise ComponentError(f"{manifest.component}: {e}") from None
-        plan = plan_imports(load_imports(component), [h.type for h in handlers], handler_functions(handlers))
-        check_import_signatures(plan)
-        exports = {versionless(n)[0]: isig for n, isig in component_exports(engine(), component).items()}
+        loaded = load_actor_component(manifest, handlers)
+        data, sha, component, plan, exports = loaded.data, loaded.sha, loaded.component, loaded.plan, loaded.exports
         if "init" not in getattr(exports.get(ACTOR), "funcs", {}):
             raise ComponentError(
                 f"{manifest.component}: the component does not export {ACTOR}#init; is it a theater actor?")
