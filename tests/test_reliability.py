@@ -395,8 +395,9 @@ def _unprivileged_runner() -> tuple[list[str], str] | None:
 def unprivileged() -> Iterator[tuple[list[str], Path]]:
     runner = _unprivileged_runner()
     if runner is None:
-        pytest.skip("running as root without a way to drop privileges (setpriv): "
-                    "file modes would not apply, so a read-only test could not fail")
+        pytest.skip("running as root without a way to drop privileges (no setpriv, or the user nobody "
+                    "cannot run this checkout's Python, e.g. a clone inside a 0700 folder): file modes "
+                    "would not apply, so a read-only test could not fail")
     prefix, _ = runner
     # pytest's tmp_path is under a 0700 folder of root's: use one nobody can reach
     top = Path(tempfile.mkdtemp(prefix="theater-ro-"))
