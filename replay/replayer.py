@@ -387,6 +387,9 @@ def _drive(
         raise e.again(f"{e.what}: replay chain {writer.chain_id} kept as incomplete, "
                       f"{writer.length} events") from None
     note = None
+    # what the replay reproduced, before a saved replay's own end event is appended: a
+    # diverged replay reports the same events and head whether it was saved or not
+    events, head = writer.length, writer.head
     if divergence is not None:
         writer.finish(EndOutcome.DIVERGED, seq=divergence.seq, kind=divergence.kind)
     elif stopped or until is not None:
@@ -401,16 +404,16 @@ def _drive(
         writer.finished = True
 
     div_obj = None
-    head = writer.head
     if divergence is not None:
         ctx = list(store.events(info.id, max(0, divergence.seq - CONTEXT), divergence.seq))
         div_obj = Divergence.build(divergence.seq, divergence.kind, divergence.type, divergence.message,
                                    divergence.expected, divergence.actual, ctx)
         expected = None if last is None else last.hash
     else:
+        events, head = writer.length, writer.head  # a whole replay's head includes its end event
         # the replayed head against the recorded event at the same position
         at = store.event(info.id, writer.length - 1) if writer.length else None
         expected = None if at is None else at.hash
-    return ReplayResult(chain=writer.chain_id, original=info.id, events=writer.length, head=head,
+    return ReplayResult(chain=writer.chain_id, original=info.id, events=events, head=head,
                         expected_head=expected, recorded_head=None if last is None else last.hash,
                         divergence=div_obj, until=until, note=note)

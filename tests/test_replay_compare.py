@@ -87,7 +87,11 @@ def test_a_diverging_build_is_reported_without_writing(tmp_path: Path) -> None:
     assert not unsaved.verified and unsaved.chain is None
     # the unsaved replay reproduced events 0..4 and stopped there; its head is event 4's
     assert unsaved.events == 5 and unsaved.head == store.event(chain, 4).hash
-    assert counts(store) == (before[0] + 1, before[1] + saved.events)
+    # saved or not, a diverged replay reports what it reproduced; the saved chain holds
+    # those events and its own end event (outcome diverged), which is not a reproduced one
+    assert (saved.events, saved.head) == (unsaved.events, unsaved.head)
+    assert saved.chain is not None and store.chain(saved.chain).length == saved.events + 1
+    assert counts(store) == (before[0] + 1, before[1] + saved.events + 1)
 
 
 @pytest.mark.parametrize("how", ["cli", "library"])
