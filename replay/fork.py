@@ -30,7 +30,6 @@ import orjson
 from theater.boundary import Boundary
 from theater.chain import HOST_PREFIX, split_type
 from theater.convention import MESSAGES, end_detail
-from theater.engine import load_component
 from theater.errors import ComponentError, DivergenceSignal, Interrupted, ReplayError, UsageError
 from theater.handlers import Handler, build_handlers
 from theater.handlers.runtime import RuntimeHandler
@@ -40,10 +39,6 @@ from theater.recorder import Input, call_inputs
 from theater.runtime import (
     ActorInstance,
     Interrupt,
-    check_import_signatures,
-    handler_functions,
-    load_imports,
-    plan_imports,
     replay_limits,
     resource_codec,
     versionless,
@@ -54,7 +49,7 @@ from theater.wittypes import HandleT
 
 from .compare import Comparison, tee
 from .divergence import Divergence
-from .replayer import CONTEXT, _component, drive_calls, recorded_header
+from .replayer import CONTEXT, drive_calls, preflight, recorded_header
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,16 +232,12 @@ def fork(
     if not isinstance(result, dict) or "ok" not in result:
         raise UsageError(f"the export call at seq {point.seq} of chain {info.id} did not return ok (the run ended "
                          "there): fork at an earlier seq")
-    data, sha = _component(store, header, component)
-    comp = load_component(data)
     handlers = handlers_from_header(info, header)
     rt = next((h for h in handlers if isinstance(h, RuntimeHandler)), None)
     if rt is not None and sink is not None:
         rt.sink = sink
-    plan = plan_imports(load_imports(comp), [h.type for h in handlers], handler_functions(handlers))
-    check_import_signatures(plan)
-    fuel, memory = replay_limits(info.id, header)
-    store.check_event_types(info.id)
+    pre = preflight(store, info, header, component, handlers=handlers, live=True)
+    data, sha, comp, plan, (fuel, memory) = pre.data, pre.sha, pre.component, pre.plan, pre.limits
     stop = point.seq + 1
 
     fork_header = {**header, "component_sha256": sha,

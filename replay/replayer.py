@@ -41,6 +41,8 @@ from theater.redact import redactor_from_header
 from theater.runtime import (
     ActorInstance,
     Interrupt,
+    check_import_signatures,
+    handler_functions,
     load_imports,
     plan_imports,
     replay_limits,
@@ -139,6 +141,42 @@ def _component(store: Store, header: dict[str, Any], path: Path | None) -> tuple
     return data_db, sha
 
 
+@dataclass(frozen=True, kw_only=True)
+class Preflight:
+    """What every run over a recording (replay, fork, what-if) prepares before it
+    writes anything: the component's bytes and SHA-256 (the recorded one from the
+    store, or ``--component``), the compiled component, its import plan, and the
+    recording's fuel and memory limits."""
+
+    data: bytes
+    sha: str
+    component: Any
+    plan: Any
+    limits: tuple[int, int]
+
+
+def preflight(store: Store, info: ChainInfo, header: dict[str, Any], path: Path | None,
+              *, handlers: list[Any] | None = None, live: bool = False) -> Preflight:
+    """The shared pre-flight of :func:`replay`, ``replay.fork.fork`` and
+    ``replay.whatif.replay_with_overrides``. The imports are planned by the types of
+    ``handlers`` (without them, the handler types the header names): every host result
+    is recorded. With ``live`` (a run that goes on live) the handlers' functions are
+    bound and their signatures checked. The chain's rows are checked for event types a tampered
+    database may hold before anything is written."""
+    data, sha = _component(store, header, path)
+    comp = load_component(data)
+    if handlers is None:
+        types = [str(h.get("type")) for h in header.get("handlers", []) if isinstance(h, dict)]
+    else:
+        types = [h.type for h in handlers]
+    plan = plan_imports(load_imports(comp), types, handler_functions(handlers) if live and handlers is not None else None)
+    if live:
+        check_import_signatures(plan)
+    limits = replay_limits(info.id, header)
+    store.check_event_types(info.id)
+    return Preflight(data=data, sha=sha, component=comp, plan=plan, limits=limits)
+
+
 def replay(
     store: Store,
     chain: ChainInfo | str,
@@ -170,13 +208,9 @@ def replay(
     header = recorded_header(info)
     if until is not None and until < 0:
         raise ReplayError("--until must be a seq >= 0")
-    data, sha = _component(store, header, component)
-    comp = load_component(data)
+    pre = preflight(store, info, header, component)  # a tampered row is refused before anything is written
+    sha, comp, plan, (fuel, memory) = pre.sha, pre.component, pre.plan, pre.limits
     handler_settings = [h for h in header.get("handlers", []) if isinstance(h, dict)]
-    handler_types = [str(h.get("type")) for h in handler_settings]
-    plan = plan_imports(load_imports(comp), handler_types, None)
-    fuel, memory = replay_limits(info.id, header)
-    store.check_event_types(info.id)  # a tampered row is refused before anything is written
 
     last = store.last_event(info.id)  # the recording's last event: it does not change while we replay
     # everything below reads the recording up to that event only, in short read

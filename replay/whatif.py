@@ -25,7 +25,6 @@ from theater.canonical import canonical_json
 from theater.chain import HOST_PREFIX, split_type
 from theater.codec import decode_result, encode_result
 from theater.convention import end_detail
-from theater.engine import load_component
 from theater.errors import CodecError, ComponentError, DivergenceSignal, Interrupted, UsageError
 from theater.handlers.runtime import RuntimeHandler
 from theater.outcomes import EndOutcome
@@ -33,10 +32,6 @@ from theater.runtime import (
     ActorInstance,
     Interrupt,
     Plan,
-    handler_functions,
-    load_imports,
-    plan_imports,
-    replay_limits,
     resource_codec,
 )
 from theater.store import ChainInfo, Store
@@ -44,7 +39,7 @@ from theater.wittypes import render
 
 from .divergence import Divergence
 from .fork import ForkBoundary, handlers_from_header, resume_handlers
-from .replayer import CONTEXT, _component, drive_calls, recorded_header
+from .replayer import CONTEXT, drive_calls, preflight, recorded_header
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,13 +138,9 @@ def replay_overrides(
     header = recorded_header(info)
     if not overrides:
         raise UsageError("no --override given")
-    data, sha = _component(store, header, component)
-    comp = load_component(data)
     handlers = handlers_from_header(info, header)
-    types = [h.type for h in handlers]
-    plan = plan_imports(load_imports(comp), types, handler_functions(handlers) if then_live else None)
-    fuel, memory = replay_limits(info.id, header)
-    store.check_event_types(info.id)
+    pre = preflight(store, info, header, component, handlers=handlers, live=then_live)
+    data, sha, comp, plan, (fuel, memory) = pre.data, pre.sha, pre.component, pre.plan, pre.limits
     replaced = {seq: _override_data(store, info, plan, seq, value) for seq, value in sorted(overrides.items())}
     given = tuple((seq, overrides[seq]) for seq in sorted(overrides))
     rt = next((h for h in handlers if isinstance(h, RuntimeHandler)), None)
