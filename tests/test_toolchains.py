@@ -383,3 +383,96 @@ def test_a_fork_resumes_the_virtual_clock_past_recorded_timers(tmp_path: Path) -
         assert pollable.rep == 2 + len(subscribed)  # rep 1 is the always-ready pollable
         store.close()
         db.unlink()
+
+
+def test_ctrl_c_ends_a_live_wait_at_once(tmp_path: Path) -> None:
+    """A live timer wait wakes on Ctrl-C: `theater record` of an actor waiting on a 5 s
+    live timer exits 130 within a fraction of it, one line on stderr, the chain kept as
+    incomplete with nothing recorded for the interrupted wait (it was a plain sleep
+    that Ctrl-C did not cut before)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from theater.errors import StoreError
+    from theater.store import Store
+
+    m = wat_manifest(tmp_path, "wasi/adapter", handlers=LIVE_TIMING)
+    db = tmp_path / "live.db"
+    proc = subprocess.Popen([sys.executable, "-m", "theater", "record", str(m), "--db", str(db),
+                             "--init-param", "p"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    try:
+        watch = None
+        while proc.poll() is None and time.monotonic() < deadline and not (watch and watch.chains()):
+            time.sleep(0.01)  # a poll interval, not a wait for something
+            if watch is None and db.exists():
+                try:
+                    watch = Store(db, create=False)
+                except StoreError:  # created, its schema not yet committed
+                    pass
+        assert watch is not None
+        assert proc.poll() is None, "the recording ended before it could be signalled"
+        # the actor reaches its 5 s wait within milliseconds of its chain; give it that
+        # moment, so the signal lands inside the wait (5 s long) and not before it
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert took < 2.5, f"Ctrl-C took {took:.1f} s to end a live wait"
+    assert err.count("\n") == 1 and "Traceback" not in err
+    (chain,) = watch.chains()
+    assert watch.chain(chain.id).status == "incomplete"
+    types = [e.type for e in watch.events(chain.id)]
+    assert not any(t.endswith("#poll") for t in types)
+
+
+def test_timing_sleep_is_bounded_virtual_and_replayed(tmp_path: Path) -> None:
+    """theater:simple/timing#sleep (upstream's signature): with the virtual clock a 5 s
+    sleep moves time 5 s at once; max_sleep_duration / min_sleep_duration refuse a
+    sleep outside them with an err result, recorded, and no wait; every run replays."""
+    import time
+
+    import orjson
+
+    start = 1767225600
+    db, res = _record(tmp_path, "timing/sleeper", "--init-param", "5000", handlers=TIMING)
+    assert res.returncode == 0, res.stderr
+    # now() after the sleep: the start, the 5 s slept, one tick (1 ms) for the read
+    assert int.from_bytes(_state(db), "little") == start * 1000 + 5000 + 1
+    _replays(db)
+    (tmp_path / "t.db").unlink()
+
+    bounded = TIMING + "max_sleep_duration = 1000\nmin_sleep_duration = 10\n"
+    for ms, words in (("5000", "longer than max_sleep_duration (1000 ms)"),
+                      ("3", "shorter than min_sleep_duration (10 ms)")):
+        t0 = time.monotonic()
+        db, res = _record(tmp_path, "timing/sleeper", "--init-param", ms, handlers=bounded.replace(
+            "start_time = 1767225600\n", ""))  # the live clock: a refused sleep must not wait
+        assert time.monotonic() - t0 < 4
+        assert res.returncode == 1, res.stderr
+        out = orjson.loads(res.stdout)
+        assert out["outcome"] == "error" and words in out["error"]
+        assert "host:theater:simple/timing#sleep" in _types(db)
+        _replays(db)
+        (tmp_path / "t.db").unlink()
+
+
+def test_timing_sleep_waits_live(tmp_path: Path) -> None:
+    """Without start_time, sleep(60) is a real wait of 60 ms (the wall clock read after
+    it is at least 60 ms past the start); the replay returns the recorded results."""
+    import time
+
+    before_ms = time.time_ns() // 1_000_000
+    db, res = _record(tmp_path, "timing/sleeper", "--init-param", "60", handlers=LIVE_TIMING)
+    assert res.returncode == 0, res.stderr
+    assert int.from_bytes(_state(db), "little") >= before_ms + 60
+    _replays(db)
+    recorded = [t for t in _types(db) if "timing#" in t]
+    assert recorded == ["host:theater:simple/timing#sleep", "host:theater:simple/timing#now"]

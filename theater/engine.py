@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import re
 import stat
 import tempfile
@@ -70,9 +71,15 @@ def new_store() -> wasmtime.Store:
     return store
 
 
+#: set by :func:`request_stop`: a live wait of a handler (a timer, a sleep) wakes on it
+#: instead of sleeping through a Ctrl-C; cleared when a new stop watch is armed
+STOPPING = threading.Event()
+
+
 def request_stop() -> None:
     """Make every running store trap at its next epoch check (loop heads, function
-    entries). Safe to call from any thread."""
+    entries) and wake every live wait. Safe to call from any thread."""
+    STOPPING.set()
     engine().increment_epoch()
 
 

@@ -21,7 +21,7 @@ import wasmtime.component as wc
 
 from .boundary import Boundary
 from .convention import ACTOR, HTTP_HANDLERS, MESSAGES, SUPERVISED
-from .engine import describe_wasmtime_error, engine, new_store, request_stop
+from .engine import STOPPING, describe_wasmtime_error, engine, new_store, request_stop
 from .errors import CapabilityError, CodecError, ComponentError, HostRefusal, Interrupted
 from .handlers import PROVIDERS, Handler, LiveFn, registry
 from .wittypes import (
@@ -249,6 +249,9 @@ class Interrupt:
     requested: bool = False
     signum: int = signal.SIGINT
 
+    def __post_init__(self) -> None:
+        STOPPING.clear()  # a new watch: an earlier run's stop does not cut this one's waits
+
     def request(self, signum: int = signal.SIGINT) -> None:
         """Ask the run to stop (any thread): at the next host call, export boundary or
         epoch check in wasm."""
@@ -268,7 +271,10 @@ class Interrupt:
         def guarded(store: Any, *args: Any) -> Any:
             if self.requested:
                 raise self.error()
-            return live(store, *args)
+            try:
+                return live(store, *args)
+            except Interrupted:  # a live wait woken by the stop: with the signal that asked
+                raise self.error() from None
 
         return guarded
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from wasmtime.component import ResourceHost
 
-from ..errors import HostRefusal
+from ..engine import STOPPING
+from ..errors import HostRefusal, Interrupted
 
 #: The host type id of the ``pollable`` resource (shared by the runtime handler's
 #: stream ``subscribe`` and the timing handler's clocks and ``wasi:io/poll``).
@@ -80,9 +81,12 @@ class Timers:
 
 
 def sleep_until_monotonic(deadline_ns: int) -> None:
-    """A live wait on :func:`time.monotonic_ns`."""
+    """A live wait on :func:`time.monotonic_ns`; a stop request (Ctrl-C, SIGTERM:
+    :func:`theater.engine.request_stop`) ends it at once with :class:`Interrupted`,
+    raised inside the host call so nothing is recorded for it."""
     while True:
         left = deadline_ns - time.monotonic_ns()
         if left <= 0:
             return
-        time.sleep(left / 1e9)
+        if STOPPING.wait(left / 1e9):
+            raise Interrupted("interrupted during a live wait")

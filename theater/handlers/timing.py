@@ -8,7 +8,10 @@ starts there and the monotonic clock at 0, every read advances both by ``tick_ns
 the timer's deadline at once. With it, two recordings with the same seed and inputs
 are identical, hash for hash, timers and ``await`` included; without it the live
 clocks are read and waits are real (and recorded: a replay never waits).
-``max_sleep_duration`` / ``min_sleep_duration`` are accepted for upstream manifests.
+theater:simple/timing's ``sleep(ms)`` and ``deadline(unix-ms)`` wait the same way
+(virtual: time jumps; live: a real wait, which Ctrl-C cuts). ``max_sleep_duration`` and
+``min_sleep_duration`` (milliseconds, as upstream) bound them: a sleep (or the wait a
+deadline asks for) outside the bounds is an ``err`` result, recorded, and no wait.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ class TimingHandler(Handler):
         "wasi:clocks/wall-clock": ("now", "resolution"),
         "wasi:clocks/monotonic-clock": ("now", "resolution", "subscribe-duration", "subscribe-instant"),
         "wasi:io/poll": ("[method]pollable.ready", "[method]pollable.block", "poll"),
-        "theater:simple/timing": ("now",),
+        "theater:simple/timing": ("now", "sleep", "deadline"),
     }
     resource_types = {"wasi:io/poll": {"pollable": POLLABLE_TYPE}}
     settings_schema = {"max_sleep_duration": int, "min_sleep_duration": int, "start_time": int, "tick_ns": int}
@@ -54,6 +57,8 @@ class TimingHandler(Handler):
         self.tick = int(config.settings.get("tick_ns", 1_000_000))
         self._wall0 = 0 if start is None else int(start) * 1_000_000_000
         self._mono = 0  # the virtual monotonic clock, in ns
+        self.max_sleep_ms = config.settings.get("max_sleep_duration")
+        self.min_sleep_ms = config.settings.get("min_sleep_duration")
         if self.virtual:
             self.timers = Timers(lambda: self._mono, self._jump)
         else:
@@ -78,12 +83,50 @@ class TimingHandler(Handler):
             self.timers.subscribe_at(self.timers.now() + int(args.get("when", 0)))
         elif function == "subscribe-instant":
             self.timers.subscribe_at(int(args.get("when", 0)))
+        elif self.virtual and function in ("sleep", "deadline"):
+            ok = isinstance(payload.get("result"), dict) and "ok" in payload["result"]
+            arg = int(args.get("duration" if function == "sleep" else "timestamp", 0))
+            if ok:  # the recorded wait happened: time moved as it did then
+                self._jump(self._mono + (arg * 1_000_000 if function == "sleep" else self._wait_ns(arg)))
         elif self.virtual and function == "[method]pollable.block":
             self.timers.block(None, _Rep(args.get("self")))
         elif self.virtual and function == "poll":
             pollables = [_Rep(p) for p in args.get("in") or []]
             if pollables:
                 self.timers.poll(None, pollables)
+
+    def _wait_ns(self, timestamp_ms: int) -> int:
+        """How long until ``timestamp_ms`` (unix milliseconds) on the wall clock, read
+        without advancing a virtual clock; 0 when it has passed."""
+        wall = self._wall0 + self._mono if self.virtual else time.time_ns()
+        return max(0, timestamp_ms * 1_000_000 - wall)
+
+    def _refused(self, ms: int, what: str) -> str | None:
+        if self.max_sleep_ms is not None and ms > self.max_sleep_ms:
+            return f"{what} of {ms} ms is longer than max_sleep_duration ({self.max_sleep_ms} ms)"
+        if self.min_sleep_ms is not None and ms < self.min_sleep_ms:
+            return f"{what} of {ms} ms is shorter than min_sleep_duration ({self.min_sleep_ms} ms)"
+        return None
+
+    def _sleep(self, store: Any, duration: int) -> str | None:
+        """``sleep(duration: u64) -> result<_, string>``: None is ok, a str the err."""
+        refused = self._refused(duration, "a sleep")
+        if refused is not None:
+            return refused
+        self.timers.wait_until(self.timers.now() + duration * 1_000_000)
+        return None
+
+    def _deadline(self, store: Any, timestamp: int) -> str | None:
+        """``deadline(timestamp: u64) -> result<_, string>``: wait until the wall clock
+        reads ``timestamp`` (ms); a deadline already passed returns at once."""
+        wait = self._wait_ns(timestamp)
+        if wait == 0:
+            return None
+        refused = self._refused(-(-wait // 1_000_000), "the wait for a deadline")
+        if refused is not None:
+            return refused
+        self.timers.wait_until(self.timers.now() + wait)
+        return None
 
     def _advance(self) -> int:
         self._mono += self.tick
@@ -113,5 +156,6 @@ class TimingHandler(Handler):
                 "[method]pollable.block": timers.block,
                 "poll": timers.poll,
             },
-            "theater:simple/timing": {"now": lambda store: self._wall_ns() // 1_000_000},
+            "theater:simple/timing": {"now": lambda store: self._wall_ns() // 1_000_000,
+                                      "sleep": self._sleep, "deadline": self._deadline},
         }
