@@ -169,7 +169,8 @@ def preflight(store: Store, info: ChainInfo, header: dict[str, Any], path: Path 
         types = [str(h.get("type")) for h in header.get("handlers", []) if isinstance(h, dict)]
     else:
         types = [h.type for h in handlers]
-    plan = plan_imports(load_imports(comp), types, handler_functions(handlers) if live and handlers is not None else None)
+    functions = handler_functions(handlers) if live and handlers is not None else None
+    plan = plan_imports(load_imports(comp), types, functions)
     if live:
         check_import_signatures(plan)
     limits = replay_limits(info.id, header)

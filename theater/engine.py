@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import re
 import stat
 import tempfile
+import threading
 from pathlib import Path
 
 import wasmtime
