@@ -476,3 +476,27 @@ def test_timing_sleep_waits_live(tmp_path: Path) -> None:
     _replays(db)
     recorded = [t for t in _types(db) if "timing#" in t]
     assert recorded == ["host:theater:simple/timing#sleep", "host:theater:simple/timing#now"]
+
+
+def test_a_call_naming_a_handle_not_yet_returned_ends_the_chain_cleanly(tmp_path: Path) -> None:
+    """A `--call` whose handle the actor has not returned (known only during the run)
+    is exit 2 with one line, and the chain ends there complete (outcome error, reason
+    input), not left incomplete: it verifies and its replay verifies."""
+    import orjson
+
+    from theater.store import Store
+
+    m = wat_manifest(tmp_path, "wasi/counters", handlers="")
+    db = tmp_path / "h.db"
+    res = run_cli("record", str(m), "--db", str(db),
+                  "--call", f"{COUNTERS}#[constructor]counter", "[5]",
+                  "--call", f"{COUNTERS}#describe", '[{"resource": 3}]')
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert res.stderr.count("\n") == 1 and "no resource 3 yet" in res.stderr and "ends there" in res.stderr
+    with Store(db) as s:
+        (info,) = s.chains()
+        assert info.status == "complete"
+        end = orjson.loads(s.last_event(info.id).data)
+        assert end["outcome"] == "error" and end["reason"] == "input" and "no resource 3" in end["error"]
+    assert run_cli("verify", info.id, "--db", str(db)).returncode == 0
+    _replays(db)

@@ -164,6 +164,10 @@ class LiveCalls:
     error: str | None
     state: bytes | None
     responses: tuple[bytes | None, ...]
+    #: set when the run, not the actor, ended it: ``"input"`` when a call's arguments
+    #: could not be made (a handle the actor had not returned); the end event says so
+    #: and a replay takes that end as recorded (theater.convention.replayed_end)
+    reason: str | None = None
 
 
 def call_inputs(actor: ActorInstance, writer: Any, calls: Sequence[tuple[str, Any]], state: bytes | None, *,
@@ -174,11 +178,15 @@ def call_inputs(actor: ActorInstance, writer: Any, calls: Sequence[tuple[str, An
     call to call and committing after each; the n-th call is numbered ``first + n``.
     Stops at a trap, an exit, an ``err`` or a shutdown (``rt``, the runtime handler).
     The one live export loop: ``record`` and ``theater fork``'s live part use it."""
-    outcome, error = EndOutcome.COMPLETED, None
+    outcome, error, reason = EndOutcome.COMPLETED, None, None
     responses: list[bytes | None] = []
     for n, (kind, payload) in enumerate(calls, first):
         if kind == "call":
-            status, value = _call(actor, payload)
+            try:
+                status, value = _call(actor, payload)
+            except UsageError as e:  # known only now (the handles the actor returned so far)
+                outcome, error, reason = EndOutcome.ERROR, str(e), "input"
+                break
         else:
             iface, fn, args = export_args(kind, state, payload, n)
             status, value = actor.call(iface, fn, args)
@@ -207,7 +215,7 @@ def call_inputs(actor: ActorInstance, writer: Any, calls: Sequence[tuple[str, An
             break
     if rt is not None:
         rt.flush_partial()
-    return LiveCalls(outcome=outcome, error=error, state=state, responses=tuple(responses))
+    return LiveCalls(outcome=outcome, error=error, state=state, responses=tuple(responses), reason=reason)
 
 
 def record(
@@ -287,11 +295,14 @@ def record(
         live = call_inputs(actor, writer, calls, state, rt=rt, interrupt=interrupt, on_event=on_event)
         outcome, error, state, responses = live.outcome, live.error, live.state, list(live.responses)
         writer.on_commit = None  # the final checkpoint is signed below
-        head = writer.finish(outcome, **end_detail(error))
+        head = writer.finish(outcome, **end_detail(error), **({"reason": live.reason} if live.reason else {}))
         if sign_key is not None:
             from .checkpoint import sign_checkpoint
 
             sign_checkpoint(store, writer.chain_id, sign_key, size=writer.length, head=writer.head)
+        if live.reason == "input":  # bad input: exit 2, and the chain is complete up to it
+            raise UsageError(f"{error} (chain {writer.chain_id} ends there: {writer.length} events, "
+                             "outcome error; it verifies and replays)")
         return RecordResult(chain=writer.chain_id, events=writer.length, head=head, outcome=outcome,
                             error=error, state=state, responses=responses)
     except Interrupted as e:
