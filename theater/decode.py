@@ -24,12 +24,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .canonical import decode_tagged_bytes
 from .text import inert
+
+if TYPE_CHECKING:
+    from .chain import Event
 
 __all__ = [
     "Decoded",
@@ -39,6 +42,7 @@ __all__ = [
     "byte_values",
     "decode_bytes",
     "decoded",
+    "event_to_json",
     "hex_width",
     "hexdump",
     "is_json",
@@ -249,3 +253,28 @@ def render(data: bytes, view: View = View.AUTO, *, width: int = 80, limit: int =
         return Rendered(view=view, encoding=enc, note=note, text=inert(text))
     return Rendered(view=View.HEX, encoding=enc, note=note,
                     text=hexdump(data, width=hex_width(width), limit=limit))
+
+
+def event_to_json(ev: Event, *, legacy: bool = False) -> dict[str, Any]:
+    """One event as ``theater show --json`` gives it and the TUI copies it: its fields,
+    ``data`` the payload (``null`` when the bytes are not JSON, and then ``not_json``
+    has them decoded as text or hex, never a ``{"hex": ...}`` that reads like a payload),
+    and ``values`` each byte value in the payload decoded (:class:`Decoded`)."""
+    value = parse_json(ev.data)
+    obj: dict[str, Any] = {
+        "seq": ev.seq,
+        "type": ev.type,
+        "hash": ev.hash.hex(),
+        "parent": ev.parent.hex(),
+        "data": value if is_json(value) else None,
+        "size": len(ev.data),
+        "written_at": ev.written_at,
+        "not_json": None,
+        "values": [],
+    }
+    if is_json(value):
+        obj["values"] = [d.to_json() for d in decoded(value, legacy=legacy)]
+    else:
+        enc, raw = decode_bytes(ev.data)
+        obj["not_json"] = {"encoding": enc, "value": raw}
+    return obj

@@ -173,22 +173,10 @@ def parse_seq(text: str, *, last: int | None, what: str = "SEQ") -> int:
 
 
 def event_view_json(ev: Event, *, legacy: bool = False) -> dict[str, Any]:
-    """``show --json``: :func:`event_json` with the byte values decoded (``values``);
-    data that is not JSON is ``null`` there, and ``not_json`` has its bytes decoded as
-    text or hex (never a ``{"hex": ...}`` that reads like a payload)."""
-    from ..decode import decode_bytes, decoded, is_json, parse_json
+    """``show --json``: the event with its byte values decoded (theater/decode.py)."""
+    from ..decode import event_to_json
 
-    obj = event_json(ev)
-    value = parse_json(ev.data)
-    if is_json(value):
-        obj["not_json"] = None
-        obj["values"] = [d.to_json() for d in decoded(value, legacy=legacy)]
-    else:
-        enc, raw = decode_bytes(ev.data)
-        obj["data"] = None
-        obj["not_json"] = {"encoding": enc, "value": raw}
-        obj["values"] = []
-    return obj
+    return event_to_json(ev, legacy=legacy)
 
 
 def write_event_text(ev: Event, *, view: Any, legacy: bool, width: int) -> None:
