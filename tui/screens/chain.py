@@ -47,9 +47,9 @@ class ChainScreen(Screen[None]):
         Binding("d", "diff", "Diff", id="diff", tooltip="Compare this chain with another"),
         Binding("escape", "back", "Back", id="back", tooltip="Back to the chains"),
         # the event detail's t and y (tui/detail.py) while the list has the focus
-        Binding("t", "detail('cycle_view')", "View", id="chain-detail-view", show=False,
+        Binding("t", "detail('cycle_view')", "View", id="chain-detail-view",
                 tooltip="Show every byte value as text, JSON, hex, or each as it reads (auto)"),
-        Binding("y", "detail('copy')", "Copy", id="chain-detail-copy", show=False,
+        Binding("y", "detail('copy')", "Copy", id="chain-detail-copy",
                 tooltip="Copy the hash; again: the event JSON; again: the decoded values"),
     ]
 
