@@ -1,12 +1,13 @@
 # Two commands matter: `make demo` (record, replay --verify and verify an example
 # actor) and `make test` (the whole test suite). Both create .venv and install the
 # pinned project into it first, so they work on a machine with nothing but Python.
+# `theater` is then .venv/bin/theater (or `. .venv/bin/activate` to have it on PATH).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean toolchains
+.PHONY: demo new-build test bench lint clean toolchains
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python -m theater.demo
+
+# demo/new-build.wasm: fixtures/actors/example_v2 (16 random bytes instead of 8 on the
+# second message), to replay the demo's recording on and see it diverge (README.md)
+new-build: $(STAMP)
+	$(BIN)/python -m theater.demo new-build
 
 # Bytecode of the suite and of the ~250 processes it starts, kept outside the checkout even
 # where PYTHONDONTWRITEBYTECODE is set (pytest recompiled and re-rewrote every module on
@@ -43,5 +49,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
 
+# what `make demo` and the install made in the checkout (demo/: its database and
+# components); the fixture actors' build cache in ~/.cache/theater is shared and kept
 clean:
-	rm -rf $(VENV) demo.db build *.egg-info .import_linter_cache
+	rm -rf $(VENV) demo build *.egg-info .import_linter_cache

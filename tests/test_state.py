@@ -29,7 +29,10 @@ def recorded(tmp_path: Path, init_state: bytes, sends: tuple[bytes, ...] = (b"ab
 
 @pytest.mark.parametrize("raw,encoding,shown", [
     (b'{"b":[1,2],"a":"x"}', "json", '"b": [\n    1,\n    2\n  ]'),
-    (b"hello \x1b[2J world", "text", "hello \\x1b[2J world"),
+    (b"hello world\n", "text", "hello world"),
+    # issue 17 item 1: text only when printable UTF-8; an ESC makes it bytes (no control
+    # sequence reaches the terminal either way)
+    (b"hello \x1b[2J world", "binary", "68656c6c6f201b5b324a20776f726c64"),
     (b"\xff\x00\x10", "binary", "ff0010"),
 ])
 def test_state_decodes_json_text_and_binary(tmp_path: Path, raw: bytes, encoding: str, shown: str) -> None:

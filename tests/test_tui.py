@@ -322,7 +322,7 @@ def test_detail_of_non_json_data_shows_hex(demo):
     async def scenario(pilot):
         await pilot.press("j", "j")
         text = screen_text(pilot.app)
-        assert "(not JSON: see the bytes below)" in text and "00 ff 10" in text
+        assert "(not JSON)" in text and "00 ff 10" in text  # the label of issue 17 item 1
         assert pilot.app.screen.query_one(EventDetail)
 
     drive(app_for(path, ids["other"]), scenario)

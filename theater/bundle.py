@@ -79,11 +79,15 @@ def event_line(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def write_jsonl(store: Store, info: ChainInfo, out: IO[bytes]) -> int:
+def write_jsonl(store: Store, info: ChainInfo, out: IO[bytes], *, start: int = 0,
+                stop: int | None = None) -> int:
     """Write one chain as JSON lines (streamed); returns the number of events written.
 
     The chain is written as stored, without verifying it: export a tampered chain to
-    examine it elsewhere; ``theater import`` will refuse it.
+    examine it elsewhere; ``theater import`` will refuse it. ``start``/``stop`` (seqs,
+    ``stop`` exclusive) write an excerpt (issue 17 item 6): its first line says so
+    (``"excerpt": {"from", "to"}``) beside the whole chain's length and head, and
+    ``theater import`` refuses it.
     """
     # The first line names the chain's last event; the events are then read up to it
     # only, in short read transactions (Store.event_rows), so the first line agrees with
@@ -92,12 +96,16 @@ def write_jsonl(store: Store, info: ChainInfo, out: IO[bytes]) -> int:
     # its seq, before any output.
     store.check_event_types(info.id)
     last = store.last_event(info.id)
-    stop = None if last is None else last.seq + 1
     n = 0 if last is None else last.seq + 1
-    out.write(_dumps(chain_line(info, n, None if last is None else last.hash)))
+    line = chain_line(info, n, None if last is None else last.hash)
+    end = n if stop is None else min(stop, n)
+    if start > 0 or end < n:
+        line["excerpt"] = {"from": start, "to": max(start, end) - 1}
+    out.write(_dumps(line))
     count = 0
     sent: set[bytes] = set()
-    for row in store.event_rows(info.id, 0, stop, as_stored=True):  # their types were checked just above
+    # their types were checked just above
+    for row in store.event_rows(info.id, start, None if last is None else end, as_stored=True):
         if row[3] in STATE_EXPORTS:
             for sha in refs(row[3], row[4]):
                 raw = None if sha in sent else store.blob(sha)
@@ -152,6 +160,11 @@ def read_jsonl(lines: Iterable[bytes]) -> ChainFile:
         raise UsageError("not a theater chain export (the first line has no \"kind\": \"theater-chain\")")
     if meta.get("version") != VERSION:
         raise UsageError(f"theater chain export version {meta.get('version')!r} is not supported")
+    if "excerpt" in meta:
+        part = meta["excerpt"] if isinstance(meta["excerpt"], dict) else {}
+        raise UsageError(f"the file is an excerpt (events {part.get('from')} to {part.get('to')} of chain "
+                         f"{meta.get('id')}), not a whole chain: import a `theater export` made without "
+                         "--from/--to")
     fmt = meta.get("format")
     if fmt not in FORMATS:
         raise UsageError(f"unknown chain format {fmt!r} in the export")

@@ -11,41 +11,27 @@ the recorded event.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
-
-import orjson
 
 from .canonical import decode_tagged_bytes, encode_tagged_bytes
 from .chain import EXPORT_PREFIX, Event
+from .decode import Encoding, decode_bytes
 from .errors import UsageError
 from .store import ChainInfo, Store
 
 __all__ = ["StateAt", "StateEncoding", "decode_state", "export_state", "state_at"]
 
 
-class StateEncoding(StrEnum):
-    """How the state's bytes read: JSON, UTF-8 text, other bytes, or no state at all."""
-
-    JSON = "json"
-    TEXT = "text"
-    BINARY = "binary"
-    NONE = "none"
+#: how the state's bytes read (JSON, printable UTF-8 text, other bytes, or no state at
+#: all): the one decoder's :class:`theater.decode.Encoding`
+StateEncoding = Encoding
 
 
 def decode_state(data: bytes | None) -> tuple[StateEncoding, Any]:
     """``(encoding, value)``: parsed JSON when the bytes are JSON, the text when they are
-    UTF-8, else the bytes in hex; ``(NONE, None)`` for no state."""
-    if data is None:
-        return StateEncoding.NONE, None
-    try:
-        return StateEncoding.JSON, orjson.loads(data)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return StateEncoding.TEXT, data.decode("utf-8")
-    except UnicodeDecodeError:
-        return StateEncoding.BINARY, data.hex()
+    printable UTF-8, else the bytes in hex; ``(NONE, None)`` for no state (the one
+    decoder, :func:`theater.decode.decode_bytes`)."""
+    return decode_bytes(data)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,12 +9,11 @@ load of the whole chain. Helpers format hashes, sizes, times and hex dumps.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from theater.canonical import decode_tagged_bytes
+from theater import decode as _decode
 from theater.chain import Event
 from theater.store import ReplayRecord, Store
 from theater.text import inert_line
@@ -149,31 +148,9 @@ def utc(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def hexdump(data: bytes, *, width: int = 16, limit: int = 4096) -> str:
-    """Offset, hex and ASCII columns; at most ``limit`` bytes, then a count of the rest."""
-    lines = []
-    for off in range(0, min(len(data), limit), width):
-        chunk = data[off : off + width]
-        hx = " ".join(f"{b:02x}" for b in chunk)
-        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        lines.append(f"{off:08x}  {hx:<{width * 3 - 1}}  {text}")
-    if len(data) > limit:
-        lines.append(f"... {len(data) - limit} more bytes")
-    return "\n".join(lines)
-
-
-def tagged_bytes(value: Any, path: str = "") -> Iterator[tuple[str, bytes]]:
-    """Every ``"base64:..."`` string in a decoded payload, as ``(path, bytes)``."""
-    if isinstance(value, str):
-        raw = decode_tagged_bytes(value)
-        if raw is not None:
-            yield (path or "value", raw)
-    elif isinstance(value, dict):
-        for k in sorted(value):
-            yield from tagged_bytes(value[k], f"{path}.{k}" if path else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from tagged_bytes(v, f"{path}[{i}]")
+#: a hex dump and the byte values of a payload: the one decoder's (theater/decode.py)
+hexdump = _decode.hexdump
+tagged_bytes = _decode.byte_values
 
 
 def chain_status(status: str, replay_of: str | None, replay: ReplayRecord | None = None,

@@ -1,4 +1,11 @@
-"""The detail of one event: decoded payload, bytes as hex, and the raw fields."""
+"""The detail of one event: the payload, each byte value in it decoded, and the raw fields.
+
+Every byte value (a state, a message, random bytes, a body; in a legacy chain the Rust
+runtime's byte arrays) is shown by the one decoder, theater/decode.py: JSON when it
+parses, text when it is printable UTF-8, a hex dump as wide as the pane otherwise;
+``t`` switches every value to text, JSON, hex and back to that choice (issue 17 item 1).
+``y`` copies the hash, then the event JSON, then the decoded values (tui/copy.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ from typing import Any, ClassVar
 
 import orjson
 from rich.console import Group, RenderableType
+from rich.highlighter import JSONHighlighter
 from rich.json import JSON
 from rich.rule import Rule
 from rich.style import Style
@@ -17,10 +25,13 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from theater.chain import Event
+from theater.decode import Rendered, View, decoded, hexdump, is_json, parse_json, pretty_json, render
+from theater.decode import hex_width as hex_width
 from theater.text import inert, inert_line
 from verify.integrity import Problem
 
-from .data import hexdump, human_size, tagged_bytes, utc
+from .copy import copied_message, copy_choices
+from .data import human_size, utc
 from .event_list import type_style
 
 MAX_JSON = 256 * 1024  # larger payloads are shown as text, not pretty-printed
@@ -40,7 +51,7 @@ def problem_text(problem: Problem) -> Text:
 
 
 def json_renderable(value: Any) -> RenderableType:
-    """A decoded JSON value, pretty and highlighted, as inert text.
+    """A decoded JSON value, pretty and highlighted, as inert text (the diff screen's).
 
     rich's ``JSON`` re-serializes with ``ensure_ascii=False``, which writes DEL and the
     C1 controls raw; a value holding one is shown as plain, escaped text instead."""
@@ -50,15 +61,20 @@ def json_renderable(value: Any) -> RenderableType:
     return pretty if safe == plain else Text(safe)
 
 
-def payload_renderable(data: bytes) -> tuple[RenderableType, Any]:
-    """The data as pretty JSON (and its decoded value), or a note when it is not JSON."""
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return Text("(not JSON: see the bytes below)", style="yellow"), None
-    if len(data) > MAX_JSON:
-        return Text(inert(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())), value
-    return json_renderable(value), value
+def json_text(plain: str) -> Text:
+    """JSON text (made inert here), highlighted, wrapping at the pane edge: a long string
+    is folded onto the next lines, never cut (issue 17 item 1)."""
+    text = Text(inert(plain), overflow="fold", no_wrap=False)
+    if len(plain) <= MAX_JSON:
+        JSONHighlighter().highlight(text)
+    return text
+
+
+def rendered_text(r: Rendered) -> Text:
+    """One byte value as rendered: JSON highlighted, text folded, hex in cyan."""
+    if r.view is View.JSON:
+        return json_text(r.text)
+    return Text(r.text, style="cyan" if r.view is View.HEX else "", overflow="fold", no_wrap=False)
 
 
 def fields_table(ev: Event) -> Table:
@@ -78,15 +94,16 @@ def fields_table(ev: Event) -> Table:
     return table
 
 
-def hex_width(cells: int) -> int:
-    """Bytes per hex-dump line that fit in ``cells`` columns (4 to 16, a multiple of 4)."""
-    return max(4, min(16, (cells - 11) // 4 // 4 * 4))
+def is_legacy(ev: Event) -> bool:
+    """A legacy chain's event (the Rust runtime's, SHA-1): its byte arrays are bytes."""
+    return len(ev.hash) == 20
 
 
 def event_renderable(
-    ev: Event | None, seq: int, problem: Problem | None = None, *, width: int = 80
+    ev: Event | None, seq: int, problem: Problem | None = None, *, width: int = 80, view: View = View.AUTO
 ) -> RenderableType:
-    """Everything about one event, top to bottom, for a pane ``width`` cells wide."""
+    """Everything about one event, top to bottom, for a pane ``width`` cells wide, its
+    byte values in ``view`` (auto: each as its bytes read)."""
     parts: list[RenderableType] = []
     if problem is not None:
         parts.append(problem_text(problem))
@@ -96,13 +113,23 @@ def event_renderable(
     per_line = hex_width(width)
     parts.append(Text.assemble((f"#{ev.seq} ", "bold"),
                                (inert_line(ev.type), type_style(ev.type) + Style(bold=True))))
-    parts.append(Rule(f"data · {human_size(len(ev.data))}", align="left", style="dim"))
-    payload, value = payload_renderable(ev.data)
-    parts.append(payload)
-    for path, blob in tagged_bytes(value):
-        # a Rule parses a str title as markup, and the path is made of the payload's keys
-        parts.append(Rule(Text(f"{inert_line(path)} · {len(blob)} bytes"), align="left", style="dim"))
-        parts.append(Text(hexdump(blob, width=per_line), style="cyan"))
+    value = parse_json(ev.data)
+    if not is_json(value):  # a tampered or foreign row: its bytes, as text or hex
+        r = render(ev.data, View.JSON if view is View.AUTO else view, width=width)
+        shown = {View.TEXT: "text", View.HEX: "hex"}.get(r.view, str(r.view))
+        parts.append(Rule(f"data · {human_size(len(ev.data))} · not JSON · {shown}", align="left", style="dim"))
+        parts.append(Text("(not JSON)", style="yellow"))
+        parts.append(rendered_text(r))
+    else:
+        # the byte values first, decoded (what is looked for), then the payload around them
+        for d in decoded(value, legacy=is_legacy(ev)):
+            r = render(d.data, view, width=width)
+            # a Rule parses a str title as markup, and the path is made of the payload's keys
+            parts.append(Rule(Text(f"{inert_line(d.path)} · {len(d.data)} bytes · {r.label}"), align="left",
+                              style="dim"))
+            parts.append(rendered_text(r))
+        parts.append(Rule(f"data · {human_size(len(ev.data))} · JSON", align="left", style="dim"))
+        parts.append(json_text(pretty_json(value)))
     parts.append(Rule("fields", align="left", style="dim"))
     parts.append(fields_table(ev))
     parts.append(Rule(f"raw data · hex · first {min(RAW_HEX, len(ev.data))} bytes", align="left",
@@ -126,14 +153,23 @@ class EventDetail(VerticalScroll, can_focus=True, inherit_bindings=False):
                 key_display="PgDn"),
         Binding("home", "scroll_home", "Top", id="detail-top", group=SCROLL, key_display="Home"),
         Binding("end", "scroll_end", "Bottom", id="detail-bottom", group=SCROLL, key_display="End"),
+        Binding("t", "cycle_view", "View", id="detail-view",
+                tooltip="Show every byte value as text, JSON, hex, or each as it reads (auto)"),
+        Binding("y", "copy", "Copy", id="detail-copy",
+                tooltip="Copy the hash; again: the event JSON; again: the decoded values"),
     ]
 
     HELP = """
 ## Event detail
 
-The event's data decoded as JSON; every `base64:` value (a `list<u8>`) again as a hex
-dump; then the stored fields. The hash covers seq, parent, type and data. The time
-it was written is kept beside it and is **not** authenticated.
+The event's data decoded as JSON; then every byte value in it (a `base64:` value, a
+`list<u8>`; in a legacy chain an array of byte numbers) decoded: as JSON when it
+parses, as text when it is printable UTF-8, as a hex dump otherwise. `t` shows every
+value as text, then JSON, then hex, then each as it reads again; a row whose data is
+not JSON (a tampered one) is labelled `(not JSON)`. `y` copies the hash, pressed again
+the event JSON, then the decoded values (OSC 52: the toast shows what was copied).
+Then the stored fields. The hash covers seq, parent, type and data. The time it was
+written is kept beside it and is **not** authenticated.
 """
 
     DEFAULT_CSS = """
@@ -146,6 +182,8 @@ it was written is kept beside it and is **not** authenticated.
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._shown: tuple[Event | None, int, Problem | None] | None = None
+        self.view = View.AUTO  # how byte values are shown (t)
+        self._copied = -1  # the last of copy_choices that y copied for the event shown
 
     def compose(self) -> ComposeResult:
         yield Static(id="event-body")
@@ -153,6 +191,7 @@ it was written is kept beside it and is **not** authenticated.
     def show(self, ev: Event | None, seq: int, problem: Problem | None = None) -> None:
         """Show ``ev`` (None: nothing stored at ``seq``) and, if given, the failure there."""
         self._shown = (ev, seq, problem)
+        self._copied = -1
         self._render_shown()
         self.scroll_home(animate=False)
 
@@ -164,7 +203,26 @@ it was written is kept beside it and is **not** authenticated.
     def _render_shown(self) -> None:
         if self._shown is not None:
             width = self.scrollable_content_region.width or 80
-            self.query_one("#event-body", Static).update(event_renderable(*self._shown, width=width))
+            self.query_one("#event-body", Static).update(
+                event_renderable(*self._shown, width=width, view=self.view))
 
     def on_resize(self) -> None:
         self._render_shown()
+
+    def action_cycle_view(self) -> None:
+        """``t``: every byte value as text, JSON, hex, then each as it reads (auto)."""
+        self.view = self.view.next()
+        self._render_shown()  # the data rule names the view
+
+    def action_copy(self) -> None:
+        """``y``: copy the hash, then the event JSON, then the decoded values (tui/copy.py)."""
+        ev = None if self._shown is None else self._shown[0]
+        if ev is None:
+            self.notify("No event here to copy", severity="warning", timeout=3)
+            return
+        choices = copy_choices(ev, view=self.view, legacy=is_legacy(ev))
+        self._copied = (self._copied + 1) % len(choices)
+        chosen = choices[self._copied]
+        self.app.copy_to_clipboard(chosen.text)
+        following = choices[(self._copied + 1) % len(choices)]
+        self.notify(copied_message(chosen, ev.seq, following), title="Copied", markup=False, timeout=6)

@@ -13,6 +13,7 @@ import orjson
 
 from ..chain import Event
 from ..cli import db_option, emit_json, json_option, open_store
+from ..errors import UsageError
 from ..text import inert, inert_line
 
 SEQ_MAX = 2**63 - 1  # SQLite's INTEGER: a larger seq cannot exist, and cannot be asked for
@@ -150,36 +151,99 @@ def events(chain: str, db: str | None, as_json: bool, start: int, limit: int | N
         out.flush()
 
 
-@click.command()
+def parse_seq(text: str, *, last: int | None, what: str = "SEQ") -> int:
+    """A seq as typed (issue 17 item 8): ``N``, ``-N`` counted from the end (``-1`` is the
+    last event), or ``last``; ``last`` is the chain's highest seq (None: no events)."""
+    word = text.strip().lower()
+    try:
+        n = None if word == "last" else int(word)
+    except ValueError:
+        raise UsageError(f"{what} {text!r} is not a seq: give N, -N (from the end, -1 is the last event) "
+                         "or last") from None
+    if n is not None and n >= 0:
+        if n > SEQ_MAX:
+            raise UsageError(f"{what} {n} is larger than any seq ({SEQ_MAX})")
+        return n
+    if last is None:
+        raise UsageError(f"{what} {text}: the chain has no events")
+    seq = last if n is None else last + 1 + n
+    if seq < 0:
+        raise UsageError(f"{what} {text}: the chain has only {last + 1} events (seqs 0 to {last})")
+    return seq
+
+
+def event_view_json(ev: Event, *, legacy: bool = False) -> dict[str, Any]:
+    """``show --json``: the event with its byte values decoded (theater/decode.py)."""
+    from ..decode import event_to_json
+
+    return event_to_json(ev, legacy=legacy)
+
+
+def write_event_text(ev: Event, *, view: Any, legacy: bool, width: int) -> None:
+    """The data of ``show``: the payload as JSON (arrays of numbers on one line), then
+    each byte value in it decoded (JSON, text or hex: see theater/decode.py)."""
+    from ..decode import View, decoded, is_json, parse_json, pretty_json, render
+
+    value = parse_json(ev.data)
+    if not is_json(value):
+        r = render(ev.data, View.JSON if view is View.AUTO else view, width=width)
+        click.echo(f"data        {len(ev.data)} bytes (not JSON), shown as {r.view}")
+        click.echo(r.text)
+        return
+    click.echo(f"data        {len(ev.data)} bytes, JSON")
+    click.echo(inert(pretty_json(value)))
+    for d in decoded(value, legacy=legacy):
+        r = render(d.data, view, width=width - 2)
+        click.echo(f"{inert_line(d.path)}  {len(d.data)} bytes, {r.label}")
+        click.echo("\n".join("  " + line for line in r.text.split("\n")))
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("chain")
-@click.argument("seq", type=click.IntRange(0, SEQ_MAX))
+@click.argument("seq")
 @db_option
 @json_option
-def show(chain: str, seq: int, db: str | None, as_json: bool) -> None:
-    """Show event SEQ of CHAIN in full."""
-    from ..errors import UsageError
+@click.option("--view", type=click.Choice(["auto", "text", "json", "hex"]), default="auto", show_default=True,
+              help="How byte values are shown: auto is JSON when they parse, text when printable "
+                   "UTF-8, hex otherwise.")
+@click.option("--raw", is_flag=True, help="The data as stored, byte values undecoded (the output before "
+                                          "issue 17).")
+def show(chain: str, seq: str, db: str | None, as_json: bool, view: str, raw: bool) -> None:
+    """Show event SEQ of CHAIN in full, byte values decoded.
 
+    SEQ is a seq, -N counted from the end (-1 is the last event), or last.
+    """
+    from ..decode import View
+    from ..legacy import FORMAT as LEGACY
+
+    if seq.startswith("--"):  # an option click did not know, taken for SEQ
+        raise UsageError(f"no such option: {seq}")
     with open_store(db) as store:
         info = store.resolve(chain)
-        ev = store.event(info.id, seq)
+        at = parse_seq(seq, last=store.max_seq(info.id))
+        ev = store.event(info.id, at)
         if ev is None:
-            raise UsageError(f"chain {info.id} has no event {seq} (it has {store.count(info.id)})")
-        obj = event_json(ev)
-        if as_json:
-            emit_json(obj)
-            return
-        click.echo(f"chain       {inert_line(info.id)}")
-        click.echo(f"seq         {ev.seq}")
-        click.echo(f"type        {inert_line(ev.type)}")
-        click.echo(f"hash        {obj['hash']}")
-        click.echo(f"parent      {obj['parent']}")
-        when = "-" if ev.written_at is None else time.strftime(
-            "%Y-%m-%d %H:%M:%S", time.localtime(ev.written_at)
-        )
-        click.echo(f"written at  {when}  (unauthenticated: not part of the hash)")
+            raise UsageError(f"chain {info.id} has no event {at} (it has {store.count(info.id)})")
+    legacy = info.format == LEGACY
+    if as_json:
+        emit_json(event_json(ev) if raw else event_view_json(ev, legacy=legacy))
+        return
+    click.echo(f"chain       {inert_line(info.id)}")
+    click.echo(f"seq         {ev.seq}")
+    click.echo(f"type        {inert_line(ev.type)}")
+    click.echo(f"hash        {ev.hash.hex()}")
+    click.echo(f"parent      {ev.parent.hex()}")
+    when = "-" if ev.written_at is None else time.strftime(
+        "%Y-%m-%d %H:%M:%S", time.localtime(ev.written_at)
+    )
+    click.echo(f"written at  {when}  (unauthenticated: not part of the hash)")
+    if raw:
         click.echo(f"data        {len(ev.data)} bytes")
         # orjson escapes C0 controls in strings; inert() also catches DEL and C1 ones
-        click.echo(inert(orjson.dumps(obj["data"], option=orjson.OPT_INDENT_2).decode()))
+        click.echo(inert(orjson.dumps(event_json(ev)["data"], option=orjson.OPT_INDENT_2).decode()))
+        return
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() or os.environ.get("COLUMNS") else 80
+    write_event_text(ev, view=View(view), legacy=legacy, width=width)
 
 
 COMMANDS = [chains, events, show]

@@ -52,20 +52,33 @@ def import_(file: str, kind: str, actor: str | None, db: str | None, as_json: bo
 @click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True,
               help="jsonl: a first line describing the chain and its header, then one event a line.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
+@click.option("--from", "first", default=None, metavar="SEQ",
+              help="Only the events from this seq on (an excerpt; -N counts from the end).")
+@click.option("--to", "to", default=None, metavar="SEQ", help="Only the events up to this seq, included.")
 @db_option
-def export(chain: str, fmt: str, out: str | None, db: str | None) -> None:
-    """Write CHAIN with its header as JSON lines (`theater import` reads it back)."""
+def export(chain: str, fmt: str, out: str | None, first: str | None, to: str | None, db: str | None) -> None:
+    """Write CHAIN with its header as JSON lines (`theater import` reads it back).
+
+    With --from/--to, only those events (an excerpt, to read elsewhere: `theater import`
+    takes whole chains only). SEQ is a seq, -N from the end (-1 is the last event) or last.
+    """
     from ..bundle import write_jsonl
+    from .inspect import parse_seq
 
     with open_store(db) as store:
         info = store.resolve(chain)
+        last = store.max_seq(info.id)
+        start = 0 if first is None else parse_seq(first, last=last, what="--from")
+        stop = None if to is None else parse_seq(to, last=last, what="--to") + 1
+        if stop is not None and stop <= start:
+            raise UsageError(f"--to {to} is before --from {first}: nothing to export")
         if out is None:
-            n = write_jsonl(store, info, sys.stdout.buffer)
+            n = write_jsonl(store, info, sys.stdout.buffer, start=start, stop=stop)
             sys.stdout.buffer.flush()
         else:
             try:
                 with open(out, "wb") as f:
-                    n = write_jsonl(store, info, f)
+                    n = write_jsonl(store, info, f, start=start, stop=stop)
             except OSError as e:
                 raise UsageError(f"cannot write {out}: {e.strerror}") from e
             err(f"exported {info.id} ({n} events) to {out}")

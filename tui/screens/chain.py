@@ -46,6 +46,11 @@ class ChainScreen(Screen[None]):
                 tooltip="Recompute every hash; land on the first bad event"),
         Binding("d", "diff", "Diff", id="diff", tooltip="Compare this chain with another"),
         Binding("escape", "back", "Back", id="back", tooltip="Back to the chains"),
+        # the event detail's t and y (tui/detail.py) while the list has the focus
+        Binding("t", "detail('cycle_view')", "View", id="chain-detail-view",
+                tooltip="Show every byte value as text, JSON, hex, or each as it reads (auto)"),
+        Binding("y", "detail('copy')", "Copy", id="chain-detail-copy",
+                tooltip="Copy the hash; again: the event JSON; again: the decoded values"),
     ]
 
     DEFAULT_CSS = """
@@ -138,6 +143,10 @@ class ChainScreen(Screen[None]):
         self.show_detail(message.index)
 
     # -- actions ----------------------------------------------------------------
+
+    def action_detail(self, action: str) -> None:
+        """Run an action of the event detail (``t``, ``y``: tui/detail.py)."""
+        getattr(self.query_one(EventDetail), f"action_{action}")()
 
     def action_back(self) -> None:
         self.forget_running()
