@@ -309,8 +309,8 @@ def test_footer_shows_the_keys(demo):
     async def scenario(pilot):
         await settle(pilot)  # the footer is composed once the screen's focus is set
         footer = screen_text(pilot.app).splitlines()[-1]
-        for label in ("Move", "Start/End", "Open", "Find", "Filter", "Tree", "Noise", "Go to", "Verify", "Diff", "Back", "Quit",
-                      "Help", "^p Commands"):
+        for label in ("Move", "Start/End", "Open", "Find", "Filter", "Tree", "Noise", "Go to", "Verify", "Diff",
+                      "Back", "Quit", "Help", "^p Commands"):
             assert label in footer, label
 
     drive(app_for(path, ids["recording"]), scenario, size=(160, 30))

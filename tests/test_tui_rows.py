@@ -11,7 +11,6 @@ pytest.importorskip("textual")
 
 from tui.app import TheaterApp  # noqa: E402
 from tui.event_list import EventList  # noqa: E402
-from tui.screens.chain import ChainScreen  # noqa: E402
 
 REC = "0a1b2c3d4e5f6071"
 
