@@ -33,7 +33,7 @@ def test_chains_and_events_json(db):
 def test_default_db_from_env(db):
     path, ids = db
     r = run_cli("events", "last", env={"THEATER_DB": str(path)})
-    assert r.returncode == 0 and r.stdout.count("\n") == 4
+    assert r.returncode == 0 and r.stdout.count("\n") == 5  # a header row and 4 events
 
 
 def test_show(db):

@@ -93,7 +93,7 @@ def test_chains_events_show_verify_are_inert(recorded):
     assert_inert(out.stdout)
     assert inert_line(NAME) in out.stdout  # the whole name, escaped, markup shown as text
     out = run_cli("events", "last", "--db", str(db))
-    assert out.returncode == 0 and out.stdout.count("\n") == 6
+    assert out.returncode == 0 and out.stdout.count("\n") == 7  # a header row and 6 events
     for seq in range(6):
         out = run_cli("show", "last", str(seq), "--db", str(db))
         assert out.returncode == 0, out.stderr

@@ -156,7 +156,8 @@ def test_verify_tampered_chain_lands_on_the_bad_event(demo):
         text = screen_text(app)
         assert "✗ hash_mismatch at seq 6" in text
         assert f"expected  {stored}" in text and f"computed  {result.problem.computed}" in text
-        assert re.search(r"^✗ +6  host:", text, re.M) and text.count("✗ ") == 4  # row, banner, info, pane
+        # the row (its type keeps the function: issue 17 item 4), banner, info, pane
+        assert re.search(r"^✗ +6  …#get-random-u64", text, re.M) and text.count("✗ ") == 4
         await pilot.press("escape")
         assert "✗ hash_mismatch @6" in screen_text(app)
 
@@ -306,9 +307,10 @@ def test_footer_shows_the_keys(demo):
     path, ids = demo
 
     async def scenario(pilot):
+        await settle(pilot)  # the footer is composed once the screen's focus is set
         footer = screen_text(pilot.app).splitlines()[-1]
-        for label in ("Move", "Start/End", "Open", "Find", "Go to seq", "Verify", "Diff", "Back", "Quit",
-                      "Help", "^p Commands"):
+        for label in ("Move", "Start/End", "Open", "Find", "Filter", "Tree", "Noise", "Go to", "Verify", "Diff",
+                      "Back", "Quit", "Help", "^p Commands"):
             assert label in footer, label
 
     drive(app_for(path, ids["recording"]), scenario, size=(160, 30))

@@ -69,5 +69,8 @@ def test_formatting():
     assert utc(0) == "1970-01-01 00:00:00 UTC" and utc(None) == "-"
     t = "host:wasi:random/random@0.2.9#get-random-bytes"
     assert fit_type(t, 60) == t.ljust(60)
-    assert fit_type(t, 30) == "host:wasi:ra…#get-random-bytes" and len(fit_type(t, 30)) == 30
+    # issue 17 item 4: the version goes first, then the start; the function stays
+    assert fit_type(t, 40) == "host:wasi:random/random#get-random-bytes"
+    assert fit_type(t, 24) == "…random#get-random-bytes" and len(fit_type(t, 30)) == 30
+    assert fit_type(t, 12) == "…andom-bytes"
     assert fit_type("end", 2) == "e…"

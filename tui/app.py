@@ -22,6 +22,7 @@ from typing import ClassVar
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.markup import escape
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from theater.store import Store
@@ -40,6 +41,12 @@ class TheaterApp(App[None]):
 
     TITLE = "theater"
 
+    # a compact footer puts a group's label against the next key ("Pagev Verify",
+    # "Eventesc Back"): a space after every label, on every screen (issue 17 item 4)
+    CSS = """
+    Footer.-compact FooterLabel { margin: 0 1 0 0; }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Leave theater"),
         Binding("f1", "toggle_help", "Help", id="help", tooltip="Show or hide the keys and help"),
@@ -56,6 +63,13 @@ class TheaterApp(App[None]):
         self.cursor_blink = cursor_blink
         self.verified: dict[str, VerifyResult | str] = {}
         self.sub_title = self.db_path.name
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """A toast that replaces the one shown before, instead of stacking on it
+        (every screen's ``notify`` comes here; issue 17 item 4)."""
+        self.clear_notifications()
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def get_default_screen(self) -> Screen[None]:
         return ChainsScreen()
@@ -121,7 +135,10 @@ class TheaterApp(App[None]):
         if isinstance(screen, ChainScreen):
             yield SystemCommand("Verify this chain", "Recompute every hash", screen.action_verify)
             yield SystemCommand("Go to seq", "Move to an event by seq", screen.action_goto)
-            yield SystemCommand("Find event type", "Search the event types", screen.action_find)
+            yield SystemCommand("Find", "Search types, arguments, results, logs and bytes", screen.action_find)
+            yield SystemCommand("Filter", "Show only the events that match", screen.action_filter)
+            yield SystemCommand("Call tree", "Nest host calls under their export", screen.action_tree)
+            yield SystemCommand("Hide noise", "Every event, wasi:io hidden, exports only", screen.action_noise)
             yield SystemCommand("Diff this chain", "Compare with another chain", screen.action_diff)
             yield SystemCommand("Go to start", "The first event", screen.events.action_first)
             yield SystemCommand("Go to end", "The last event", screen.events.action_last)

@@ -8,7 +8,10 @@ load of the whole chain. Helpers format hashes, sizes, times and hex dumps.
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
@@ -16,6 +19,7 @@ from typing import Generic, TypeVar
 from theater import decode as _decode
 from theater.chain import Event
 from theater.store import ReplayRecord, Store
+from theater.store.search import Pattern, matching_seqs, parse_pattern, seqs_of_types
 from theater.text import inert_line
 
 K = TypeVar("K")
@@ -122,6 +126,166 @@ def find_type(store: Store, chain_id: str, text: str, start: int, *, backwards: 
         if seq is not None:
             return seq
     return None
+
+
+# -- views: which seqs are rows, in which order, at which depth (issue 17 items 2, 3) --
+
+
+class Noise:
+    """What the noise toggle hides: nothing, ``wasi:io/*`` calls, or all but exports."""
+
+    ALL, NO_IO, EXPORTS = "all", "no-io", "exports"
+    ORDER = (ALL, NO_IO, EXPORTS)
+    WORDS = {ALL: "every event", NO_IO: "wasi:io hidden", EXPORTS: "exports only"}
+
+    @staticmethod
+    def keeps(mode: str) -> Callable[[str], bool] | None:
+        """A test of an event type for ``mode``, None when every type is kept."""
+        if mode == Noise.NO_IO:
+            return lambda t: not t.startswith("host:wasi:io/")
+        if mode == Noise.EXPORTS:
+            return lambda t: not t.startswith("host:")
+        return None
+
+
+class RowView:
+    """The rows of the event list: ``seqs[row]`` is the seq shown at a row (None: every
+    seq in order, row = seq) and ``depths[row]`` its indent in the call tree (None: flat).
+
+    A row of a seq is found by bisection when the rows are in seq order, else by an
+    inverse array made on first use (8 bytes a seq)."""
+
+    def __init__(self, seqs: array[int] | None = None, depths: bytearray | None = None, *,
+                 total: int = 0, ordered: bool = True) -> None:
+        self.seqs = seqs
+        self.depths = depths
+        self.total = total
+        self.ordered = ordered
+        self._inverse: array[int] | None = None
+
+    @property
+    def count(self) -> int:
+        return self.total if self.seqs is None else len(self.seqs)
+
+    def seq(self, row: int) -> int:
+        return row if self.seqs is None else self.seqs[row]
+
+    def depth(self, row: int) -> int:
+        return 0 if self.depths is None else self.depths[row]
+
+    def row_of(self, seq: int) -> int | None:
+        """The row showing ``seq``, None when this view does not show it."""
+        if self.seqs is None:
+            return seq if 0 <= seq < self.total else None
+        if self.ordered:
+            i = bisect_left(self.seqs, seq)
+            return i if i < len(self.seqs) and self.seqs[i] == seq else None
+        if self._inverse is None:
+            inv = array("q", [-1]) * (max(self.seqs, default=-1) + 1)
+            for row, s in enumerate(self.seqs):
+                inv[s] = row
+            self._inverse = inv
+        if 0 <= seq < len(self._inverse) and self._inverse[seq] >= 0:
+            return self._inverse[seq]
+        return None
+
+    def nearest_row(self, seq: int) -> int:
+        """The row of ``seq`` or, when it is hidden, of the closest seq shown before it."""
+        row = self.row_of(seq)
+        if row is not None or self.seqs is None or not self.seqs:
+            return max(0, min(row if row is not None else seq, self.count - 1))
+        if self.ordered:
+            return max(0, bisect_right(self.seqs, seq) - 1)
+        best = 0
+        for r, s in enumerate(self.seqs):
+            if s <= seq:
+                best = r
+        return best
+
+
+def build_view(store: Store, chain_id: str, rows: int, *, noise: str = Noise.ALL, tree: bool = False,
+               only: array[int] | None = None) -> RowView:
+    """The rows for a noise mode, a filter (``only``: the seqs to keep, ascending) and the
+    call tree. In the tree each export comes first with the host calls recorded before
+    it (since the previous export) nested under it: an export's event is written when
+    it returns, after the calls it made; the calls made while the component started are
+    nested under the first export. Host calls after the last export, and the end, stay
+    at the top."""
+    keep = Noise.keeps(noise)
+    seqs = None if keep is None else seqs_of_types(store, chain_id, keep=keep)
+    if only is not None:
+        seqs = only if seqs is None else _intersect(seqs, only)
+    if not tree:
+        return RowView(seqs, total=rows)
+    exports = seqs_of_types(store, chain_id, keep=lambda t: t.startswith("export:"))
+    shown: Iterator[int] = iter(range(rows)) if seqs is None else iter(seqs)
+    out: array[int] = array("q")
+    depths = bytearray()
+    pending: array[int] = array("q")
+    ex = set(exports)
+    for s in shown:
+        if s in ex:
+            out.append(s)
+            depths.append(0)
+            out.extend(pending)
+            depths.extend(b"\x01" * len(pending))
+            pending = array("q")
+        else:
+            pending.append(s)
+    # what no export claimed (calls after the last one, the end) stays at the top
+    last_export = exports[-1] if exports else -1
+    for s in pending:
+        out.append(s)
+        depths.append(1 if s < last_export else 0)
+    # a call before a hidden export (a filter) is shown at the top
+    return RowView(out, depths, total=rows, ordered=False)
+
+
+def _intersect(a: array[int], b: array[int]) -> array[int]:
+    small, big = (a, b) if len(a) <= len(b) else (b, a)
+    keep = set(small)
+    return array("q", (s for s in big if s in keep))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Matches:
+    """The rows that match a search, in row order, and where the cursor is among them."""
+
+    pattern: Pattern
+    rows: array[int]
+
+    def to_json(self) -> dict[str, object]:
+        return {"pattern": self.pattern.to_json(), "matches": len(self.rows)}
+
+    def step(self, cursor: int, *, backwards: bool = False) -> tuple[int, int, bool] | None:
+        """``(row, index, wrapped)``: the next match after ``cursor`` (before it,
+        ``backwards``), its index among the matches (0-based), and whether the search
+        went past the end (the start) to find it. None when nothing matches."""
+        if not self.rows:
+            return None
+        if backwards:
+            i = bisect_left(self.rows, cursor) - 1
+            wrapped = i < 0
+            i = i % len(self.rows)
+        else:
+            i = bisect_right(self.rows, cursor)
+            wrapped = i >= len(self.rows)
+            i = 0 if wrapped else i
+        return self.rows[i], i, wrapped
+
+
+def find_matches(store: Store, chain_id: str, text: str, view: RowView) -> Matches:
+    """Every row of ``view`` whose event matches ``text`` (plain or ``re:``; raises
+    :class:`~theater.errors.UsageError` for a bad one): one SQL scan of the chain
+    (theater/store/search.py)."""
+    pattern = parse_pattern(text)
+    seqs = matching_seqs(store, chain_id, grep=pattern)
+    if view.seqs is None:
+        rows = array("q", (s for s in seqs if s < view.total))
+    else:
+        found = (view.row_of(s) for s in seqs)
+        rows = array("q", sorted(r for r in found if r is not None))
+    return Matches(pattern=pattern, rows=rows)
 
 
 # -- formatting -----------------------------------------------------------------

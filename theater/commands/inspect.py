@@ -118,37 +118,85 @@ def cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+EVENTS_HEADER = f"{'SEQ':>8}  {'HASH':<16}  {'SIZE':>8}  TYPE"
+
+
 @click.command()
 @click.argument("chain")
 @db_option
 @json_option
-@click.option("--from", "start", type=click.IntRange(0, SEQ_MAX), default=0, show_default=True,
-              help="First seq to show.")
+@click.option("--jsonl", "as_jsonl", is_flag=True,
+              help="One JSON object per line, streamed in constant memory (for jq, or a 1M-event chain).")
+@click.option("--from", "start", type=click.IntRange(-SEQ_MAX, SEQ_MAX), default=0, show_default=True,
+              help="First seq to show; negative counts from the end: --from -5 shows the last 5 events.")
 @click.option("--limit", type=click.IntRange(0, SEQ_MAX), default=None, help="Show at most this many events.")
+@click.option("--grep", "grep", metavar="PATTERN", default=None,
+              help="Only events whose type, arguments, results, log text or decoded bytes contain PATTERN "
+                   "(re:REGEX for a regular expression; a lowercase pattern ignores case).")
+@click.option("--type", "type_pattern", metavar="PATTERN", default=None,
+              help="Only events whose type contains PATTERN (or matches re:REGEX), e.g. --type get-random.")
 @click.option("--follow", "-f", is_flag=True,
               help="Keep printing events as they are committed, until the chain ends (like tail -f).")
-def events(chain: str, db: str | None, as_json: bool, start: int, limit: int | None, follow: bool) -> None:
-    """List the events of CHAIN (an id, a unique id prefix, or 'last')."""
+def events(chain: str, db: str | None, as_json: bool, as_jsonl: bool, start: int, limit: int | None,
+           grep: str | None, type_pattern: str | None, follow: bool) -> None:
+    """List the events of CHAIN (an id, a unique id prefix, or 'last').
+
+    Text output has a header row; --json prints one JSON array, --jsonl one object per
+    line. --grep and --type filter by content in SQL (docs/tui.md, "Search").
+    """
+    from ..errors import UsageError
+    from ..store.search import matching_rows, parse_pattern
+
+    if as_json and as_jsonl:
+        raise UsageError("--json and --jsonl are two forms of the same list; give one")
+    patterns = (None if grep is None else parse_pattern(grep),
+                None if type_pattern is None else parse_pattern(type_pattern))
     with open_store(db) as store:
         info = store.resolve(chain)
+        if start < 0:  # from the end: --from -5 is the last five events
+            last = store.max_seq(info.id)
+            start = max(0, (-1 if last is None else last) + 1 + start)
         stop = None if limit is None or start + limit > SEQ_MAX else start + limit
         out = sys.stdout.buffer
         if follow:
+            if patterns != (None, None):
+                raise UsageError("--grep and --type do not combine with --follow; pipe --follow --jsonl to grep")
             from .follow import follow_events
 
-            follow_events(store, info.id, start=start, limit=limit, as_json=as_json, out=out)
+            follow_events(store, info.id, start=start, limit=limit, as_json=as_json or as_jsonl, out=out)
             return
+        if patterns == (None, None):
+            stream = store.events(info.id, start, stop)
+        else:
+            seqs = matching_rows(store, info.id, grep=patterns[0], type_pattern=patterns[1], start=start)
+            stream = _events_at(store, info.id, seqs, limit)
         if as_json:
             # streamed, so a million-event chain does not sit in memory
             out.write(b"[")
-            for n, ev in enumerate(store.events(info.id, start, stop)):
+            for n, ev in enumerate(stream):
                 out.write((b",\n" if n else b"\n") + orjson.dumps(event_json(ev)))
             out.write(b"\n]\n")
             out.flush()
             return
-        for ev in store.events(info.id, start, stop):
+        if as_jsonl:
+            for ev in stream:
+                out.write(orjson.dumps(event_json(ev)) + b"\n")
+            out.flush()
+            return
+        out.write(EVENTS_HEADER.encode() + b"\n")
+        for ev in stream:
             out.write(f"{ev.seq:>8}  {ev.hash.hex()[:16]}  {len(ev.data):>7}B  {inert_line(ev.type)}\n".encode())
         out.flush()
+
+
+def _events_at(store: Any, chain_id: str, seqs: Any, limit: int | None) -> Any:
+    """The events at ``seqs`` (ascending), at most ``limit`` of them."""
+    for n, seq in enumerate(seqs):
+        if limit is not None and n >= limit:
+            return
+        ev = store.event(chain_id, seq)
+        if ev is not None:
+            yield ev
 
 
 def parse_seq(text: str, *, last: int | None, what: str = "SEQ") -> int:
