@@ -35,10 +35,11 @@ from typing import Any
 
 import orjson
 
-from .jsondiff import Difference, differences as value_differences
+from .jsondiff import Difference
+from .jsondiff import differences as value_differences
 from .store import Store
 
-__all__ = ["AlignKind", "AlignedDifference", "Alignment", "Hunk", "MAX_EDITS", "align_chains", "align_keys",
+__all__ = ["AlignKind", "AlignedDifference", "Alignment", "Hunk", "MAX_EDITS", "align_chains",
            "differences", "edit_script"]
 
 #: edits beyond which the middle is paired by position (see the module's docstring)
