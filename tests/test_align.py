@@ -137,3 +137,18 @@ def test_identical_and_prefix_chains(store, messages):
     al = align_chains(store, a, b)
     assert al.counts == {"missing": len(events) + 1 - 4}
     assert [h.kind for h in al.hunks] == [AlignKind.EQUAL, AlignKind.MISSING]
+
+
+def test_navigation_between_aligned_differences(store):
+    """issue 17 item 5: n/N of the aligned view: the next and previous non-equal rows."""
+    events, other = _inserted_and_missing()
+    other[3] = (other[3][0], {"args": {"len": 16}, "result": "base64:AAAA"})
+    al = align_chains(store, write_events(store, events), write_events(store, other))
+    rows = list(al.differing_rows())
+    assert len(rows) == 3 and [al.row(r)[0] for r in rows] == [AlignKind.CHANGED, AlignKind.INSERTED,
+                                                               AlignKind.MISSING]
+    assert al.next_difference(0) == rows[0] and al.next_difference(rows[0]) == rows[1]
+    assert al.next_difference(rows[2]) is None and al.next_difference(al.rows - 1) is None
+    assert al.previous_difference(rows[2]) == rows[1] and al.previous_difference(rows[0]) is None
+    assert al.previous_difference(al.rows - 1) == rows[2]
+    assert all(al.row(r)[0] is AlignKind.EQUAL for r in range(al.rows) if r not in rows)

@@ -289,6 +289,23 @@ class Alignment:
                 return start + i - lo
         return None
 
+    def next_difference(self, index: int) -> int | None:
+        """The first display row after ``index`` that is not equal, or None."""
+        h_i = max(0, bisect.bisect_right(self._starts, index) - 1)
+        for h, start in zip(self.hunks[h_i:], self._starts[h_i:], strict=True):
+            if h.kind is not AlignKind.EQUAL and start + h.rows - 1 > index:
+                return max(start, index + 1)
+        return None
+
+    def previous_difference(self, index: int) -> int | None:
+        """The last display row before ``index`` that is not equal, or None."""
+        h_i = min(len(self.hunks) - 1, bisect.bisect_right(self._starts, index - 1) - 1)
+        for i in range(h_i, -1, -1):
+            h, start = self.hunks[i], self._starts[i]
+            if h.kind is not AlignKind.EQUAL and start < index:
+                return min(start + h.rows - 1, index - 1)
+        return None
+
     def differing_rows(self) -> Iterator[int]:
         """Every display row that is not equal, in order."""
         for h, start in zip(self.hunks, self._starts, strict=True):

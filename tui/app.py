@@ -6,7 +6,7 @@
     ├── ChainsScreen            every chain; enter opens, v verifies, d diffs
     │   └── ChainScreen         events (virtual list) beside the selected event's detail
     │       └── EventScreen     one event full screen
-    └── DiffScreen              two chains aligned by seq, the prefix folded
+    └── DiffScreen              two chains aligned by content, the prefix folded
 
 The app owns the main-thread :class:`~theater.store.Store`; workers open their own
 connection to the same file (SQLite connections stay in the thread that made them).
