@@ -1,12 +1,13 @@
 """Align two chains by content: an edit script over their events' ``(type, data)``.
 
 ``theater diff`` compared chains seq by seq, so one inserted or missing call made every
-later event differ. Here each event becomes a key, its type and a 128-bit BLAKE2b of
-its data bytes as stored (hashes and seqs are not compared: another seed changes every
-hash), and the two key sequences are aligned by a shortest edit script (Myers' O(ND)
-algorithm) after the common prefix and suffix are stripped. Reading the rows costs
-most of the time: two chains of 100,000 events with a few differences align in a few
-seconds (tests/bench/test_bench_align.py, against a seq-by-seq scan of the same rows).
+later event differ. Here each event becomes a key: its type and its data bytes as
+stored (a 128-bit BLAKE2b of them when longer than 32 bytes); hashes and seqs are not
+compared, as another seed changes every hash. The two key sequences are aligned by a
+shortest edit script (Myers' O(ND) algorithm) after their common prefix and suffix are
+stripped. Reading the rows costs most of the time: two chains of 100,000 events with a
+few differences align in a few seconds (tests/bench/test_bench_align.py, against a
+seq-by-seq scan of the same rows).
 
 The result is a list of :class:`Hunk` s over the chains' rows in seq order: ``equal``
 runs, ``changed`` events (same type, other data, paired one to one), ``missing`` events
@@ -101,10 +102,10 @@ def _common_suffix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
     return lo
 
 
-def _myers(a: Sequence[int], b: Sequence[int], max_edits: int) -> list[tuple[str, int, int]] | None:
-    """A shortest edit script of ``a`` into ``b`` as steps ``("=", x, y)``, ``("-", x, y)``
-    (a[x] deleted) and ``("+", x, y)`` (b[y] inserted), in order; None when it needs
-    more than ``max_edits`` edits."""
+def _myers(a: Sequence[int], b: Sequence[int], max_edits: int) -> list[tuple[str, int, int, int]] | None:
+    """A shortest edit script of ``a`` into ``b`` as steps ``("=", x, y, n)`` (a[x:x+n]
+    equals b[y:y+n]), ``("-", x, y, 1)`` (a[x] deleted) and ``("+", x, y, 1)`` (b[y]
+    inserted), in order; None when it needs more than ``max_edits`` edits."""
     n, m = len(a), len(b)
     limit = min(n + m, max_edits)
     off = limit + 1
@@ -130,7 +131,7 @@ def _myers(a: Sequence[int], b: Sequence[int], max_edits: int) -> list[tuple[str
             break
     if end_d < 0:
         return None
-    steps: list[tuple[str, int, int]] = []
+    steps: list[tuple[str, int, int, int]] = []
     x, y = n, m
     for d in range(end_d, 0, -1):
         vp = trace[d]
@@ -140,16 +141,13 @@ def _myers(a: Sequence[int], b: Sequence[int], max_edits: int) -> list[tuple[str
         px = vp[pk + d + 1]
         py = px - pk
         sx, sy = (px, py + 1) if down else (px + 1, py)
-        while x > sx and y > sy:
-            x -= 1
-            y -= 1
-            steps.append(("=", x, y))
-        steps.append(("+", px, py) if down else ("-", px, py))
+        run = min(x - sx, y - sy)
+        if run > 0:
+            steps.append(("=", x - run, y - run, run))
+        steps.append(("+", px, py, 1) if down else ("-", px, py, 1))
         x, y = px, py
-    while x > 0 and y > 0:
-        x -= 1
-        y -= 1
-        steps.append(("=", x, y))
+    if min(x, y) > 0:
+        steps.append(("=", x - min(x, y), y - min(x, y), min(x, y)))
     steps.reverse()
     return steps
 
@@ -215,12 +213,12 @@ def edit_script(
         _add(hunks, AlignKind.INSERTED, pre + len(ma), pre + len(ma), pre + n, pre + len(mb))
     else:
         gap: list[int] | None = None  # [a0, b0] where the current replaced block began
-        for op, x, y in steps:
+        for op, x, y, n in steps:
             if op == "=":
                 if gap is not None:
                     _gap(hunks, gap[0], pre + x, gap[1], pre + y, ta, tb)
                     gap = None
-                _add(hunks, AlignKind.EQUAL, pre + x, pre + x + 1, pre + y, pre + y + 1)
+                _add(hunks, AlignKind.EQUAL, pre + x, pre + x + n, pre + y, pre + y + n)
             elif gap is None:
                 gap = [pre + x, pre + y]
         if gap is not None:
@@ -332,7 +330,9 @@ def _keys(store: Store, chain_id: str, stop: int | None, progress: Progress | No
         if seq == last:  # a repeated seq (tampered file): the first row counts, as in verify.diff
             continue
         last = seq
-        k = (t, blake(data, digest_size=16).digest())
+        # short data is its own key (most events: a number, a short string); longer
+        # data its 128-bit BLAKE2b (finding two datas with one digest is a preimage attack)
+        k = (t, data if len(data) <= 32 else blake(data, digest_size=16).digest())
         key = interned.get(k)
         if key is None:
             key = interned[k] = len(interned)
