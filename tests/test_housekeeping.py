@@ -154,3 +154,16 @@ def test_import_twice_says_it_is_already_there(store, tmp_path):
     # into the database it came from: the original is already there
     back = run_cli("import", str(out), "--db", db)
     assert back.returncode == 0 and back.stdout.strip() == cid
+
+
+def test_rm_refuses_a_chain_being_recorded(store):
+    """issue 17 item 7: a chain a live process (this one) is recording is refused unless --force."""
+    w = store.create_chain(make_header(actor="live", component_sha256="ab" * 32, seed=1))
+    w.append(SEND, canonical_json({"args": {}, "result": None}))
+    w.flush()
+    db = str(store.path)
+    r = run_cli("rm", w.chain_id, "--db", db)
+    assert r.returncode == 2 and f"chain {w.chain_id} is being recorded (process " in r.stderr
+    assert _rows(db, w.chain_id)["events"] == 1
+    assert run_cli("rm", w.chain_id, "--force", "--db", db).returncode == 0
+    assert set(_rows(db, w.chain_id).values()) == {0}

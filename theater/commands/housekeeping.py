@@ -26,11 +26,17 @@ def rm(chains: tuple[str, ...], force: bool, db: str | None, as_json: bool) -> N
     outcomes, all in one transaction.
 
     A chain that other chains link to (a replay's replay_of, a fork's fork_of, another
-    chain of its run) is refused, and nothing is removed, unless --force. Components
+    chain of its run), or one a live process is recording, is refused, and nothing is
+    removed, unless --force. Components
     stay: `theater gc` removes those no chain uses.
     """
     with open_store(db) as store:
-        ids = list(dict.fromkeys(store.resolve(c).id for c in chains))
+        infos = list({i.id: i for i in (store.resolve(c) for c in chains)}.values())
+        ids = [i.id for i in infos]
+        live = next((i for i in infos if i.display_status == "recording"), None)
+        if live is not None and not force:
+            raise ChainInUse(f"chain {live.id} is being recorded (process {live.writer_pid}); stop it first, "
+                             "or pass --force; nothing was removed")
         links = store.links_to(ids)
         if links and not force:
             first = links[0]
