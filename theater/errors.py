@@ -6,6 +6,7 @@
     ├── UsageError               bad input from the user: a path, an id, a flag (exit 2)
     │   ├── ManifestError        a manifest that cannot be loaded (names file and key)
     │   ├── ChainNotFound        no chain, or an ambiguous prefix
+    │   ├── ChainInUse           `theater rm` of a chain other chains link to
     │   └── CheckpointError      a key file or checkpoint text that cannot be read
     ├── StoreError               a database that cannot be opened or read whole (exit 2)
     │   └── MalformedEvent       a stored row whose values are not of the types theater
@@ -76,6 +77,11 @@ class ManifestError(UsageError):
 
 class ChainNotFound(UsageError):
     """No chain matches the given id or prefix, or the prefix is ambiguous."""
+
+
+class ChainInUse(UsageError):
+    """A chain other chains link to (replay_of, fork_of, a run) that was asked to be
+    removed without ``--force``."""
 
 
 class CheckpointError(UsageError):

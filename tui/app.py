@@ -6,7 +6,7 @@
     ├── ChainsScreen            every chain; enter opens, v verifies, d diffs
     │   └── ChainScreen         events (virtual list) beside the selected event's detail
     │       └── EventScreen     one event full screen
-    └── DiffScreen              two chains aligned by seq, the prefix folded
+    └── DiffScreen              two chains aligned by content, the prefix folded
 
 The app owns the main-thread :class:`~theater.store.Store`; workers open their own
 connection to the same file (SQLite connections stay in the thread that made them).
@@ -25,6 +25,8 @@ from textual.markup import escape
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from theater.config import load_config, save_setting
+from theater.errors import UsageError
 from theater.store import Store
 from theater.text import inert_line
 from verify.integrity import VerifyResult
@@ -75,8 +77,32 @@ class TheaterApp(App[None]):
         return ChainsScreen()
 
     def on_mount(self) -> None:
+        self.remember_theme()
         if self.initial_chain is not None:
             self.open_chain(self.initial_chain)
+
+    def remember_theme(self) -> None:
+        """Apply the theme saved in the config file (theater/config.py) and save it
+        whenever it changes (command palette, "Change theme")."""
+        try:
+            saved = load_config().get("theme")
+        except UsageError as e:
+            self.notify(str(e), severity="warning", markup=False)
+            return
+        if isinstance(saved, str) and saved in self.available_themes:
+            self.theme = saved
+        last = [saved]
+
+        def save(theme: object) -> None:
+            if self.theme != last[0]:
+                try:
+                    save_setting("theme", self.theme)
+                except UsageError as e:
+                    self.notify(str(e), severity="warning", markup=False)
+                else:
+                    last[0] = self.theme
+
+        self.theme_changed_signal.subscribe(self, save)
 
     def on_unmount(self) -> None:
         self.store.close()

@@ -39,6 +39,18 @@ def verified_cell(state: VerifyResult | str | None, info: ChainInfo | None = Non
     return Text(f"✗ {inert_line(state.problem.kind)}{where}", style="bold red")
 
 
+def status_text(info: ChainInfo, replays: tuple[dict[str, ReplayRecord], dict[str, ReplayRecord]],
+                outcomes: dict[str, str] | None = None) -> str:
+    """The Status column: :func:`~tui.data.chain_status`, and the end event's outcome
+    when the run did not complete (``complete · trapped``); what the filter's
+    ``status:`` matches."""
+    text = chain_status(info.display_status, info.replay_of, replays[0].get(info.id), replays[1].get(info.id))
+    outcome = inert_line((outcomes or {}).get(info.id, "-"))
+    if outcome not in ("-", "completed") and outcome not in text:
+        text += f" · {outcome}"
+    return text
+
+
 class ChainTable(DataTable[Text | str], inherit_bindings=False):
     """One row per chain, keyed by chain id, with the bindings of the browser."""
 
@@ -47,7 +59,10 @@ class ChainTable(DataTable[Text | str], inherit_bindings=False):
 
 Every chain in the database: its id, the actor, the number of events, the first hex
 digits of the head hash, its status (complete, incomplete, or a replay of another
-chain) and, once checked with `v`, whether it verifies.
+chain, and how the run ended when it did not complete: `trapped`, `error`, ...), once
+checked with `v` whether it verifies, and when it was made. `s` sorts by actor, status, outcome or length (and
+back to oldest first); `\\` filters: words that must all match, `actor:NAME`,
+`status:TEXT`, `outcome:TEXT` for one column, a bare word for any.
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -71,27 +86,28 @@ chain) and, once checked with `v`, whether it verifies.
             self.add_column(name, key=name.lower())
 
     def load(self, infos: list[ChainInfo], verified: dict[str, VerifyResult | str],
-             replays: tuple[dict[str, ReplayRecord], dict[str, ReplayRecord]] = ({}, {})) -> None:
+             replays: tuple[dict[str, ReplayRecord], dict[str, ReplayRecord]] = ({}, {}),
+             outcomes: dict[str, str] | None = None) -> None:
         """Fill the table, keeping the cursor on the same chain when it is still there.
 
         ``replays`` is ``Store.replay_outcomes()``: the stored outcome of each replay.
         Database text goes in as ``Text`` (a ``str`` cell is parsed as markup) with its
-        control characters escaped."""
+        control characters escaped. ``outcomes`` (chain id to its end event's outcome)
+        adds an outcome other than ``completed`` to the status (``complete · trapped``)."""
         current = self.highlighted_id
         self.clear()
         self.infos = {info.id: info for info in infos}
         for info in infos:
-            cells: list[Text | str] = [
-                Text(inert_line(info.id)),
-                Text(inert_line(info.actor)),
-                Text(f"{info.length:,}", justify="right"),
-                short_hash(info.head),
-                Text(chain_status(info.display_status, info.replay_of, replays[0].get(info.id),
-                                  replays[1].get(info.id))),
-                verified_cell(verified.get(info.id), info),
-                utc(info.created),
-            ]
-            self.add_row(*cells[: len(self.columns_shown)], key=info.id)
+            cell: dict[str, Text | str] = {
+                "ID": Text(inert_line(info.id)),
+                "Actor": Text(inert_line(info.actor)),
+                "Events": Text(f"{info.length:,}", justify="right"),
+                "Head": short_hash(info.head),
+                "Status": Text(status_text(info, replays, outcomes)),
+                "Verified": verified_cell(verified.get(info.id), info),
+                "Created": utc(info.created),
+            }
+            self.add_row(*(cell[c] for c in self.columns_shown), key=info.id)
         if current is not None:
             self.select(current)
 

@@ -23,6 +23,8 @@ def import_(file: str, kind: str, actor: str | None, db: str | None, as_json: bo
     """Verify the chain in FILE (- for stdin) and store it under a new id (printed on stdout).
 
     Nothing is stored unless the whole chain verifies (exit 1 with the first failure).
+    A chain already in the database (the same header and head hash) is not stored
+    twice: its id is printed and stderr says so (exit 0).
     """
     from verify.importer import import_file
 
@@ -30,8 +32,32 @@ def import_(file: str, kind: str, actor: str | None, db: str | None, as_json: bo
         raise UsageError(f"no file {file}")
     with open_store(db, create=True) as store:
         res = import_file(store, file, kind=kind, actor=actor)
+        # the same chain imported before: the same header and format and the same head
+        # hash (which covers every event); keep the first copy, not a second one
+        already = None
+        if res.chain is not None:
+            new = store.chain(res.chain)
+            head = store.last_event(new.id)
+            for c in store.chains():
+                if c.id != new.id and c.header == new.header and c.format == new.format:
+                    other = store.last_event(c.id)
+                    if (other is None) == (head is None) and (head is None or (other is not None and
+                                                                              other.hash == head.hash)):
+                        already = c.id
+                        break
+            if already is not None:
+                store.remove_chains([new.id])
+    if already is not None:
+        if as_json:
+            emit_json({"ok": True, "chain": already, "already": True, "kind": res.kind, "format": res.format,
+                       "verify": res.result.to_json()})
+        else:
+            click.echo(already)
+            err(f"{file} is already in the database as {already} (the same header and head hash); "
+                "nothing imported")
+        return
     if as_json:
-        emit_json({"ok": res.ok, "chain": res.chain, "kind": res.kind, "format": res.format,
+        emit_json({"ok": res.ok, "chain": res.chain, "already": False, "kind": res.kind, "format": res.format,
                    "verify": res.result.to_json()})
     elif res.ok:
         click.echo(res.chain)

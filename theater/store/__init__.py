@@ -9,7 +9,8 @@ theater issues is in this package, one module an idea:
 - :mod:`.rows`: reading chains, events, components and checkpoint rows, checked;
 - :mod:`.writer`: :class:`ChainWriter` (batched appends), :class:`ChainImport`
   (a whole chain in one transaction), components, checkpoints;
-- :mod:`.replays`: the replays table (:class:`ReplayOutcome`, :class:`ReplayRecord`).
+- :mod:`.replays`: the replays table (:class:`ReplayOutcome`, :class:`ReplayRecord`);
+- :mod:`.housekeeping`: removing chains, and components and blobs no chain uses.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .connection import (
     sqlite_errors,
     store_error,
 )
+from .housekeeping import Freed, Housekeeping, Link
 from .replays import ReplayLog, ReplayRecord
 from .rows import ChainInfo, RowReader, checked_row
 from .writer import ChainImport, ChainWriter, Row, RowWriter
@@ -42,7 +44,7 @@ from .writer import ChainImport, ChainWriter, Row, RowWriter
 _Transaction = Transaction  # its name before the split
 
 
-class Store(RowWriter, RowReader, ReplayLog):
+class Store(RowWriter, RowReader, ReplayLog, Housekeeping):
     """A theater database. ``Store(path)`` opens (and with ``create=True`` creates) it;
     ``query_only=True`` opens it for reading only (every connection refuses writes)."""
 
@@ -60,6 +62,9 @@ __all__ = [
     "ChainImport",
     "ChainInfo",
     "ChainWriter",
+    "Freed",
+    "Housekeeping",
+    "Link",
     "Connection",
     "MalformedEvent",
     "ReplayLog",

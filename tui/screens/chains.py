@@ -9,23 +9,40 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from theater.store import Store
-from theater.text import inert
+from theater.errors import UsageError
+from theater.store import ChainInfo, Store
+from theater.text import inert, inert_line
 from verify.integrity import VerifyResult, verify_chain
 
-from ..chain_table import RUNNING, ChainTable
+from ..chain_filter import SORTS, ChainFacts, end_outcome, filter_chains, parse_filter, sort_chains
+from ..chain_table import RUNNING, ChainTable, status_text
 from ..messages import Cancelled, VerifyDone, cancellable
+from .dialogs import PromptScreen
 
 if TYPE_CHECKING:
     from ..app import TheaterApp
 
 
+class FilterPrompt(PromptScreen):
+    """The filter's prompt: an empty answer clears the filter (escape keeps it)."""
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        event.prevent_default()  # not PromptScreen's handler too (textual calls each class's)
+        self.dismiss(event.value.strip())
+
+
 class ChainsScreen(Screen[None]):
-    """The chains table; ``enter`` opens one, ``v`` verifies it, ``d`` diffs it."""
+    """The chains table; ``enter`` opens one, ``v`` verifies it, ``d`` diffs it, ``s``
+    sorts and ``\\`` filters it (tui/chain_filter.py)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "sort", "Sort", id="sort-chains",
+                tooltip="Sort by actor, status, outcome or length, then back to oldest first"),
+        Binding("backslash", "filter", "Filter", id="filter-chains", key_display="\\",
+                tooltip="Show only the chains matching words (actor:NAME status:TEXT outcome:TEXT)"),
         Binding("v", "verify", "Verify", id="verify-chain",
                 tooltip="Recompute every hash of the highlighted chain"),
         Binding("d", "diff", "Diff", id="diff-chains",
@@ -52,6 +69,9 @@ class ChainsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.live = False
+        self.sort_by = SORTS[0]
+        self.filter_text = ""
+        self.outcomes: dict[str, str] = {}  # end-event outcomes of finished chains (they do not change)
         self.reload()
         self.query_one(ChainTable).focus()
         self.set_interval(self.LIVE_INTERVAL, self.reload_if_live)
@@ -66,11 +86,51 @@ class ChainsScreen(Screen[None]):
 
     def reload(self) -> None:
         """Re-read the chains table from the database."""
-        infos = self.theater.store.chains()
+        store = self.theater.store
+        infos = store.chains()
         self.live = any(i.display_status == "recording" for i in infos)
-        self.query_one(ChainTable).load(infos, self.theater.verified, self.theater.store.replay_outcomes())
+        replays = store.replay_outcomes()
+        outcomes = {i.id: self._outcome(i) for i in infos}
+        facts = [ChainFacts(info=i, outcome=outcomes[i.id], status=status_text(i, replays, outcomes)) for i in infos]
+        shown = sort_chains(filter_chains(facts, self.filter_text), self.sort_by)
+        self.query_one(ChainTable).load([f.info for f in shown], self.theater.verified, replays, outcomes)
         note = f"{len(infos)} chain{'s' if len(infos) != 1 else ''} in {self.theater.db_path.name}"
+        if self.filter_text:
+            note = f"{len(shown)} of {note} · filter: {inert_line(self.filter_text)}"
+        if self.sort_by != SORTS[0]:
+            note += f" · sorted by {self.sort_by}"
         self.query_one("#chains-note", Static).update(Text(note if infos else note + " (record one first)"))
+
+    def _outcome(self, info: ChainInfo) -> str:
+        known = self.outcomes.get(info.id)
+        if known is not None:
+            return known
+        outcome = end_outcome(self.theater.store, info.id)
+        if info.display_status != "recording" and outcome != "-":
+            self.outcomes[info.id] = outcome
+        return outcome
+
+    # -- sort and filter ----------------------------------------------------------
+
+    def action_sort(self) -> None:
+        self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
+        self.reload()
+
+    def action_filter(self) -> None:
+        def done(answer: str | None) -> None:
+            if answer is None:  # escape: keep the filter as it was
+                return
+            try:
+                parse_filter(answer)
+            except UsageError as e:
+                self.notify(str(e), severity="warning", markup=False)
+                return
+            self.filter_text = answer
+            self.reload()
+
+        self.app.push_screen(FilterPrompt("Show chains matching (actor:NAME status:TEXT outcome:TEXT; "
+                                          "empty shows all)", placeholder="actor:counter",
+                                          value=self.filter_text), done)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

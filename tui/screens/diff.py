@@ -1,4 +1,4 @@
-"""Two chains side by side: where they part, and how."""
+"""Two chains side by side, aligned by content: where they part, and how."""
 
 from __future__ import annotations
 
@@ -11,17 +11,19 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from theater.align import AlignKind, Alignment, align_chains
 from theater.store import ChainInfo, Store
 from theater.text import inert, inert_line
-from verify.diff import ChainDiff, EventDiff, compare_rows, diff_chains, next_difference, previous_difference
+from verify.diff import ChainDiff, EventDiff, compare_rows, diff_chains
 
 from ..data import ChainSource, short_hash
 from ..detail import json_renderable
 from ..diff_list import DiffList
-from ..messages import Cancelled, DiffDone, SeqFound, cancellable
+from ..messages import Cancelled, DiffDone, cancellable
 from ..virtual_list import VirtualList
 
 if TYPE_CHECKING:
@@ -36,15 +38,39 @@ def _json(value: object) -> RenderableType:
     return json_renderable(value)
 
 
-def event_diff_renderable(d: EventDiff) -> RenderableType:
-    """One seq compared: verdict, the structural differences, both payloads."""
-    head = Text.assemble((f"seq {d.seq}  ", "bold"))
+class Aligned(Message):
+    """The chains' alignment by content is ready (theater/align.py)."""
+
+    def __init__(self, alignment: Alignment) -> None:
+        super().__init__()
+        self.alignment = alignment
+
+
+def _label(kind: AlignKind | None, seq_a: int | None, seq_b: int | None, seq: int) -> str:
+    if kind is None or seq_a == seq_b:
+        return f"seq {seq}"
+    if seq_a is None:
+        return f"B seq {seq_b}, not in A"
+    if seq_b is None:
+        return f"A seq {seq_a}, not in B"
+    return f"A seq {seq_a} · B seq {seq_b}"
+
+
+def event_diff_renderable(d: EventDiff, *, kind: AlignKind | None = None, seq_a: int | None = None,
+                          seq_b: int | None = None) -> RenderableType:
+    """One aligned pair compared: verdict, the structural differences, both payloads
+    (``kind`` and the seqs of each side when the pair comes from an alignment)."""
+    head = Text.assemble((f"{_label(kind, seq_a, seq_b, d.seq)}  ", "bold"))
     if d.equal:
         head.append("equal in both chains", style="green")
+    elif kind is AlignKind.MISSING:
+        head.append("missing: only in A", style="bold yellow")
+    elif kind is AlignKind.INSERTED:
+        head.append("inserted: only in B", style="bold yellow")
     else:
         head.append("differs", style="bold red")
     lines: list[RenderableType] = [head]
-    if not d.equal:
+    if not d.equal and kind not in (AlignKind.MISSING, AlignKind.INSERTED):
         for line in d.describe():
             lines.append(Text("  " + inert(line), style="red"))
     table = Table(expand=True, box=None, padding=(0, 1), show_edge=False)
@@ -58,8 +84,9 @@ def event_diff_renderable(d: EventDiff) -> RenderableType:
     return Group(*lines)
 
 
-def summary_renderable(diff: ChainDiff, a: ChainInfo, b: ChainInfo) -> Text:
-    """Which chains, whether headers and heads agree, the prefix and the tails."""
+def summary_renderable(diff: ChainDiff, a: ChainInfo, b: ChainInfo, alignment: Alignment | None = None) -> Text:
+    """Which chains, whether headers and heads agree, the prefix and the tails, and
+    (once computed) what the alignment by content found."""
     t = Text()
     for label, info, n in (("A", a, diff.length_a), ("B", b, diff.length_b)):
         t.append(f"{label} ", style="bold").append(f"{inert_line(info.id)}  {inert_line(info.actor)}  "
@@ -79,11 +106,21 @@ def summary_renderable(diff: ChainDiff, a: ChainInfo, b: ChainInfo) -> Text:
     if diff.first is not None:
         t.append(f"first difference at seq {diff.first.seq}", style="bold red")
     t.append(f"  ·  tails A {diff.tail_a:,}, B {diff.tail_b:,}")
+    t.append("\n")
+    if alignment is None:
+        t.append("aligning by content…", style="dim")
+    else:
+        counts = alignment.counts
+        t.append("aligned by content: ")
+        t.append(", ".join(f"{counts[k]:,} {k}" for k in ("changed", "missing", "inserted") if k in counts),
+                 style="bold red")
+        if alignment.approximate:
+            t.append("  (approximate: too many differences, the rest paired by seq)", style="yellow")
     return t
 
 
 class DiffScreen(Screen[None]):
-    """Chain A (expected) against chain B (actual), aligned by seq."""
+    """Chain A (expected) against chain B (actual), aligned by content."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "next_difference", "Next", id="next-difference", group=NAV,
@@ -105,6 +142,7 @@ class DiffScreen(Screen[None]):
         self.a, self.b = a, b
         self.source_a, self.source_b = source_a, source_b
         self.diff: ChainDiff | None = None
+        self.alignment: Alignment | None = None
 
     @property
     def theater(self) -> TheaterApp:
@@ -129,30 +167,48 @@ class DiffScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="diff")
     def diff_worker(self) -> ChainDiff | None:
-        """Compare the chains in a thread, on a connection of its own."""
+        """Compare the chains, then align them by content, in a thread, on a connection
+        of its own (the alignment of two long chains takes seconds)."""
         try:
             with Store(self.theater.db_path, create=False) as store:
                 diff = diff_chains(store, self.a, self.b, progress=cancellable())
+                self.post_message(DiffDone(diff))
+                alignment = align_chains(store, self.a.id, self.b.id, progress=cancellable())
         except Cancelled:
             return None
-        self.post_message(DiffDone(diff))
+        self.post_message(Aligned(alignment))
         return diff
+
+    def _summary(self) -> None:
+        if self.diff is not None:
+            self.query_one("#diff-summary", Static).update(
+                summary_renderable(self.diff, self.a, self.b, self.alignment))
 
     def on_diff_done(self, message: DiffDone) -> None:
         self.diff = message.diff
-        self.query_one("#diff-summary", Static).update(summary_renderable(self.diff, self.a, self.b))
-        self.rows.configure(self.diff)
-        target = self.diff.first.seq if self.diff.first is not None else 0
-        self.rows.move_to(self.rows.index_of(target), center=True)
+        self._summary()
+
+    def on_aligned(self, message: Aligned) -> None:
+        self.alignment = message.alignment
+        self._summary()
+        self.rows.configure(self.alignment)
+        first = self.rows.first
+        self.rows.move_to(self.rows.index_of_aligned(first if first is not None else 0), center=True)
+        if self.alignment.approximate:
+            self.notify("the chains differ in too many places for an exact alignment: the rest is paired by seq",
+                        severity="warning", markup=False)
 
     def on_virtual_list_highlighted(self, message: VirtualList.Highlighted) -> None:
-        seq = self.rows.seq_at(message.index)
+        pair = self.rows.pair_at(message.index)
         pane = self.query_one("#diff-detail", Static)
-        if seq is None:
+        if pair is None:
             pane.update(Text(f"{self.rows.fold:,} events with equal type and data in both chains "
                              "(enter shows them).", style="green"))
         else:
-            pane.update(event_diff_renderable(compare_rows(seq, *self.rows.rows_at(seq))))
+            kind, sa, sb = pair
+            seq = sa if sa is not None else sb if sb is not None else 0
+            d = compare_rows(seq, *self.rows.rows_at(message.index))
+            pane.update(event_diff_renderable(d, kind=kind, seq_a=sa, seq_b=sb))
 
     # -- actions ----------------------------------------------------------------
 
@@ -163,32 +219,20 @@ class DiffScreen(Screen[None]):
         self.rows.unfold()
 
     def action_next_difference(self) -> None:
-        if self.diff is not None:
-            self.nav_worker(self.rows.current_seq(), True)
+        self._move_difference(True)
 
     def action_previous_difference(self) -> None:
-        if self.diff is not None:
-            self.nav_worker(self.rows.current_seq(), False)
+        self._move_difference(False)
 
-    @work(thread=True, exclusive=True, group="diff-nav")
-    def nav_worker(self, seq: int, forward: bool) -> int | None:
-        """Find the next or previous differing seq in a thread (it may be far)."""
-        assert self.diff is not None
-        progress = cancellable()
-        try:
-            with Store(self.theater.db_path, create=False) as store:
-                if forward:
-                    found = next_difference(store, self.a.id, self.b.id, seq, progress=progress)
-                else:
-                    found = previous_difference(store, self.a.id, self.b.id, seq,
-                                                floor=self.diff.common_prefix, progress=progress)
-        except Cancelled:
-            return None
-        self.post_message(SeqFound(found, "no further difference" if forward else "no earlier difference"))
-        return found
-
-    def on_seq_found(self, message: SeqFound) -> None:
-        if message.seq is None:
-            self.notify(message.what, severity="information", markup=False)
+    def _move_difference(self, forward: bool) -> None:
+        """Move to the next (or previous) aligned row that differs: the alignment is in
+        memory, so this is a lookup, not a scan."""
+        if self.alignment is None:
+            return
+        row = self.rows.current_row()
+        found = self.alignment.next_difference(row) if forward else self.alignment.previous_difference(row)
+        if found is None:
+            self.notify("no further difference" if forward else "no earlier difference",
+                        severity="information", markup=False)
         else:
-            self.rows.move_to(self.rows.index_of(message.seq), center=True)
+            self.rows.move_to(self.rows.index_of_aligned(found), center=True)
