@@ -45,6 +45,7 @@ class ChainScreen(Screen[None]):
         Binding("v", "verify", "Verify", id="verify",
                 tooltip="Recompute every hash; land on the first bad event"),
         Binding("d", "diff", "Diff", id="diff", tooltip="Compare this chain with another"),
+        Binding("l", "follow_link", "Link", id="follow-link", tooltip="Go to the other chain's event of a link"),
         Binding("escape", "back", "Back", id="back", tooltip="Back to the chains"),
     ]
 
@@ -178,6 +179,11 @@ class ChainScreen(Screen[None]):
 
     def action_diff(self) -> None:
         self.theater.pick_and_diff(self.info.id)
+
+    def action_follow_link(self) -> None:
+        from ..linking import follow_link  # issue 19 item 8 (tui/linking.py)
+
+        follow_link(self.theater, self.info.id, self.events.cursor)
 
     @work(thread=True, exclusive=True, group="find")
     def find_worker(self, text: str, start: int, backwards: bool) -> int | None:
