@@ -427,3 +427,35 @@ def test_cli_tui_run_opens_the_run_view_in_a_terminal(tmp_path):
     assert term.read_until(b"worker"), term.output[-2000:]
     term.press(b"q")
     assert term.close() == 0
+
+
+def test_hostile_text_stays_inert_in_the_run_view_and_the_state_pane(tmp_path):
+    """issue 19 item 8, issue 13 item 4: an actor name of markup and controls (from its
+    manifest), a chain of the run renamed away (a tampered file) and a state of control
+    bytes: shown as inert text, never markup or terminal sequences, and no crash."""
+    from test_inert_text import HOSTILE, hostile_manifest, hostile_wat
+    from test_tui_inert import EVIL_ID, no_raw_controls
+
+    m = hostile_manifest(tmp_path, hostile_wat(tmp_path))
+    db = tmp_path / "h.db"
+    r = run_cli("record", str(m), "--db", str(db), "--send", "x", "--init-param", HOSTILE, "--json")
+    assert r.returncode == 0, r.stderr
+    out = orjson.loads(r.stdout)
+    with Store(db) as store:
+        store.conn.execute("UPDATE run_chains SET name = ? WHERE chain = ?", (EVIL_ID, out["chain"]))
+        store.conn.commit()
+        export = next(e.seq for e in store.events(out["chain"]) if e.type.startswith("export:"))
+
+    async def scenario(pilot):
+        app = pilot.app
+        assert isinstance(app.screen, RunScreen)
+        no_raw_controls(app)
+        await pilot.press("v")
+        await settle(pilot)
+        no_raw_controls(app)
+        app.open_event(out["chain"], export)
+        await pilot.pause()
+        assert isinstance(app.screen, EventScreen)
+        no_raw_controls(app)
+
+    drive(app_for(db, run="last"), scenario)
