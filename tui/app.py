@@ -5,7 +5,8 @@
     TheaterApp(db_path, chain=None)
     ├── ChainsScreen            every chain; enter opens, v verifies, d diffs
     │   └── ChainScreen         events (virtual list) beside the selected event's detail
-    │       └── EventScreen     one event full screen
+    │       └── EventScreen     one event full screen (an export call's state diff)
+    ├── RunScreen               a run's supervision tree; v verifies it with its links
     └── DiffScreen              two chains aligned by content, the prefix folded
 
 The app owns the main-thread :class:`~theater.store.Store`; workers open their own
@@ -28,20 +29,25 @@ from textual.screen import Screen
 from theater.config import load_config, save_setting
 from theater.errors import UsageError
 from theater.store import Store
+from theater.store.runs import resolve_run, run_of
 from theater.text import inert_line
 from verify.integrity import VerifyResult
 
+from .commands import TravelCommands
 from .data import ChainSource
 from .screens.chain import ChainScreen
 from .screens.chains import ChainsScreen
 from .screens.dialogs import PickChainScreen, default_partner
 from .screens.diff import DiffScreen
+from .screens.event import EventScreen
+from .screens.run import RunScreen
 
 
 class TheaterApp(App[None]):
     """Browse the chains of one database. ``chain`` opens that chain at once."""
 
     TITLE = "theater"
+    COMMANDS = App.COMMANDS | {TravelCommands}
 
     # a compact footer puts a group's label against the next key ("Pagev Verify",
     # "Eventesc Back"): a space after every label, on every screen (issue 17 item 4)
@@ -57,11 +63,12 @@ class TheaterApp(App[None]):
     ]
 
     def __init__(self, db_path: str | os.PathLike[str], chain: str | None = None, *,
-                 cursor_blink: bool = True) -> None:
+                 cursor_blink: bool = True, run: str | None = None) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.store = Store(self.db_path, create=False)
         self.initial_chain = None if chain is None else self.store.resolve(chain).id
+        self.initial_run = None if run is None else resolve_run(self.store, run).id
         self.cursor_blink = cursor_blink
         self.verified: dict[str, VerifyResult | str] = {}
         self.sub_title = self.db_path.name
@@ -80,6 +87,8 @@ class TheaterApp(App[None]):
         self.remember_theme()
         if self.initial_chain is not None:
             self.open_chain(self.initial_chain)
+        if self.initial_run is not None:
+            self.open_run(self.initial_run)
 
     def remember_theme(self) -> None:
         """Apply the theme saved in the config file (theater/config.py) and save it
@@ -116,6 +125,23 @@ class TheaterApp(App[None]):
     def open_chain(self, chain_id: str) -> ChainScreen:
         """Push the screen of one chain."""
         screen = ChainScreen(self.store.chain(chain_id), self.source(chain_id))
+        self.push_screen(screen)
+        return screen
+
+    def open_run(self, run_id: str) -> RunScreen:
+        """Push the run view of run ``run_id``."""
+        screen = RunScreen(resolve_run(self.store, run_id))
+        self.push_screen(screen)
+        return screen
+
+    def run_of_chain(self, chain_id: str) -> str | None:
+        """The id of the run ``chain_id`` belongs to, or None."""
+        entry = run_of(self.store).get(chain_id)
+        return None if entry is None else entry.run
+
+    def open_event(self, chain_id: str, seq: int) -> EventScreen:
+        """Push the event screen of event ``seq`` of ``chain_id`` (escape comes back)."""
+        screen = EventScreen(self.store.chain(chain_id), self.source(chain_id), seq, [], linked=True)
         self.push_screen(screen)
         return screen
 

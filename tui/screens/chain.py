@@ -74,6 +74,7 @@ class ChainScreen(Screen[None]):
         Binding("v", "verify", "Verify", id="verify",
                 tooltip="Recompute every hash; land on the first bad event"),
         Binding("d", "diff", "Diff", id="diff", tooltip="Compare this chain with another"),
+        Binding("l", "follow_link", "Link", id="follow-link", tooltip="Go to the other chain's event of a link"),
         Binding("escape", "back", "Back", id="back", tooltip="Back to the chains"),
         # the event detail's t and y (tui/detail.py) while the list has the focus
         Binding("t", "detail('cycle_view')", "View", id="chain-detail-view",
@@ -391,6 +392,11 @@ class ChainScreen(Screen[None]):
 
     def action_diff(self) -> None:
         self.theater.pick_and_diff(self.info.id)
+
+    def action_follow_link(self) -> None:
+        from ..linking import follow_link  # issue 19 item 8 (tui/linking.py)
+
+        follow_link(self.theater, self.info.id, self.events.cursor)
 
     # -- verify -------------------------------------------------------------------
 

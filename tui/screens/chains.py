@@ -47,6 +47,7 @@ class ChainsScreen(Screen[None]):
                 tooltip="Recompute every hash of the highlighted chain"),
         Binding("d", "diff", "Diff", id="diff-chains",
                 tooltip="Compare the highlighted chain with another, event by event"),
+        Binding("R", "open_run", "Run", id="open-run", tooltip="The run of the highlighted chain, as a tree"),
     ]
 
     DEFAULT_CSS = """
@@ -175,3 +176,13 @@ class ChainsScreen(Screen[None]):
         if chain_id is not None:
             self.theater.pick_and_diff(chain_id)
 
+    # -- run (issue 19 item 8) -------------------------------------------------------
+
+    def action_open_run(self) -> None:
+        chain_id = self.query_one(ChainTable).highlighted_id
+        run = None if chain_id is None else self.theater.run_of_chain(chain_id)
+        if run is None:
+            self.notify("this chain is not part of a run (a run is made by `theater record`)",
+                        severity="warning", markup=False)
+        else:
+            self.theater.open_run(run)
