@@ -185,7 +185,8 @@ def test_bad_input_is_one_line_and_writes_nothing(case: Case, base: Base, tmp_pa
     assert chain_ids(db) == before, "nothing may be stored for refused input"
     assert_intact(db, base)
     r = run_cli("events", "last", "--db", str(db))
-    assert r.returncode == 0 and r.stdout.count("\n") == base.events, r.stderr  # `last` is still the base chain
+    # a header row and the events: `last` is still the base chain
+    assert r.returncode == 0 and r.stdout.count("\n") == base.events + 1, r.stderr
 
 
 def test_bad_component_leaves_a_new_database_uncreated_chains(tmp_path: Path) -> None:

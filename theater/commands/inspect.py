@@ -183,9 +183,14 @@ def events(chain: str, db: str | None, as_json: bool, as_jsonl: bool, start: int
                 out.write(orjson.dumps(event_json(ev)) + b"\n")
             out.flush()
             return
-        out.write(EVENTS_HEADER.encode() + b"\n")
+        # the header goes out with the first row (or alone, for no rows), so a chain whose
+        # first row cannot be read prints nothing but the error
+        header = EVENTS_HEADER.encode() + b"\n"
         for ev in stream:
-            out.write(f"{ev.seq:>8}  {ev.hash.hex()[:16]}  {len(ev.data):>7}B  {inert_line(ev.type)}\n".encode())
+            out.write(header + f"{ev.seq:>8}  {ev.hash.hex()[:16]}  {len(ev.data):>7}B  "
+                      f"{inert_line(ev.type)}\n".encode())
+            header = b""
+        out.write(header)
         out.flush()
 
 
