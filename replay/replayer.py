@@ -47,6 +47,7 @@ from theater.runtime import (
     resource_codec,
 )
 from theater.store import ChainInfo, ChainWriter, ReplayOutcome, Store
+from theater.wasihttp import INCOMING, attach_for_replay, http_state_of, serve_call
 
 from .compare import Comparison, tee
 from .divergence import Divergence
@@ -175,6 +176,7 @@ def replay(
     handler_settings = [h for h in header.get("handlers", []) if isinstance(h, dict)]
     handler_types = [str(h.get("type")) for h in handler_settings]
     plan = plan_imports(load_imports(comp), handler_types, None)
+    attach_for_replay(plan, handler_types)
     fuel, memory = replay_limits(info.id, header)
     store.check_event_types(info.id)  # a tampered row is refused before anything is written
 
@@ -303,6 +305,20 @@ def drive_calls(
                 "signature", writer.length, ev.type, payload, None,
                 f"the replayed component does not export {iface}#{fn}"))
         name, func, sig = found
+        http = http_state_of(actor.plan) if iface.partition("@")[0] == INCOMING else None
+        if http is not None:  # wasi:http/incoming-handler: the recorded request, whole (theater/wasihttp.py)
+            request = payload.get("args", {}).get("request") if isinstance(payload.get("args"), dict) else None
+            if not isinstance(request, dict):
+                return DrivenCalls(outcome=outcome, calls=calls, state=state, divergence=DivergenceSignal(
+                    "signature", writer.length, ev.type, payload.get("args"), None,
+                    f"the recorded arguments of {fn} hold no request"))
+            status, value = serve_call(actor, http, request)
+            calls += 1
+            if progress is not None:
+                progress(writer.length)
+            if status == "trap":
+                return DrivenCalls(outcome=EndOutcome.TRAPPED, error=value, calls=calls, state=state)
+            continue
         try:
             args = boundary.decode_args(actor.store, sig, payload.get("args"))
             if not boundary.replaying and args:  # gone live (replay --then-live): the live state
