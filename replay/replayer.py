@@ -176,7 +176,7 @@ def replay(
     handler_settings = [h for h in header.get("handlers", []) if isinstance(h, dict)]
     handler_types = [str(h.get("type")) for h in handler_settings]
     plan = plan_imports(load_imports(comp), handler_types, None)
-    attach_for_replay(plan, handler_types)
+    attach_for_replay(plan, handler_types=handler_types)
     fuel, memory = replay_limits(info.id, header)
     store.check_event_types(info.id)  # a tampered row is refused before anything is written
 
@@ -312,7 +312,7 @@ def drive_calls(
                 return DrivenCalls(outcome=outcome, calls=calls, state=state, divergence=DivergenceSignal(
                     "signature", writer.length, ev.type, payload.get("args"), None,
                     f"the recorded arguments of {fn} hold no request"))
-            status, value = serve_call(actor, http, request)
+            status, value = serve_call(actor, state=http, request=request)
             calls += 1
             if progress is not None:
                 progress(writer.length)

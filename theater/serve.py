@@ -191,7 +191,7 @@ def serve(
             try:
                 if proxy:
                     assert http_state is not None
-                    status, value = serve_call(actor, http_state, _wasi_request(arrival.request))
+                    status, value = serve_call(actor, state=http_state, request=_wasi_request(arrival.request))
                 else:
                     status, value = actor.call(*export_args("http", state, _record(*arrival.request), served + 1))
             except Interrupted:

@@ -635,7 +635,7 @@ class HttpState:
         return out
 
 
-def serve_call(actor: Any, state: HttpState, request: dict[str, Any]) -> tuple[str, Any]:
+def serve_call(actor: Any, *, state: HttpState, request: dict[str, Any]) -> tuple[str, Any]:
     """Call the actor's ``wasi:http/incoming-handler#handle`` with ``request`` (``method``,
     ``uri``, ``headers`` as text pairs, ``body`` as tagged bytes or None, ``scheme``,
     ``authority``) through the boundary: ``("ok", answer)`` (:meth:`HttpState.response_json`)
@@ -667,7 +667,7 @@ def http_state_of(plan: Any) -> HttpState | None:
     return next((s for s in getattr(plan, "local", []) if isinstance(s, HttpState)), None)
 
 
-def attach_for_replay(plan: Any, handler_types: list[str]) -> None:
+def attach_for_replay(plan: Any, *, handler_types: list[str]) -> None:
     """Replay: the wasi:http tables (no network) when the recording granted them."""
     if "wasi-http" in handler_types and http_state_of(plan) is None:
         plan.local.append(HttpState())
