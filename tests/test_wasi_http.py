@@ -17,13 +17,15 @@ import orjson
 import pytest
 from conftest import run_cli
 from http_helpers import local_server, network_blocked
-from test_http_serve import Served
+from test_http_serve import Served, _raw
 
 from fixtures.build import build_actor
+from theater.convention import REJECTED_TYPE
 from theater.store import Store
 from theater.wasihttp import FIRST_REP, HttpState
 
 REQUESTS = 120
+MAX_BODY = 4096
 SECRET = "sk-proxy-5e2d8c1b9a7f6e4d3c2b1a09"
 
 
@@ -55,10 +57,14 @@ def session(tmp_path_factory):
     with local_server() as upstream, local_server() as other, pytest.MonkeyPatch.context() as mp:
         mp.setenv("PROXY_API_KEY", SECRET)
         m = proxy_manifest(tmp, allowed=[f"127.0.0.1:{upstream.port}"])
-        served = Served(m, db)
+        served = Served(m, db, "--max-body", str(MAX_BODY))
+        refused: list[bytes] = []
         try:
             with httpx.Client(base_url=served.base, timeout=60) as client:
                 for i in range(REQUESTS):
+                    if i == 60:  # a body over --max-body: 413 before the actor, recorded, the server stays up
+                        refused.append(_raw(served.port, b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: "
+                                            + str(MAX_BODY + 1).encode() + b"\r\n\r\n" + b"y" * (MAX_BODY + 1)))
                     k = i % 6
                     if k == 0:
                         answers.append(("GET", "/hello", b"", client.get("/hello")))
@@ -85,7 +91,7 @@ def session(tmp_path_factory):
         finally:
             code, out = served.stop()
         upstream_seen, other_seen = list(upstream.seen), list(other.seen)
-    return tmp, db, answers, code, out, served.lines, upstream_seen, other_seen
+    return tmp, db, answers, code, out, served.lines, upstream_seen, other_seen, refused
 
 
 def _events(db: Path):
@@ -98,11 +104,14 @@ def _events(db: Path):
 
 def test_a_proxy_world_actor_answers_real_requests_and_the_chain_verifies(session):
     """issue 15 item 2 (wasi:http/incoming-handler): every request answered through
-    wasi:http/types, one at a time in arrival order (the actor's counters prove it);
-    SIGTERM ends the chain cleanly and it verifies."""
-    _, db, answers, code, out, lines, _, _ = session
+    wasi:http/types, one at a time in arrival order (the actor's counters prove it); a
+    body over --max-body is a 413 recorded in its place, the server stays up; SIGTERM
+    ends the chain cleanly and it verifies (replay carries the rejection over)."""
+    _, db, answers, code, out, lines, _, _, refused = session
     assert code == 0, "".join(lines)
-    assert "completed" in out and f"{REQUESTS} requests, 0 refused" in out
+    assert "completed" in out and f"{REQUESTS} requests, 1 refused" in out
+    assert refused[0].startswith(b"HTTP/1.1 413")
+    assert [ev.type for ev in _events(db)].count(REJECTED_TYPE) == 1
     echoed = seen = 0
     for method, path, body, resp in answers:
         seen += 1
@@ -138,7 +147,7 @@ def test_each_request_is_one_event_holding_the_whole_request_and_answer(session)
     """issue 15 items 1 and 2: one export event per served request, one host event per
     outgoing request, each whole; the wasi:http/types and body-stream calls are not
     recorded one by one (not one event per chunk)."""
-    _, db, answers, _, _, _, upstream_seen, _ = session
+    _, db, answers, _, _, _, upstream_seen, _, _ = session
     events = _events(db)
     types = [ev.type for ev in events]
     assert not [t for t in types if "wasi:http/types" in t or "wasi:io/streams" in t]
@@ -173,7 +182,7 @@ def test_replay_reproduces_every_answer_offline(session):
     """issue 15 items 1 and 2: the local servers are stopped; with every socket blocked,
     ``replay --verify`` feeds the recorded requests and responses to the actor and gets
     the recording back identical."""
-    _, db, _, _, _, _, _, _ = session
+    _, db, _, _, _, _, _, _, _ = session
     with network_blocked() as attempts:
         r = run_cli("replay", "last", "--db", str(db), "--verify")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -184,7 +193,7 @@ def test_replay_reproduces_every_answer_offline(session):
 def test_a_host_not_allowed_is_a_recorded_error_code_never_a_request(session):
     """issue 15 item 1: an outgoing request to a host:port not in allowed_hosts is the
     error-code HTTP-request-denied, recorded, and the server there never saw it."""
-    _, db, answers, _, _, _, _, other_seen = session
+    _, db, answers, _, _, _, _, other_seen, _ = session
     assert other_seen == []
     denied = [ev.payload() for ev in _events(db) if ev.type.startswith("host:wasi:http/outgoing-handler")
               and "err" in ev.payload()["result"]]
@@ -197,7 +206,7 @@ def test_a_host_not_allowed_is_a_recorded_error_code_never_a_request(session):
 def test_a_redacted_header_never_reaches_the_database(session):
     """issue 15 item 1: the actor sends ``authorization: Bearer $PROXY_API_KEY``; the
     server got the secret, the database files hold only its token."""
-    tmp, db, _, _, _, _, upstream_seen, _ = session
+    tmp, db, _, _, _, _, upstream_seen, _, _ = session
     assert upstream_seen and all(s.headers["authorization"] == f"Bearer {SECRET}" for s in upstream_seen)
     found = 0
     for f in tmp.iterdir():
