@@ -49,6 +49,7 @@ from theater.runtime import (
     resource_codec,
 )
 from theater.store import ChainInfo, ChainWriter, ReplayOutcome, Store
+from theater.wasihttp import INCOMING, attach_for_replay, http_state_of, serve_call
 
 from .compare import Comparison, tee
 from .divergence import Divergence
@@ -171,6 +172,10 @@ def preflight(store: Store, info: ChainInfo, header: dict[str, Any], path: Path 
         types = [h.type for h in handlers]
     functions = handler_functions(handlers) if live and handlers is not None else None
     plan = plan_imports(load_imports(comp), types, functions)
+    if live and handlers is not None:  # the handlers' host-local tables (wasi:http), as record has them
+        plan.local.extend(s for h in handlers if (s := getattr(h, "local_state", None)) is not None)
+    else:
+        attach_for_replay(plan, handler_types=types)  # the same tables, granted by the recording
     if live:
         check_import_signatures(plan)
     limits = replay_limits(info.id, header)
@@ -338,6 +343,20 @@ def drive_calls(
                 "signature", writer.length, ev.type, payload, None,
                 f"the replayed component does not export {iface}#{fn}"))
         name, func, sig = found
+        http = http_state_of(actor.plan) if iface.partition("@")[0] == INCOMING else None
+        if http is not None:  # wasi:http/incoming-handler: the recorded request, whole (theater/wasihttp.py)
+            request = payload.get("args", {}).get("request") if isinstance(payload.get("args"), dict) else None
+            if not isinstance(request, dict):
+                return DrivenCalls(outcome=outcome, calls=calls, state=state, divergence=DivergenceSignal(
+                    "signature", writer.length, ev.type, payload.get("args"), None,
+                    f"the recorded arguments of {fn} hold no request"))
+            status, value = serve_call(actor, state=http, request=request)
+            calls += 1
+            if progress is not None:
+                progress(writer.length)
+            if status == "trap":
+                return DrivenCalls(outcome=EndOutcome.TRAPPED, error=value, calls=calls, state=state)
+            continue
         try:
             args = boundary.decode_args(actor.store, sig, payload.get("args"))
             if not boundary.replaying and args:  # gone live (replay --then-live): the live state

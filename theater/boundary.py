@@ -201,6 +201,37 @@ class Boundary:
         self.host_failure = f"{type_}: {e}"
         return HostTrap(f"{type_}: {e}")
 
+    def local_crossing(self, interface: str, function: str, args: Any, live: Callable[[], Any]) -> Any:
+        """One crossing whose arguments and result the caller gives as canonical JSON:
+        a wasi:http request, made of many local resource calls (theater/wasihttp.py),
+        recorded as one event ``host:<interface>#<function>``. Record: ``live()``, both
+        redacted as ``send-http``'s are, appended. Replay: the recorded event must have
+        the same type and arguments; its result is returned, ``live`` never called."""
+        type_ = host_type(interface, function)
+        redact = None if self.redactor is None else self.redactor.for_crossing(
+            "theater:simple/http-client", "send-http")
+        if redact is not None:
+            args = redact[0](args)
+        if self.replaying:
+            ev = self.peek()
+            actual = {"type": type_, "args": args}
+            if ev is None or ev.type != type_:
+                kind = "extra_call" if ev is None or ev.type == END_TYPE or ev.type.startswith("export:") \
+                    else "different_call"
+                raise self._diverge(kind, type_, None if ev is None else {"type": ev.type, **_payload(ev)},
+                                    actual, f"expected {None if ev is None else ev.type}, the replay sent {type_}")
+            recorded = _payload(ev)
+            if recorded.get("args") != args:
+                raise self._diverge("arguments", type_, {"args": recorded.get("args")}, {"args": args},
+                                    f"{type_} sent a different request")
+            self.take()
+            self._append(type_, ev.data)
+            return recorded.get("result")
+        result = live()
+        stored = result if redact is None else redact[1](result)
+        self._append(type_, dumps({"args": args, "result": stored}))
+        return result
+
     # Fast paths for ``func() -> <integer>`` (get-random-u64, a clock's resolution, ...),
     # the commonest crossing. They produce and accept exactly the bytes of the general
     # path, ``{"args":{},"result":N}`` (tests/test_boundary_fastpath.py proves it), and
@@ -311,6 +342,7 @@ class Boundary:
     def call_export(
         self, store: wasmtime.Store, func: Any, interface: str, function: str, sig: FuncSig,
         args: tuple[Any, ...], *, fuel: int, extra: dict[str, Any] | None = None,
+        recorded_args: Any = None, result_of: Callable[[], Any] | None = None,
     ) -> tuple[str, Any]:
         """Call an export through the boundary; returns ``("ok", result)`` or ``("trap", msg)``.
 
@@ -320,7 +352,8 @@ class Boundary:
         """
         type_ = export_type(interface, function)
         try:
-            enc_args = encode_params(sig, args, resource_encoder=_bind(self.resource_encoder, store))
+            enc_args = recorded_args if recorded_args is not None else encode_params(
+                sig, args, resource_encoder=_bind(self.resource_encoder, store))
         except CodecError as e:
             from .errors import ComponentError
 
@@ -345,7 +378,7 @@ class Boundary:
             outcome = ("ok", result)
         if outcome[0] == "ok":
             try:
-                body = {"args": enc_args, "result": encode_result(
+                body = {"args": enc_args, "result": result_of() if result_of is not None else encode_result(
                     sig, outcome[1], resource_encoder=_bind(self.resource_encoder, store))}
             except CodecError as e:  # a result type theater cannot record: the call ends as a trap
                 outcome = ("trap", f"the result of {interface}#{function} cannot be recorded: {e}")

@@ -60,6 +60,9 @@ class Plan:
     resources: dict[str, dict[str, int]] = field(default_factory=dict)  # iface(with version) -> name -> id
     trapped: list[str] = field(default_factory=list)  # ungranted WASI interfaces
     resource_ids: dict[str, int] = field(default_factory=dict)  # resource key (HandleT.key) -> host type id
+    #: host state whose functions run in record and replay alike, never recorded one by
+    #: one (theater/wasihttp.py::HttpState): each has ``bind(boundary, plan)``
+    local: list[Any] = field(default_factory=list)
 
 
 #: Host type ids of resources no handler defines start here, one per resource type in
@@ -301,6 +304,7 @@ class ActorInstance:
     ) -> None:
         eng = engine()
         self.component = component
+        self.plan = plan
         self.boundary = boundary
         self.fuel = fuel
         self.interrupt = interrupt
@@ -313,6 +317,9 @@ class ActorInstance:
             by_iface.setdefault(b.interface, []).append(b)
         for iface in plan.resources:
             by_iface.setdefault(iface, [])
+        overrides: dict[tuple[str, str], Callable[..., Any]] = {}
+        for ext in plan.local:
+            overrides.update(ext.bind(boundary, plan))
         with linker.root() as root:
             for iface, binds in by_iface.items():
                 with root.add_instance(iface) as inst:
@@ -321,6 +328,9 @@ class ActorInstance:
                     for b in binds:
                         live = canonical_live(b.live, b.sig, plan) if getattr(b.live, "canonical", False) else b.live
                         fn = boundary.wrap_import(b.interface, b.function, b.sig, live)
+                        override = overrides.get((versionless(b.interface)[0], b.function))
+                        if override is not None:
+                            fn = override(fn, b.sig)
                         # checked before the crossing, in record and replay alike
                         inst.add_func(b.function, fn if interrupt is None else interrupt.guard(fn))
         linker.define_unknown_imports_as_traps(component)
@@ -598,6 +608,7 @@ def load_actor_component(manifest: Any, handlers: Iterable[Handler]) -> LoadedCo
     except ComponentError as e:  # name the file: the manifest may point anywhere
         raise ComponentError(f"{manifest.component}: {e}") from None
     plan = plan_imports(load_imports(component), [h.type for h in handlers], handler_functions(handlers))
+    plan.local.extend(s for h in handlers if (s := getattr(h, "local_state", None)) is not None)
     check_import_signatures(plan)
     exports = {versionless(n)[0]: isig for n, isig in component_exports(engine(), component).items()}
     return LoadedComponent(data=data, sha=hashlib.sha256(data).hexdigest(), component=component, plan=plan,

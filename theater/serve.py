@@ -24,12 +24,13 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from wasmtime.component import Record
 
 from .boundary import Boundary
-from .canonical import canonical_json
+from .canonical import canonical_json, decode_tagged_bytes, encode_tagged_bytes
 from .convention import ACTOR, HTTP_HANDLERS, REJECTED_TYPE, apply_result, end_detail, export_args
 from .errors import ComponentError, Interrupted
 from .handlers import build_handlers
@@ -48,6 +49,8 @@ from .runtime import (
     resource_codec,
 )
 from .store import Store
+from .text import inert
+from .wasihttp import INCOMING, http_state_of, serve_call
 
 POLL = 0.05  # seconds between stop checks while no request waits
 
@@ -112,9 +115,16 @@ def serve(
         rt.sink = sink
     loaded = load_actor_component(manifest, handlers)
     data, component, plan, exports = loaded.data, loaded.component, loaded.plan, loaded.exports
-    if "handle-request" not in getattr(exports.get(HTTP_HANDLERS), "funcs", {}):
-        raise ComponentError(f"{manifest.component}: the component does not export {HTTP_HANDLERS}#handle-request; "
-                             "theater serve runs an actor that answers HTTP requests")
+    proxy = "handle" in getattr(exports.get(INCOMING), "funcs", {})  # wasi:http (componentize-py's proxy world)
+    http_state = http_state_of(plan)
+    if not proxy and "handle-request" not in getattr(exports.get(HTTP_HANDLERS), "funcs", {}):
+        raise ComponentError(f"{manifest.component}: the component exports neither {HTTP_HANDLERS}#handle-request "
+                             f"nor {INCOMING}#handle; theater serve runs an actor that answers HTTP requests")
+    if proxy and http_state is None:
+        from .errors import ManifestError
+
+        raise ManifestError(f"{manifest.path}: the actor exports {INCOMING}#handle, whose requests are wasi:http "
+                            'resources: add a [[handler]] with type = "wasi-http" to the manifest')
     has_init = "init" in getattr(exports.get(ACTOR), "funcs", {})
     try:
         check_export_signatures(exports, {"init", "handle-request"})
@@ -179,7 +189,11 @@ def serve(
             assert arrival.request is not None
             before = writer.length
             try:
-                status, value = actor.call(*export_args("http", state, _record(*arrival.request), served + 1))
+                if proxy:
+                    assert http_state is not None
+                    status, value = serve_call(actor, state=http_state, request=_wasi_request(arrival.request))
+                else:
+                    status, value = actor.call(*export_args("http", state, _record(*arrival.request), served + 1))
             except Interrupted:
                 arrival.answer(503, [], b"theater: stopping\n")
                 if writer.length > before:  # host events of an unfinished call: keep the chain incomplete
@@ -191,6 +205,9 @@ def serve(
                 arrival.answer(500, [("content-type", "text/plain")], b"theater: the actor trapped\n")
                 outcome, error = EndOutcome.TRAPPED, value
                 break
+            if proxy:
+                arrival.answer(*_wasi_answer(value))
+                continue
             ok, new_state, response, err = apply_result("handle-request", value)
             if not ok:
                 arrival.answer(500, [("content-type", "text/plain")], b"theater: the actor returned an error\n")
@@ -231,6 +248,28 @@ def serve(
         if not writer.finished:
             writer.abandon()
         close_handlers(handlers)
+
+
+def _wasi_request(request: tuple[str, str, list[tuple[str, str]], bytes | None]) -> dict[str, Any]:
+    """A request as ``wasi:http/incoming-handler#handle`` records it (theater/wasihttp.py)."""
+    method, uri, headers, body = request
+    authority = next((v for k, v in headers if k.lower() == "host"), None)
+    return {"method": method, "uri": uri, "headers": [[k, v] for k, v in headers], "scheme": "http",
+            "authority": authority, "body": None if body is None else encode_tagged_bytes(body)}
+
+
+def _wasi_answer(answer: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What to send for a wasi:http actor's recorded answer (``ok``, ``err`` or ``none``)."""
+    text = [("content-type", "text/plain")]
+    if isinstance(answer, dict) and isinstance(answer.get("ok"), dict):
+        resp = answer["ok"]
+        body = decode_tagged_bytes(resp.get("body")) or b""
+        return _response(SimpleNamespace(status=resp["status"], headers=resp["headers"], body=body))
+    if isinstance(answer, dict) and "err" in answer:
+        err = answer["err"]
+        case = err.get("case") if isinstance(err, dict) else err
+        return 500, text, f"theater: the actor answered error-code {inert(str(case))}\n".encode()
+    return 500, text, b"theater: the actor set no response\n"
 
 
 def _head(arrival: Arrival) -> dict[str, Any]:

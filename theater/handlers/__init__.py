@@ -74,9 +74,11 @@ def registry() -> dict[str, type[Handler]]:
     from .runtime import RuntimeHandler
     from .supervisor import SupervisorHandler
     from .timing import TimingHandler
+    from .wasi_http import WasiHttpHandler
 
     return {h.type: h for h in (RuntimeHandler, RandomHandler, TimingHandler, EnvironmentHandler,
-                                FilesystemHandler, HttpClientHandler, MessageServerHandler, SupervisorHandler)}
+                                FilesystemHandler, HttpClientHandler, MessageServerHandler, SupervisorHandler,
+                                WasiHttpHandler)}
 
 
 # Which handler type provides an interface, for "not granted" messages.

@@ -55,7 +55,7 @@ def host_allowed(patterns: list[str], host: str, port: int | None) -> bool:
 
 class HttpClientHandler(Handler):
     type = "http-client"
-    interfaces = {"theater:simple/http-client": ("send-http",)}
+    interfaces = {"theater:simple/http-client": ("send-http",), "wasi:http/outgoing-handler": ("handle",)}
     settings_schema = {
         "allowed_hosts": list, "timeout": (int, float), "max_response_bytes": int,
         "follow_redirects": bool, "max_redirects": int, "redact_headers": list, "redact_env": list,
@@ -173,5 +173,43 @@ class HttpClientHandler(Handler):
         raw_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw]
         return response.status_code, raw_headers, b"".join(chunks), response.headers.get("location")
 
+    def connect(self, handlers: list[Handler]) -> None:
+        """``wasi:http/outgoing-handler`` requests (theater/wasihttp.py) go out through
+        :meth:`send_wasi`, when the wasi-http handler is granted too."""
+        for h in handlers:
+            state = getattr(h, "local_state", None)
+            if h.type == "wasi-http" and state is not None:
+                state.outgoing = self.send_wasi
+
+    def send_wasi(self, args: dict[str, Any]) -> dict[str, Any]:
+        """One wasi:http outgoing request, as recorded (``{"req": http-request}`` in the
+        canonical form of ``send-http``'s): ``{"ok": http-response}``, or ``{"err":
+        error-code, "message": why}`` for what ``send-http`` answers ``err``."""
+        from types import SimpleNamespace
+
+        from ..canonical import decode_tagged_bytes, encode_tagged_bytes
+
+        req = args["req"]
+        body = None if req.get("body") is None else decode_tagged_bytes(req["body"]["some"])
+        out = self.send_http(None, SimpleNamespace(method=req["method"], uri=req["uri"],
+                                                   headers=[tuple(h) for h in req["headers"]], body=body))
+        if isinstance(out, str):
+            return {"err": _error_code(out), "message": out}
+        return {"ok": {"status": out.status, "headers": [list(h) for h in out.headers],
+                       "body": {"some": encode_tagged_bytes(out.body)}}}
+
     def functions(self) -> dict[str, dict[str, LiveFn]]:
         return {"theater:simple/http-client": {"send-http": self.send_http}}
+
+
+def _error_code(message: str) -> dict[str, Any]:
+    """The wasi:http ``error-code`` of a ``send-http`` error message."""
+    for prefix, case in (("host not allowed", "HTTP-request-denied"), ("scheme ", "HTTP-request-denied"),
+                         ("redirect to", "HTTP-request-denied"), ("invalid uri", "HTTP-request-URI-invalid"),
+                         ("timed out", "connection-timeout"), ("response larger", "HTTP-response-body-size"),
+                         ("more than max_redirects", "loop-detected")):
+        if message.startswith(prefix):
+            return {"case": case, "value": None}
+    if "ConnectError" in message:
+        return {"case": "connection-refused", "value": None}
+    return {"case": "internal-error", "value": {"some": message}}
