@@ -36,10 +36,14 @@ toolchains: $(STAMP)
 	-$(BIN)/python -m fixtures.toolchains install
 
 # The layer contracts first (pyproject.toml [tool.importlinter]; CI runs this target), then
-# the suite, closing with its 15 slowest tests.
+# the suite, closing with its 15 slowest tests. The suite runs in TEST_JOBS processes
+# (pytest-xdist; each file's tests in one of them, so a module fixture is built once);
+# `make test TEST_JOBS=0` runs it in this one.
+TEST_JOBS ?= 2
 test: $(STAMP) toolchains
 	$(BIN)/lint-imports --no-logo
-	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(PYCACHE) $(BIN)/python -m pytest -q --durations=15
+	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(PYCACHE) $(BIN)/python -m pytest -q --durations=15 \
+		-n $(TEST_JOBS) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m bench --benchmark-only --benchmark-columns=min,mean,rounds tests/bench

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from theater import fleet
-from theater.engine import is_sha256_hex, load_component, read_component_file
+from theater.engine import is_sha256_hex, keep_compiled, load_component, read_component_file
 from theater.errors import ComponentError, Interrupted, TheaterError, UsageError
 from theater.outcomes import ReplayOutcome
 from theater.runtime import Interrupt
@@ -117,11 +117,16 @@ class ReplayTask:
 
 # -- the worker ------------------------------------------------------------------
 
+#: imported once by the local workers' fork server (theater/fleet.py) before any worker
+#: starts: what a first replay would otherwise import in each worker
+FLEET_PRELOAD = ("theater._fleet_preload",)
+
 
 def replay_task(task: ReplayTask, component: bytes | None) -> ChainReplay:
     """Replay one recording in this worker's scratch database (runs in a worker)."""
     info = task.rows.info
     start = time.perf_counter()
+    keep_compiled(8)  # a worker replays many chains of few components: compile (or read) each once
     scratch = fleet.scratch_store()
     clear_chains(scratch)
     path: Path | None = None

@@ -124,3 +124,31 @@ class MemoryWriter:
     def append(self, type_: str, data: bytes) -> bytes:
         self.events.append((type_, data))
         return b""
+
+
+# -- running under pytest-xdist (`make test`: -n 2) ----------------------------------
+# An xdist worker was found running with COLUMNS=80 in its environment where the
+# controller had none (its source not traced), and `theater chains` cuts actor names to
+# fit a COLUMNS it sees: tests that check the uncut names of a pipe failed only under -n 2.
+# The controller hands each worker its own terminal variables, and the worker puts
+# them back as they were (removed where the controller had none).
+_TERMINAL_VARS = ("COLUMNS", "LINES")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: object) -> None:
+    """xdist controller: give each worker the controller's terminal variables."""
+    node.workerinput["theater_terminal"] = {k: os.environ.get(k) for k in _TERMINAL_VARS}  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """xdist worker: the controller's terminal variables, not the bootstrap's."""
+    given = getattr(session.config, "workerinput", {}).get("theater_terminal")
+    if given is None:
+        return
+    for k, v in given.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

@@ -341,3 +341,93 @@ def test_verify_all_jobs_equals_the_serial_verify(db: Path) -> None:
     assert [c["ok"] for c in chains].count(False) == 1
     text = run_cli("verify", "--all", "--db", str(db), "--jobs", "2")
     assert text.returncode == 1 and victim in text.stderr and "hash_mismatch" in text.stderr
+
+
+def worker_setting(args: tuple[str, str], component: bytes | None) -> tuple[str | None, str, int]:
+    """What a local worker sees: the variable, its folder, and its parent process."""
+    return os.environ.get("THEATER_TEST_FLEET_SETTING"), os.getcwd(), os.getppid()
+
+
+def test_workers_see_the_callers_environment_and_folder_of_this_run(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """issue 16 (--jobs 2 >= 1.7x): local workers are forked from a fork server that
+    imported the engine and the handlers once, at the process's first pool; each run's
+    workers still see the caller's environment and working folder as they are at that
+    run, as spawned workers did."""
+    got: dict[str, object] = {}
+
+    def go() -> object:
+        fleet.run_local(worker_setting, [fleet.Task(key="a", args=("a", ""))], {}, jobs=1, timeout=30, retries=0,
+                        on_result=lambda t, r, n: got.update({t.key: r}), failed=lambda t, reason, n: reason)
+        return got.pop("a")
+
+    monkeypatch.setenv("THEATER_TEST_FLEET_SETTING", "first")
+    env, cwd, server = go()  # type: ignore[misc]
+    assert (env, cwd) == ("first", os.getcwd()) and server != os.getpid()  # forked by the server, not by us
+    monkeypatch.setenv("THEATER_TEST_FLEET_SETTING", "second")  # the fork server is running by now
+    monkeypatch.chdir(tmp_path)
+    assert go() == ("second", str(tmp_path), server)
+
+
+def test_kept_components_load_once_and_their_signatures_are_walked_once() -> None:
+    """issue 16 (--jobs 2 >= 1.7x): a fleet worker keeps its compiled components
+    (engine.keep_compiled): the same bytes give the same component object, whose
+    imports and exports are walked once and handed out as copies; off (the default),
+    each load is a new object, as before; at most ``limit`` are kept."""
+    from theater import engine
+    from theater.wittypes import component_exports, component_imports
+
+    data = wat_path("counter").read_bytes()
+    assert engine._KEPT is None
+    assert engine.load_component(data) is not engine.load_component(data)
+    engine.keep_compiled(2)
+    try:
+        comp = engine.load_component(data)
+        assert engine.load_component(data) is comp
+        eng = engine.engine()
+        exports, again = component_exports(eng, comp), component_exports(eng, comp)
+        assert exports == again and exports is not again and exports
+        assert component_imports(eng, comp) == component_imports(eng, engine.load_component(data, use_cache=False))
+        engine.load_component(wat_path("random_loop").read_bytes())
+        engine.load_component(wat_path("coin").read_bytes())  # past the limit: the oldest goes
+        assert engine.load_component(data) is not comp
+    finally:
+        engine.keep_compiled(0)
+    assert engine._KEPT is None
+
+
+def test_the_progress_bar_shows_on_a_terminal_and_ends_cleanly(db: Path) -> None:
+    """issue 16 item 1: on a terminal (a real pty: the process boundary is the point)
+    `replay --all` draws a bar of chains done on stderr, then erases it and shows the
+    cursor again: the per-chain lines and the summary are what remains, the exit is 0."""
+    import pty
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    leader, follower = pty.openpty()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="100", LINES="30", TERM="xterm-256color")
+    env.pop("THEATER_DB", None)
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "theater", "replay", "--all", "--db", str(db), "--jobs", "1"],
+                            stdin=follower, stdout=follower, stderr=follower, env=env, close_fds=True)
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0
+    text = out.decode("utf-8", "replace")
+    assert "chains" in text and "/6" in text  # the bar: its label, done of 6
+    hide, show = text.find("\x1b[?25l"), text.rfind("\x1b[?25h")
+    assert 0 <= hide < show  # the cursor is hidden while the bar runs, shown again after
+    tail = text[show:]
+    assert "replayed 6 recordings: 6 verified" in tail and "chains" not in tail  # the bar is gone
+    assert text.count("verified  ") == 6 and "Traceback" not in text

@@ -22,6 +22,7 @@ from test_fleet import INPUTS, _manifest
 from fixtures.build import wat_path
 from theater import fleet
 from theater.manifest import load_manifest
+from theater.outcomes import ReplayOutcome
 from theater.recorder import Input, record
 from theater.store import Store
 
@@ -171,6 +172,129 @@ def test_a_killed_cluster_worker_is_survived_and_bad_bytes_refused(cluster: str,
         client.close()
     killed = Path(marker).read_text()
     victim = str(got["victim"]).split(":")
-    assert victim[0] == "victim" and victim[1] != killed and victim[2] == str(len(data))
+    assert victim[0] == "victim", got
+    assert victim[1] != killed and victim[2] == str(len(data))
     assert str(got["a"]).startswith("a:") and str(got["b"]).startswith("b:")
     assert str(got["forged"]).startswith("FAILED: ComponentMismatch: the component bytes sent as 0000")
+
+
+# the scheduler's HTTP server (health, metrics) moves off a busy 8787 with a warning, and
+# Dask's own sockets are closed by its event loop after the warning filter saw them
+@pytest.mark.filterwarnings("ignore:Port 8787 is already in use", "ignore::ResourceWarning",
+                            "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_local_cluster_of_processes_gives_the_serial_results(recordings: Path, tmp_path: Path) -> None:
+    """issue 16 (done when): `replay_all` on a real `distributed.LocalCluster(processes=True,
+    n_workers=2)` gives, chain for chain, what the serial `replay --verify` of each
+    recording gives, divergences and their reports included, and stores every outcome."""
+    import distributed
+    from test_fleet import _fleet, _serial
+
+    from replay.fleet import replay_all
+
+    db, serial_db = tmp_path / "lc.db", tmp_path / "serial.db"
+    shutil.copyfile(recordings, db)
+    shutil.copyfile(recordings, serial_db)
+    build = wat_path("counter_args")
+    serial = _serial(serial_db, None)
+    serial_build = _serial(serial_db, build)
+    store = Store(db)
+    counter = {i.id for i in store.chains() if i.actor == "counter" and i.replay_of is None}
+    expected = {k: (serial_build[k] if k in counter else v) for k, v in serial.items()}
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None) as lc:
+        client = fleet.connect_cluster(lc.scheduler_address)
+        try:
+            res = replay_all(store=store, cluster=client, components={"counter": build})
+        finally:
+            client.close()
+    assert _fleet(res) == expected
+    assert res.count(ReplayOutcome.DIVERGED) == 3 and res.workers == 2 and not res.ok
+    assert sorted(r.source for r in store.replays()) == sorted(expected)
+    store.close()
+
+
+def test_ctrl_c_on_a_cluster_run_cancels_its_tasks_and_exits_130(cluster: str, recordings: Path,
+                                                                  tmp_path: Path) -> None:
+    """issue 16 item 4: SIGINT to `theater replay --all --cluster` (a process: the signal
+    is the point) while builds that spin keep both workers busy: exit 130 at once with
+    one line on stderr and no traceback, not after the replays' timeout; the
+    scheduler keeps none of the run's tasks; what finished before is stored."""
+    import time
+
+    db = tmp_path / "int.db"
+    shutil.copyfile(recordings, db)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("THEATER_DB", None)
+    proc = subprocess.Popen([sys.executable, "-m", "theater", "replay", "--all", "--db", str(db), "--cluster",
+                             cluster, "--component", f"other={wat_path('spin')}", "--timeout", "8"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    client = fleet.connect_cluster(cluster)
+    try:
+        def ours() -> list[str]:
+            return [str(k) for k in client.run_on_scheduler(  # type: ignore[attr-defined]
+                lambda dask_scheduler: [k for k, ts in dask_scheduler.tasks.items()
+                                        if str(k).startswith("theater-") and ts.state == "processing"])]
+
+        deadline = time.monotonic() + 120
+        while len(ours()) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling the scheduler until both workers run a chain
+        assert proc.poll() is None, proc.communicate()
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+        assert proc.returncode == 130, err
+        assert took < 8, took  # cancelled, not waited for: each spin runs 8 s
+        assert err.count("\n") == 1 and "Traceback" not in err and "interrupt" in err.lower(), err
+        deadline = time.monotonic() + 30
+        while client.run_on_scheduler(  # type: ignore[attr-defined]
+                lambda dask_scheduler: [k for k in dask_scheduler.tasks if str(k).startswith("theater-")]):
+            assert time.monotonic() < deadline, "the run's tasks stayed on the scheduler"
+            time.sleep(0.1)
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
+    store = Store(db)
+    assert len(store.replays()) == out.count("verified  ")
+    store.close()
+
+
+def scratch_then_die(args: tuple[str, str], component: bytes | None) -> str:
+    """Make this worker's scratch database, then SIGKILL the worker the first time (a
+    marker file holds its pid): it dies holding its /dev/shm scratch folder."""
+    key, marker = args
+    fleet.scratch_store()
+    if key == "victim" and not os.path.exists(marker):
+        Path(marker).write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return f"{key}:{os.getpid()}"
+
+
+def test_a_killed_cluster_worker_leaves_no_scratch_after_the_next_run(cluster: str, tmp_path: Path) -> None:
+    """issue 16 item 4: a Dask worker SIGKILLed mid-task runs no exit handler, so its
+    scratch folder (theater-fleet-<pid>-... in /dev/shm) outlives it; the next run
+    removes it (each worker sweeps the folders of processes that no longer run), and
+    leaves the live workers' folders alone."""
+    client = fleet.connect_cluster(cluster)
+    marker = str(tmp_path / "marker")
+    got: dict[str, object] = {}
+
+    def run(keys: tuple[str, ...]) -> None:
+        fleet.run_cluster(client, scratch_then_die, [fleet.Task(key=k, args=(k, marker)) for k in keys], {},
+                          timeout=60, retries=1, on_result=lambda t, r, n: got.update({t.key: r}),
+                          failed=lambda t, reason, n: f"FAILED: {reason}")
+
+    base = Path(fleet._scratch_base() or __import__("tempfile").gettempdir())
+    try:
+        run(("a", "victim", "b"))
+        killed = Path(marker).read_text()
+        assert str(got["victim"]).startswith("victim:") and not str(got["victim"]).endswith(f":{killed}")
+        client.wait_for_workers(2, timeout=120)  # type: ignore[attr-defined]
+        alive = {str(pid) for pid in client.run(os.getpid).values()}  # type: ignore[attr-defined]
+        kept = [p for pid in alive for p in base.glob(f"theater-fleet-{pid}-*")]
+        assert kept  # the worker that survived made one in the first run
+        run(("c", "d"))
+    finally:
+        client.close()
+    assert not list(base.glob(f"theater-fleet-{killed}-*"))
+    assert all(p.is_dir() for p in kept)  # the live workers' folders are theirs still

@@ -13,6 +13,7 @@ artifact's bytes) matches the bytes read; anything else is recompiled over.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -88,10 +89,33 @@ def cache_dir() -> Path:
     return Path(env) if env else Path(os.path.expanduser("~")) / ".cache" / "theater" / "compiled"
 
 
+@functools.cache
 def _wasmtime_version() -> str:
+    """The installed wasmtime's version (read once: importlib.metadata scans the
+    installed distributions, about 3 ms a call)."""
     from importlib.metadata import version
 
     return version("wasmtime")
+
+
+#: compiled components kept in this process by cache key (:func:`keep_compiled`); None: off
+_KEPT: dict[str, tuple[wasmtime.Engine, wc.Component]] | None = None
+_KEPT_MAX = 0
+
+
+def keep_compiled(limit: int) -> None:
+    """Keep up to ``limit`` compiled components in this process, by cache key, so that
+    loading the same bytes again costs a hash and no deserialization (a fleet worker
+    replays many chains of one component: replay/fleet.py); called again, it keeps
+    what it holds, up to the new ``limit``. Off by default (``0`` turns it off): a
+    process that loads a component once reads the disk cache as before."""
+    global _KEPT, _KEPT_MAX
+    if limit <= 0:
+        _KEPT, _KEPT_MAX = None, 0
+        return
+    _KEPT, _KEPT_MAX = (_KEPT if _KEPT is not None else {}), limit
+    while len(_KEPT) > limit:
+        _KEPT.pop(next(iter(_KEPT)))  # the oldest
 
 
 def cache_key(data: bytes) -> str:
@@ -212,9 +236,12 @@ def load_component(data: bytes, *, use_cache: bool = True) -> wc.Component:
     The cache key is computed from ``data`` itself (:func:`cache_key`)."""
     eng = engine()
     key = cache_key(data)
+    if use_cache and _KEPT is not None and (kept := _KEPT.get(key)) is not None and kept[0] is eng:
+        return kept[1]
     if use_cache:
         cached = _load_cached(eng, key)
         if cached is not None:
+            _keep(key, eng, cached)
             return cached
     if _is_core_module(data):
         raise ComponentError(
@@ -235,7 +262,15 @@ def load_component(data: bytes, *, use_cache: bool = True) -> wc.Component:
         raise ComponentError(f"cannot compile the component: {why}") from None
     if use_cache:
         _store_cached(key, comp)
+        _keep(key, eng, comp)
     return comp
+
+
+def _keep(key: str, eng: wasmtime.Engine, comp: wc.Component) -> None:
+    if _KEPT is not None:
+        if len(_KEPT) >= _KEPT_MAX:
+            _KEPT.pop(next(iter(_KEPT)))  # the oldest
+        _KEPT[key] = (eng, comp)
 
 
 def read_component_file(path: Path) -> bytes:

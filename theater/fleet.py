@@ -10,7 +10,8 @@ Faults: a worker process that dies has the chains it held retried (``retries`` t
 then reported failed with the reason); a task with no result ``timeout`` + :data:`GRACE`
 seconds after it started (the worker-side timeout did not stop it) has its worker
 killed and is reported failed; a cluster that returns nothing for that long has its
-pending tasks reported failed. The caller's :class:`~theater.runtime.Interrupt`
+pending tasks reported failed. Scratch folders left by a killed process are removed
+by the next run (:func:`sweep_scratch`). The caller's :class:`~theater.runtime.Interrupt`
 (Ctrl-C) cancels everything and raises :class:`~theater.errors.Interrupted`.
 
 Only one task runs at a time in a worker process (a lock): a replay's timeout stops
@@ -26,6 +27,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -119,11 +121,19 @@ def _component(sha: str | None) -> bytes | None:
     return data
 
 
-def _pool_init(components: dict[str, bytes], started: Any, root: str) -> None:
+def _pool_init(components: dict[str, bytes], started: Any, root: str,
+               setting: tuple[dict[str, str], str] | None = None) -> None:
     """A local worker: Ctrl-C is the coordinator's to handle; take the components, the
     queue that tells the coordinator when a task starts, and the folder to keep the
-    scratch database in (the coordinator removes it, even after a worker was killed)."""
+    scratch database in (the coordinator removes it, even after a worker was killed).
+    ``setting`` is the coordinator's environment and working folder now: a worker forked
+    from the fork server would otherwise have the server's, from when it started."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if setting is not None:
+        env, cwd = setting
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(cwd)
     for sha, data in components.items():
         _accept(sha, data)
     _SCRATCH["started"] = started
@@ -152,11 +162,47 @@ def scratch_store() -> Store:
 
     store = _SCRATCH.get("store")
     if store is None:
-        folder = Path(tempfile.mkdtemp(prefix="theater-fleet-", dir=_SCRATCH.get("root") or _scratch_base()))
+        root = _SCRATCH.get("root")
+        if root is None:  # a Dask worker: nobody removes its folder if it is killed, the next one does
+            sweep_scratch()
+        folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=root or _scratch_base()))
         atexit.register(shutil.rmtree, folder, True)
         store = Store(folder / "scratch.db")
         _SCRATCH["store"], _SCRATCH["folder"] = store, folder
     return store
+
+
+#: the scratch folders' names: ``theater-fleet-<pid>-<random>``, the pid of the process
+#: that made it (a Dask worker's, or a local coordinator's)
+_PREFIX = "theater-fleet-"
+
+
+def sweep_scratch(base: str | None = None) -> list[Path]:
+    """Remove the scratch folders (in ``base``, default /dev/shm or the temp folder)
+    left by processes of this user that no longer run: a worker or coordinator killed
+    by SIGKILL or the OOM killer runs no exit handler. Returns what it removed. A
+    folder whose pid runs again (reused) is left for a later sweep."""
+    folder = Path(base or _scratch_base() or tempfile.gettempdir())
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        pid = entry.name[len(_PREFIX):].partition("-")[0]
+        if not entry.name.startswith(_PREFIX) or not pid.isdigit():
+            continue
+        try:
+            st = entry.lstat()
+            if st.st_uid != os.getuid() or not entry.is_dir() or entry.is_symlink():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+        except (OSError, OverflowError):
+            continue  # alive (or not ours to signal): in use
+    return removed
 
 
 def _scratch_base() -> str | None:
@@ -228,15 +274,32 @@ def _note_starts(started: Any, running: dict[Future[Any], tuple[Task, float, flo
                 break
 
 
+def _context(fn: TaskFn) -> Any:
+    """How local workers start: forked from multiprocessing's fork server, which imports
+    the caller's main module, ``fn``'s module (for a replay: the engine, wasmtime,
+    SQLite) and the modules that one names in ``FLEET_PRELOAD`` once,
+    so a worker starts in milliseconds with them imported instead of importing them
+    itself (about 0.7 s of CPU each). Nothing of the caller's state is inherited: the
+    server is a fresh interpreter, started at the first pool of the process and reused.
+    Where there is no fork server (not POSIX), spawned workers."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    module = sys.modules.get(fn.__module__)
+    ctx.set_forkserver_preload(["__main__", *getattr(module, "FLEET_PRELOAD", ()), fn.__module__])
+    return ctx
+
+
 def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jobs: int, timeout: float,
               retries: int, on_result: OnResult, failed: Failed, interrupt: Interrupt | None = None) -> None:
-    """Run every task in ``jobs`` worker processes (spawned: nothing of the caller's,
-    no open database, is inherited). Two tasks per worker are in flight (one waits
-    while one runs); each worker reports when it starts a task, so a task's deadline
-    counts from its start, and only the tasks that had started are charged an attempt
-    when a worker dies."""
-    ctx = multiprocessing.get_context("spawn")
-    root = tempfile.mkdtemp(prefix="theater-fleet-", dir=_scratch_base())
+    """Run every task in ``jobs`` worker processes (forked from a fresh fork server:
+    nothing of the caller's, no open database, is inherited; :func:`_context`). Two
+    tasks per worker are in flight (one waits while one runs); each worker reports
+    when it starts a task, so a task's deadline counts from its start, and only the
+    tasks that had started are charged an attempt when a worker dies."""
+    ctx = _context(fn)
+    sweep_scratch()
+    root = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=_scratch_base())
     started: Any = None
     begun = time.monotonic()
     queue = deque(tasks)
@@ -254,7 +317,7 @@ def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jo
                 # queue writes at once, with no feeder thread a kill could cut short
                 started = ctx.SimpleQueue()
                 pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
-                                           initargs=(components, started, root))
+                                           initargs=(components, started, root, (dict(os.environ), os.getcwd())))
                 begun = time.monotonic()
                 procs = {}
             broken = False
@@ -355,13 +418,24 @@ def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str
     from distributed import as_completed
 
     token = os.urandom(4).hex()
+    try:  # what killed workers left (their exit handlers never ran): removed by each worker
+        client.run(sweep_scratch)
+    except Exception:  # noqa: BLE001 - a worker that cannot sweep still replays
+        pass
     scattered = {sha: client.scatter(data, broadcast=True, hash=False) for sha, data in components.items()}
     futures: dict[Any, Task] = {}
-    for i, task in enumerate(tasks):
+    resent: Counter[str] = Counter()
+
+    def submit(task: Task, i: int) -> Any:
         fut = client.submit(_dask_call, fn, task.args, task.component,
                             scattered.get(task.component) if task.component else None,
-                            key=f"theater-{token}-{i}-{task.key}", retries=retries, pure=False)
+                            key=f"theater-{token}-{i}-{resent[task.key]}-{task.key}", retries=retries, pure=False)
         futures[fut] = task
+        return fut
+
+    for i, task in enumerate(tasks):
+        submit(task, i)
+    index = {task.key: i for i, task in enumerate(tasks)}
     pending = set(futures)
     last = time.monotonic()
     nap = threading.Event()
@@ -380,7 +454,19 @@ def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str
                 pending.discard(fut)
                 task = futures[fut]
                 if fut.status == "finished":
-                    on_result(task, fut.result(), 1)
+                    on_result(task, fut.result(), 1 + resent[task.key])
+                elif fut.status == "cancelled" and resent[task.key] < retries:
+                    # a worker's death can take the scattered component with it (the scheduler
+                    # then drops the tasks that needed it): scatter it again, send the task again
+                    resent[task.key] += 1
+                    sha = task.component
+                    if sha is not None:
+                        old, scattered[sha] = scattered[sha], client.scatter(components[sha], broadcast=True,
+                                                                             hash=False)
+                        old.release()
+                    again = submit(task, index[task.key])
+                    pending.add(again)
+                    finished.add(again)  # type: ignore[no-untyped-call]
                 else:
                     exc = fut.exception() if fut.status == "error" else None
                     reason = ("cancelled on the cluster" if exc is None else
@@ -418,4 +504,4 @@ def run(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jobs: in
 
 
 __all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "GRACE", "Interrupted", "Task", "component_file",
-           "connect_cluster", "cpu_count", "run", "run_cluster", "run_local", "scratch_store"]
+           "connect_cluster", "cpu_count", "run", "run_cluster", "run_local", "scratch_store", "sweep_scratch"]

@@ -27,6 +27,7 @@ How things appear in wasmtime-py 50 (measured):
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -419,11 +420,33 @@ def resource_groups(sigs: dict[str, InterfaceSig]) -> dict[str, list[tuple[str, 
     return out
 
 
+#: the signatures of each live component object, (engine, imports, exports): walking
+#: wasmtime's type objects is about a fifth of a short replay, and a process that keeps
+#: its compiled components (engine.keep_compiled: a fleet worker) loads one many times
+_SIGS: weakref.WeakKeyDictionary[Any, tuple[Engine, dict[str, InterfaceSig] | None,
+                                            dict[str, InterfaceSig] | None]] = weakref.WeakKeyDictionary()
+
+
+def _sigs(engine: Engine, component: wc.Component, which: int) -> dict[str, InterfaceSig]:
+    entry = _SIGS.get(component)
+    if entry is None or entry[0] is not engine:
+        entry = (engine, None, None)
+    got = entry[1] if which == 1 else entry[2]
+    if got is None:
+        ty = component.type
+        got = _collect(engine, ty.imports(engine) if which == 1 else ty.exports(engine))
+        entry = (engine, got, entry[2]) if which == 1 else (engine, entry[1], got)
+        _SIGS[component] = entry
+    return dict(got)
+
+
 def component_imports(engine: Engine, component: wc.Component) -> dict[str, InterfaceSig]:
-    """Imported interfaces by full name; root-level function imports under :data:`ROOT`."""
-    return _collect(engine, component.type.imports(engine))
+    """Imported interfaces by full name; root-level function imports under :data:`ROOT`
+    (walked once per component object)."""
+    return _sigs(engine, component, 1)
 
 
 def component_exports(engine: Engine, component: wc.Component) -> dict[str, InterfaceSig]:
-    """Exported interfaces by full name; root-level function exports under :data:`ROOT`."""
-    return _collect(engine, component.type.exports(engine))
+    """Exported interfaces by full name; root-level function exports under :data:`ROOT`
+    (walked once per component object)."""
+    return _sigs(engine, component, 2)

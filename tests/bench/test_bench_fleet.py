@@ -57,7 +57,8 @@ def test_jobs_2_against_jobs_1(benchmark, fleet_db: Path, table: Callable[[Row],
     table(Row(f"replay --all: {N} small recordings (counter.wat, 9 events), --jobs 2",
               f"{best:.2f} s ({best / N * 1000:.1f} ms/chain)", f"--jobs 1: {base:.2f} s", f"{ratio:.2f}x faster",
               ">= 1.7x", ratio >= 1.7, order=20,
-              notes=["each round: spawn the pool, send 200 tasks, store 200 outcomes"]))
+              notes=["each round: start the pool (workers forked from the fork server, which the first round "
+                     "starts and the others reuse), send 200 tasks, store 200 outcomes"]))
 
 
 def test_cluster_overhead_per_chain(benchmark, fleet_db: Path, table: Callable[[Row], None]) -> None:
