@@ -8,7 +8,11 @@ The cache key is the SHA-256 of the bytes being compiled, computed here, plus th
 wasmtime version and :data:`CONFIG_TAG`: never a string from a header, a database
 or a file name. A compiled artifact is native code, so it is loaded only when the
 digest theater wrote beside it (``<key>.cwasm.sha256``: SHA-256 over the key and the
-artifact's bytes) matches the bytes read; anything else is recompiled over.
+artifact's bytes) matches the bytes read; anything else is recompiled over. Once the
+bytes are hashed, the digest file's second line records the artifact's identity
+(device, inode, size, mtime, ctime) and the file system's time before the hash, so an
+artifact unchanged since is mapped without being read again (docs/performance.md,
+"warm start", says why that keeps every change detected).
 """
 
 from __future__ import annotations
@@ -137,36 +141,152 @@ def _artifact_digest(key: str, artifact: bytes) -> str:
     return hashlib.sha256(_ARTIFACT_TAG + key.encode() + b"\0" + artifact).hexdigest()
 
 
-def _read_nofollow(path: Path) -> bytes | None:
-    """A regular file's bytes, never through a symlink; None if absent or not one."""
+def _open_nofollow(path: Path) -> tuple[int, os.stat_result] | None:
+    """A regular file opened for reading, never through a symlink, and its fstat;
+    None if absent or not one."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return None
+    return fd, st
+
+
+def _read_fd(fd: int) -> bytes | None:
+    try:
         with os.fdopen(fd, "rb", closefd=False) as f:
             return f.read()
+    except OSError:
+        return None
+
+
+def _read_nofollow(path: Path) -> bytes | None:
+    """A regular file's bytes, never through a symlink; None if absent or not one."""
+    opened = _open_nofollow(path)
+    if opened is None:
+        return None
+    try:
+        return _read_fd(opened[0])
+    finally:
+        os.close(opened[0])
+
+
+Ident = tuple[int, int, int, int, int]
+
+
+def _ident(st: os.stat_result) -> Ident:
+    """What changes whenever a file's bytes change through the file system: its device
+    and inode (a replaced file is a new inode), size, mtime and ctime (the kernel sets
+    ctime on every write, rename, link or utime; no user call can set it back)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _ident_line(key: str, digest: str, ident: Ident, stamp: int) -> bytes:
+    """The digest file's second line: the artifact's identity when its bytes were last
+    hashed and the file system's time before that hash began (``stamp``), bound to the
+    key and the digest (a digest file copied to another key, or kept beside another
+    artifact, does not match)."""
+    fields = " ".join(str(v) for v in (*ident, stamp))
+    bound = hashlib.sha256(_ARTIFACT_TAG + f"{key}\0{digest}\0{fields}".encode()).hexdigest()
+    return f"hashed {fields} {bound}".encode()
+
+
+def _parse_ident_line(key: str, digest: str, line: str) -> tuple[Ident, int] | None:
+    parts = line.split(" ")
+    if len(parts) != 8 or parts[0] != "hashed" or not all(p.isdigit() for p in parts[1:7]):
+        return None
+    values = [int(p) for p in parts[1:7]]
+    ident: Ident = (values[0], values[1], values[2], values[3], values[4])
+    if _ident_line(key, digest, ident, values[5]).decode() != line:
+        return None
+    return ident, values[5]
+
+
+def _deserialize_fd(eng: wasmtime.Engine, fd: int) -> wc.Component | None:
+    """Deserialize the open artifact without reading it into Python: wasmtime maps the
+    file itself (``/proc/self/fd``, the inode that was checked, not the path again)."""
+    proc = f"/proc/self/fd/{fd}"
+    try:
+        if os.path.exists(proc):
+            return wc.Component.deserialize_file(eng, proc)
+        artifact = _read_fd(fd)
+        return None if artifact is None else wc.Component.deserialize(eng, artifact)
+    except wasmtime.WasmtimeError:
+        return None
+
+
+def _load_cached(eng: wasmtime.Engine, key: str) -> wc.Component | None:
+    """The cached artifact for ``key``, only if theater wrote it for exactly that key.
+
+    Its bytes are hashed (against the digest theater wrote beside it) the first time,
+    and again whenever its identity (:func:`_ident`) is not the one the digest file
+    recorded when they were last hashed; an artifact unchanged since is mapped by
+    wasmtime without being read or hashed (docs/performance.md, "warm start")."""
+    path = _cache_path(key)
+    side = path.with_name(path.name + ".sha256")
+    opened = _open_nofollow(path)
+    if opened is None:
+        return None
+    fd, st = opened
+    try:
+        lines = (_read_nofollow(side) or b"").decode("ascii", "replace").split("\n")
+        digest = lines[0].strip()
+        ident = _ident(st)
+        known = _parse_ident_line(key, digest, lines[1]) if len(lines) > 1 else None
+        # unchanged since it was hashed: any change since has a ctime no earlier than
+        # the stamp taken before that hash, and the stamp is later than the ctime seen
+        if known is not None and known[0] == ident and ident[4] < known[1]:
+            comp = _deserialize_fd(eng, fd)
+            if comp is not None and _ident(os.fstat(fd)) == ident:
+                return comp
+        return _load_hashed(eng, key, fd, digest, side)
     except OSError:
         return None
     finally:
         os.close(fd)
 
 
-def _load_cached(eng: wasmtime.Engine, key: str) -> wc.Component | None:
-    """The cached artifact for ``key``, only if theater wrote it for exactly that key."""
-    path = _cache_path(key)
-    artifact = _read_nofollow(path)
-    if artifact is None:
-        return None
-    digest = _read_nofollow(path.with_name(path.name + ".sha256"))
-    if digest is None or digest.strip().decode("ascii", "replace") != _artifact_digest(key, artifact):
+def _load_hashed(eng: wasmtime.Engine, key: str, fd: int, digest: str, side: Path) -> wc.Component | None:
+    """Read and hash the artifact; deserialize it if it is the one theater wrote for
+    ``key``, and then record in the digest file that these bytes were hashed."""
+    stamp = _fs_stamp(side.parent)  # the file system's clock, before the read
+    before = _ident(os.fstat(fd))
+    artifact = _read_fd(fd)
+    if artifact is None or digest != _artifact_digest(key, artifact):
         return None  # not written by theater for this key (or damaged): compile instead
     try:
-        return wc.Component.deserialize(eng, artifact)
+        comp = wc.Component.deserialize(eng, artifact)
     except wasmtime.WasmtimeError:
         return None  # stale (another wasmtime build): recompiled and rewritten
+    # remembered only if it did not change while read and its last change is older
+    # than the stamp (a change in the same clock tick as the stamp is hashed again)
+    if stamp is not None and _ident(os.fstat(fd)) == before and before[4] < stamp:
+        try:
+            _write_atomic(side, digest.encode() + b"\n" + _ident_line(key, digest, before, stamp) + b"\n")
+        except OSError:
+            pass  # a read-only cache only costs speed: the next load hashes again
+    return comp
+
+
+def _fs_stamp(folder: Path) -> int | None:
+    """The file system's current time (the mtime of a file created now in ``folder``),
+    on the clock that sets the artifacts' ctime; None if nothing can be created."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".stamp")
+    except OSError:
+        return None
+    try:
+        return os.fstat(fd).st_mtime_ns
+    finally:
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _ensure_cache_dir(folder: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
+from . import fasthost
 from .boundary import Boundary
 from .convention import ACTOR, HTTP_HANDLERS, MESSAGES, SUPERVISED
 from .engine import STOPPING, describe_wasmtime_error, engine, new_store, request_stop
@@ -332,7 +333,7 @@ class ActorInstance:
                         if override is not None:
                             fn = override(fn, b.sig)
                         # checked before the crossing, in record and replay alike
-                        inst.add_func(b.function, fn if interrupt is None else interrupt.guard(fn))
+                        fasthost.add_func(inst, b.function, fn if interrupt is None else interrupt.guard(fn))
         linker.define_unknown_imports_as_traps(component)
         self.store.set_fuel(fuel)
         try:

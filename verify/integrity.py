@@ -32,7 +32,7 @@ from .parallel import (
     part_bounds,
 )
 from .results import Failure, FailureKind, Problem, VerifyResult
-from .walk import OnEvent, finish, header_problem, verify_rows, walk
+from .walk import OnEvent, finish, header_problem, verify_rows, walk_store
 
 
 def verify_chain(
@@ -91,8 +91,7 @@ def _verify_v1(store: Store, info: ChainInfo, progress: Callable[[int], None] | 
     if k > 1:
         result = _verify_parallel(store, info, genesis, k, progress, pool, page)
     if result is None:  # serial, or the parallel walk could not vouch for its result
-        rows = store.hashed_rows(info.id, page=page)
-        result = walk(info.id, genesis, rows, genesis, None, 0, False, progress, on_event)
+        result = walk_store(store, info.id, genesis, 0, None, page, (genesis, None, 0, False), progress, on_event)
     bad_blob = check_blobs(store, info.id, result.events)  # the blobs its verified events refer to
     if bad_blob is not None:
         result = result.with_problems(bad_blob)

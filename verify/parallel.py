@@ -20,7 +20,7 @@ from theater.chain import END_TYPE, HASH_SIZE
 from theater.store import PAGE, ChainInfo, SQLiteError, Store
 
 from .results import VerifyResult
-from .walk import OnEvent, walk
+from .walk import OnEvent, walk_store
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -147,8 +147,8 @@ def _verify_parallel(store: Store, info: ChainInfo, genesis: bytes, k: int,
                 w.conn.send((path, info.id, genesis, bounds[i], stop, page, states[i]))
                 busy[w.conn] = i
             if own:
-                rows = store.hashed_rows(info.id, 0, bounds[1], page=page)
-                results[0] = walk(info.id, genesis, rows, genesis, None, 0, False, own_progress, None)
+                results[0] = walk_store(store, info.id, genesis, 0, bounds[1], page, (genesis, None, 0, False),
+                                        own_progress, None)
         except (OSError, ValueError, SQLiteError):
             return None
         for i in range(k):
@@ -230,8 +230,8 @@ def _serve(conn: Connection) -> None:
 
         try:
             with Store(path, create=False, query_only=True) as store:
-                rows = store.hashed_rows(chain_id, start, stop, page=page)
-                result = walk(chain_id, genesis, rows, head, prev_hash, expected, ended, report, None)
+                result = walk_store(store, chain_id, genesis, start, stop, page,
+                                    (head, prev_hash, expected, ended), report, None)
                 msg: tuple[str, Any] = ("done", result)
         except _Stopped:
             msg = ("stopped", None)

@@ -192,3 +192,80 @@ def _fail(chain_id: str, n: int, ended: bool, head: bytes, kind: FailureKind, se
     return VerifyResult(chain=chain_id, events=n, complete=ended, head=head, problems=(problem,))
 
 
+
+
+def walk_store(
+    store: Any,
+    chain_id: str,
+    genesis: bytes,
+    start: int,
+    stop: int | None,
+    page: int,
+    state: tuple[bytes, bytes | None, int, bool],
+    progress: Callable[[int], None] | None,
+    on_event: OnEvent | None,
+) -> VerifyResult:
+    """:func:`walk` over the rows ``start`` .. ``stop`` of a chain in ``store``, from
+    ``state`` (head, previous hash, next seq, ended), with the same result.
+
+    Reads type ids rather than names (``Store.typed_rows``: no join, no str per row)
+    when the file's layout lets each be mapped to exactly the name the join gives;
+    otherwise reads names (``Store.hashed_rows``)."""
+    head, prev_hash, expected, ended = state
+    typed = store.typed_rows(chain_id, start, stop, page=page)
+    if typed is None:
+        rows = store.hashed_rows(chain_id, start, stop, page=page)
+        return walk(chain_id, genesis, rows, head, prev_hash, expected, ended, progress, on_event)
+    names, rows = typed
+    return walk_typed(chain_id, genesis, rows, names, lambda seq: store.joined_type(chain_id, seq),
+                      head, prev_hash, expected, ended, progress, on_event)
+
+
+def walk_typed(
+    chain_id: str,
+    genesis: bytes,
+    rows: Iterable[tuple[Any, Any, Any, Any]],
+    names: dict[int, Any],
+    joined: Callable[[Any], Any],
+    head: bytes,
+    prev_hash: bytes | None,
+    expected: int,
+    ended: bool,
+    progress: Callable[[int], None] | None,
+    on_event: OnEvent | None,
+) -> VerifyResult:
+    """:func:`walk` over rows ``(seq, hash, type id, data)``: the same judgement of
+    the same rows with their names (``names[id]`` for an int id found there, else
+    ``joined(seq)``), and the same result.
+
+    The fast path is walk's, keyed by the id: a row of an int id whose type was
+    verified before (its hashed field cached, never the end event's) that passes every
+    rule. Any other row is judged by :func:`walk` itself, one row from the current
+    state, its name resolved first."""
+    fields: dict[int, bytes] = {}
+    tag, join, pack, sha256 = EVENT_TAG, b"".join, _Q.pack, hashlib.sha256
+    type_of, int_, bytes_ = type, int, bytes
+    for seq, h, tid, data in rows:
+        if type_of(seq) is int_ and seq == expected and h != prev_hash and type_of(data) is bytes_:
+            tf = fields.get(tid) if type_of(tid) is int_ else None
+            if tf is not None and sha256(join((tag, pack(seq), head, tf, pack(len(data)), data))).digest() == h:
+                head = prev_hash = h
+                expected = seq + 1
+                if on_event is not None:
+                    on_event(seq, h, names[tid], data)
+                if progress is not None and not expected & _PROGRESS_EVERY:
+                    progress(expected)
+                continue
+        name = names.get(tid) if type_of(tid) is int_ and tid in names else joined(seq)
+        result = walk(chain_id, genesis, ((seq, h, name, data),), head, prev_hash, expected, ended, progress,
+                      on_event)
+        if not result.ok:
+            return result
+        head, prev_hash, expected, ended = result.head or head, result.head, result.events, result.complete
+        if ended:
+            fields.clear()  # whatever follows is judged by walk (and fails there)
+        elif type_of(tid) is int_ and type_of(name) is str and name and tid in names:
+            if len(fields) >= 4096:  # bounded, whatever the chain holds
+                fields.clear()
+            fields[tid] = type_field(name)
+    return VerifyResult(chain=chain_id, events=expected, complete=ended, head=head)

@@ -78,7 +78,7 @@ def test_verify_throughput(benchmark, table):
     table(Row(
         f"verify: events/s of `theater verify`, {BIG:,} events", fmt_rate(eps, "events/s"),
         f"bare SHA-256 loop: {fmt_rate(base_eps, 'events/s')}", f"{ratio:.2f}",
-        ">= 0.5 and >= 500,000 events/s", ratio >= 0.5 and eps >= 500_000, order=3,
+        ">= 1.2 (one process: >= 0.85)", ratio >= 1.2 and serial_eps / base_eps >= 0.85, order=3,
         notes=[f"end to end: process start, imports and opening the database included ({ver:.2f} s); "
                f"{procs} process(es), each walking a part of the chain",
                f"one process (THEATER_VERIFY_WORKERS=1): {fmt_rate(serial_eps, 'events/s')} "
