@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from ..app import TheaterApp
 
 FIND = Binding.Group("Find", compact=True)
+#: t and y side by side in the footer ("ty Detail"): the chain screen's footer fits 160 columns
+DETAIL = Binding.Group("Detail", compact=True)
 
 
 class ViewReady(Message):
@@ -77,9 +79,9 @@ class ChainScreen(Screen[None]):
         Binding("l", "follow_link", "Link", id="follow-link", tooltip="Go to the other chain's event of a link"),
         Binding("escape", "back", "Back", id="back", tooltip="Back to the chains"),
         # the event detail's t and y (tui/detail.py) while the list has the focus
-        Binding("t", "detail('cycle_view')", "View", id="chain-detail-view",
+        Binding("t", "detail('cycle_view')", "View", id="chain-detail-view", group=DETAIL,
                 tooltip="Show every byte value as text, JSON, hex, or each as it reads (auto)"),
-        Binding("y", "detail('copy')", "Copy", id="chain-detail-copy",
+        Binding("y", "detail('copy')", "Copy", id="chain-detail-copy", group=DETAIL,
                 tooltip="Copy the hash; again: the event JSON; again: the decoded values"),
     ]
 
