@@ -329,7 +329,15 @@ class ActorInstance:
 
     def export(self, interface: str, function: str) -> tuple[str, Any, FuncSig] | None:
         """Find an export by versionless interface name: (full name, func, sig); None if
-        the component has no such function."""
+        the component has no such function. Looked up once per instance (the same
+        ``Func`` object each time, so its types are read once: theater/fasttypes.py)."""
+        cache: dict[tuple[str, str], tuple[str, Any, FuncSig] | None] = self.__dict__.setdefault("_exports", {})
+        key = (interface, function)
+        if key not in cache:
+            cache[key] = self._find_export(interface, function)
+        return cache[key]
+
+    def _find_export(self, interface: str, function: str) -> tuple[str, Any, FuncSig] | None:
         for name, isig in self.exports.items():
             if versionless(name)[0] == interface and function in isig.funcs:
                 idx = self.instance.get_export_index(self.store, name)
