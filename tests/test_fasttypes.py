@@ -56,6 +56,62 @@ def test_a_functions_types_are_read_once():
     assert _as_installed() == ORIGINALS
 
 
+class TypedEcho(Echo):
+    """The echo component with its host functions registered by fasttypes.add_func
+    (their types read on the first call, then kept), as theater's runtime does."""
+
+    def __init__(self) -> None:
+        import wasmtime.component as wc
+        from test_fastvalues import ECHO_WAT
+
+        from theater.engine import engine, new_store
+
+        self.store = new_store()
+        self.store.set_fuel(10**12)
+        self.seen: list[Any] = []
+        linker = wc.Linker(engine())
+
+        def echo(store: Any, value: Any) -> Any:
+            self.seen.append(value)
+            return value
+
+        with linker.root() as root, root.add_instance("host") as host:
+            for name in ("echo", "echo-str", "echo32"):
+                fasttypes.add_func(host, name, echo)
+        self.instance = linker.instantiate(self.store, wc.Component(engine(), ECHO_WAT))
+
+
+def test_a_host_functions_types_are_read_once():
+    """issue 19 (bench): a host function registered by fasttypes.add_func reads its
+    import's types on its first call and keeps them; wasmtime-py's own trampoline
+    builds them on every call."""
+    echo = TypedEcho()
+    calls = []
+    original = _types.FuncType._from_ptr.__func__
+
+    def counting(cls: Any, ptr: Any, owner: Any = None) -> Any:
+        calls.append(1)
+        return original(cls, ptr, owner)
+
+    _types.FuncType._from_ptr = classmethod(counting)  # type: ignore[method-assign]
+    try:
+        f = echo.func("roundtrip")
+        for _ in range(5):
+            assert f(echo.store, b"ab") == b"ab"
+        with_cache = len(calls)
+        calls.clear()
+        plain = Echo()
+        f = plain.func("roundtrip")
+        for _ in range(5):
+            assert f(plain.store, b"ab") == b"ab"
+        without = len(calls)
+    finally:
+        _types.FuncType._from_ptr = classmethod(original)  # type: ignore[method-assign]
+    # one for the export (kept per Func) and one for the host function, against one per
+    # host call with wasmtime-py's trampoline
+    assert (with_cache, without) == (2, 6)
+
+
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -74,7 +130,7 @@ def test_values_cross_as_without_it(value, text, words):
             out.append((echo.call(name, v), list(echo.seen)))  # the second call reads the kept types
         return out
 
-    fast = calls(Echo())
+    fast = calls(TypedEcho())
     fasttypes.uninstall()
     try:
         slow = calls(Echo())

@@ -38,7 +38,7 @@ from typing import Any
 
 from .fastvalues import CHECKED_VERSION, ENV_OFF, FastPathState, FastPathStatus, _installed_version, _source_of
 
-__all__ = ["CACHED", "fingerprint", "install", "status", "uninstall"]
+__all__ = ["CACHED", "add_func", "fingerprint", "install", "status", "uninstall"]
 
 #: (class, attribute) of each type reading cached, in wasmtime.component._types
 #: (``Func.type`` is in wasmtime.component._func); properties and methods of one
@@ -74,6 +74,14 @@ _FINGERPRINT = {
     "ResultType._cases": "de697fcfd5263d40c61a6ceabb208e810ae906d4edcb954c0cca4131f0020484",
     "Func.type": "24a6988c796c0a57d8811d1306cae44a3525560bc33d52a4b35657ea56048971",
     "Func.__call__": "cd08463247d602605e17b6de9d9f4b151c758f24999c12c27a99457c7bf37fd0",
+    "LinkerInstance.add_func": "f9bbbae018c20850952b92dc2a1f6a6f80a572ab2640ac7b77b62fbd16781090",
+}
+#: SHA-256 of the whole source of wasmtime-py's modules whose module-level code
+#: :func:`add_func` stands in for (``func_impl``, ``func_finalize``, ``FUNCTIONS``,
+#: ``catch_exceptions``), in CHECKED_VERSION
+_MODULE_FINGERPRINT = {
+    "wasmtime/component/_linker.py": "7855091bf9366e41632bb97c93218bdc61cd341a787341abccae882fddf06fb7",
+    "wasmtime/component/_enter.py": "213fd2bb17eebb1a83f86816c719b052ecfbc2eee062ff7eb45feb5b5199d9d7",
 }
 
 _lock = threading.Lock()
@@ -89,9 +97,33 @@ def _modules() -> tuple[Any, Any]:
     return _types, _func
 
 
+@functools.cache
+def _linker() -> Any:
+    from wasmtime.component import _linker
+
+    return _linker
+
+
 def _cls(name: str) -> Any:
     types, func = _modules()
+    if name == "LinkerInstance":
+        return _linker().LinkerInstance
     return func.Func if name == "Func" else getattr(types, name)
+
+
+def module_fingerprint() -> dict[str, str]:
+    """The SHA-256 of each module file in :data:`_MODULE_FINGERPRINT` as installed."""
+    import wasmtime
+
+    root = os.path.dirname(os.path.dirname(wasmtime.__file__))
+    out = {}
+    for rel in _MODULE_FINGERPRINT:
+        try:
+            with open(os.path.join(root, rel), "rb") as f:
+                out[rel] = hashlib.sha256(f.read()).hexdigest()
+        except OSError:
+            out[rel] = ""
+    return out
 
 
 def _raw(cls: Any, attr: str) -> Any:
@@ -155,6 +187,7 @@ def _decide(version: str, environ: Mapping[str, str]) -> FastPathStatus:
                               reason=f"checked against wasmtime {CHECKED_VERSION} only: "
                                      "wasmtime-py reads every type on every call")
     changed = sorted(name for name, sha in fingerprint().items() if sha != _FINGERPRINT[name])
+    changed += sorted(name for name, sha in module_fingerprint().items() if sha != _MODULE_FINGERPRINT[name])
     if changed:
         return FastPathStatus(state=FastPathState.CODE_CHANGED, wasmtime=version,
                               reason=f"wasmtime {version} differs from the checked code in {', '.join(changed)}")
@@ -217,3 +250,71 @@ def uninstall() -> None:
 def status() -> FastPathStatus:
     """Whether the type caches are in use, and why not when they are not."""
     return _status
+
+
+# -- host functions whose types are read once ---------------------------------------
+
+
+def add_func(inst: Any, name: str, func: Callable[..., Any]) -> None:
+    """``inst.add_func(name, func)`` (a ``wasmtime.component.LinkerInstance``), whose
+    import's types are read on its first call and kept for the later ones.
+
+    wasmtime-py's own trampoline (``_linker.func_impl``) builds the function's
+    ``FuncType`` and every parameter's and the result's type objects on each call. This
+    one does what it does (the same conversions, asserts and error handling through
+    ``catch_exceptions``) with the types kept per registration. A registration is
+    called with one type only when its linker instantiates one component, as
+    theater's do (:class:`theater.runtime.ActorInstance`, a linker per instance):
+    use it only there. Without the caches installed it is ``inst.add_func``.
+    """
+    if not _status.active:
+        inst.add_func(name, func)
+        return
+    import ctypes
+
+    from wasmtime import WasmtimeError
+    from wasmtime import _ffi as ffi
+
+    lk = _linker()
+    inst._assert_not_locked()
+    name_bytes = name.encode("utf-8")
+    name_buf = ctypes.create_string_buffer(name_bytes)
+    idx = lk.FUNCTIONS.allocate((func, []))
+    err = ffi.wasmtime_component_linker_instance_add_func(inst.ptr(), name_buf, len(name_bytes), _typed_impl(),
+                                                          idx, lk.func_finalize)
+    if err:
+        raise WasmtimeError._from_ptr(err)
+
+
+@functools.cache
+def _typed_impl() -> Any:
+    """The C callback of :func:`add_func` (made once, kept alive by the cache)."""
+    from wasmtime import _ffi as ffi
+
+    lk = _linker()
+    types, _ = _modules()
+    functions, catch_exceptions, func_type = lk.FUNCTIONS, lk.catch_exceptions, types.FuncType
+
+    @ffi.wasmtime_component_func_callback_t  # type: ignore[untyped-decorator]
+    def impl(idx: Any, context: Any, ty_raw: Any, args: Any, nargs: int, results: Any, nresults: int) -> Any:
+        def run(store: Any) -> None:
+            func, kept = functions.get(idx or 0)
+            if not kept:
+                with func_type._from_ptr(ty_raw, owner=store) as fty:
+                    kept.append((tuple(ty for _, ty in fty.params), fty.result))
+            param_tys, result_ty = kept[0]
+            assert len(param_tys) == nargs
+            if result_ty is None:
+                assert nresults == 0
+            else:
+                assert nresults == 1
+            pyargs = [ty.convert_from_c(args[i]) for i, ty in enumerate(param_tys)]
+            result = func(store, *pyargs)
+            if result_ty is None:
+                assert result is None
+            else:
+                result_ty.convert_to_c(store, result, results)
+
+        return catch_exceptions(context, run)
+
+    return impl

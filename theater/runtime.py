@@ -19,6 +19,7 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
+from . import fasttypes
 from .boundary import Boundary
 from .convention import ACTOR, HTTP_HANDLERS, MESSAGES, SUPERVISED
 from .engine import describe_wasmtime_error, engine, new_store, request_stop
@@ -316,7 +317,8 @@ class ActorInstance:
                         live = canonical_live(b.live, b.sig, plan) if getattr(b.live, "canonical", False) else b.live
                         fn = boundary.wrap_import(b.interface, b.function, b.sig, live)
                         # checked before the crossing, in record and replay alike
-                        inst.add_func(b.function, fn if interrupt is None else interrupt.guard(fn))
+                        # its types read once: this linker instantiates one component
+                        fasttypes.add_func(inst, b.function, fn if interrupt is None else interrupt.guard(fn))
         linker.define_unknown_imports_as_traps(component)
         self.store.set_fuel(fuel)
         try:
