@@ -29,7 +29,7 @@ from pathlib import Path
 import wasmtime
 import wasmtime.component as wc
 
-from . import fastvalues
+from . import fasttypes, fastvalues
 from .errors import ComponentError
 
 _ENGINE: wasmtime.Engine | None = None
@@ -64,6 +64,7 @@ def engine() -> wasmtime.Engine:
         # list<u8> values in bulk, for the wasmtime-py version it was checked against
         # (else wasmtime-py's own conversion; THEATER_NO_FASTPATH=1 turns it off)
         fastvalues.install()
+        fasttypes.install()
         _ENGINE = wasmtime.Engine(make_config())
     return _ENGINE
 

@@ -19,7 +19,7 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
-from . import fasthost
+from . import fasthost, fasttypes
 from .boundary import Boundary
 from .convention import ACTOR, HTTP_HANDLERS, MESSAGES, SUPERVISED
 from .engine import STOPPING, describe_wasmtime_error, engine, new_store, request_stop
@@ -30,6 +30,7 @@ from .wittypes import (
     FuncSig,
     HandleT,
     InterfaceSig,
+    Prim,
     component_exports,
     component_imports,
     resource_groups,
@@ -296,6 +297,15 @@ class Interrupt:
         return call
 
 
+_SCALARS = frozenset({"bool", "s8", "u8", "s16", "u16", "s32", "u32", "s64", "u64", "f32", "f64", "char", "string"})
+
+
+def _all_scalar(sig: FuncSig) -> bool:
+    """Whether every parameter and the result of ``sig`` is a scalar (theater/fasthost.py)."""
+    types = [t for _, t in sig.params] + ([] if sig.result is None else [sig.result])
+    return all(isinstance(t, Prim) and t.kind in _SCALARS for t in types)
+
+
 class ActorInstance:
     """One instantiated component, every import bound through a boundary."""
 
@@ -333,7 +343,11 @@ class ActorInstance:
                         if override is not None:
                             fn = override(fn, b.sig)
                         # checked before the crossing, in record and replay alike
-                        fasthost.add_func(inst, b.function, fn if interrupt is None else interrupt.guard(fn))
+                        # types built once: an all-scalar signature through theater/fasthost.py
+                        # (issue 18 item 5), any other through theater/fasttypes.py (issue 19;
+                        # it assumes one component per linker, as here)
+                        add = fasthost.add_func if _all_scalar(b.sig) else fasttypes.add_func
+                        add(inst, b.function, fn if interrupt is None else interrupt.guard(fn))
         linker.define_unknown_imports_as_traps(component)
         self.store.set_fuel(fuel)
         try:
@@ -346,7 +360,16 @@ class ActorInstance:
 
     def export(self, interface: str, function: str) -> tuple[str, Any, FuncSig] | None:
         """Find an export by versionless interface name: (full name, func, sig); None if
-        the component has no such function."""
+        the component has no such function. Looked up once per instance (the same
+        ``Func`` object each time, so its types are read once: theater/fasttypes.py)."""
+        cache: dict[tuple[str, str], tuple[str, Any, FuncSig] | None] = self.__dict__.setdefault("_exports", {})
+        key = (interface, function)
+        if key not in cache:
+            cache[key] = self._find_export(interface, function)
+        return cache[key]
+
+    def _find_export(self, interface: str, function: str) -> tuple[str, Any, FuncSig] | None:
+        """The uncached lookup of :meth:`export`."""
         for name, isig in self.exports.items():
             if versionless(name)[0] == interface and function in isig.funcs:
                 idx = self.instance.get_export_index(self.store, name)

@@ -20,6 +20,10 @@ interrupted); everything that exists must still match.
 
 from __future__ import annotations
 
+import functools
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,13 +98,26 @@ class RunVerifyResult:
                 f"{len(self.problems)} link problem(s)")
 
 
-@dataclass
 class _Ev:
-    seq: int
-    hash: bytes
-    parent: bytes
-    type: str
-    payload: Any
+    """An event that carries a link. ``payload`` is decoded from ``data`` when first
+    read (orjson gives the same dict each time); ``send``/``recv`` are what the fast
+    path of :class:`_Checker` needs of a message's two ends, taken from that payload
+    by :func:`_fast_fields` when the event has the plain shape (else None)."""
+
+    __slots__ = ("seq", "hash", "parent", "type", "data", "_payload", "send", "recv")
+
+    def __init__(self, seq: int, h: bytes, parent: bytes, type_: str, data: bytes, payload: Any,
+                 send: tuple[str, tuple[str, tuple[Any, ...]]] | None,
+                 recv: tuple[str, int, Any, str, tuple[Any, ...]] | None) -> None:
+        self.seq, self.hash, self.parent, self.type, self.data = seq, h, parent, type_, data
+        self._payload, self.send, self.recv = payload, send, recv
+
+    @property
+    def payload(self) -> Any:
+        p = self._payload
+        if p is None:
+            p = self._payload = orjson.loads(self.data)
+        return p
 
 
 @dataclass
@@ -116,7 +133,61 @@ class _Chain:
         return self.result.complete and self.result.ok
 
 
-def _collect(store: Store, chain_id: str) -> _Chain:
+#: a message sender's function -> the receiver's function and the arguments it gets
+_SENT_AS = {"send": ("handle-send", ("msg",)), "send-on-channel": ("handle-channel-message", ("channel-id", "msg")),
+            "close-channel": ("handle-channel-close", ("channel-id",))}
+
+
+@functools.cache
+def _fn(type_: str) -> str:
+    return type_.rpartition("#")[2]
+
+
+@functools.cache
+def _kind(type_: str) -> tuple[str, str | None, tuple[str, ...], bool]:
+    """Per event type: its function; for a host message send, the receiver function it
+    is delivered to and the argument names the receiver gets (else None, ()); whether
+    it is an export."""
+    fn = _fn(type_)
+    sent = _SENT_AS.get(fn) if type_.startswith("host:") else None
+    return fn, None if sent is None else sent[0], () if sent is None else sent[1], type_.startswith("export:")
+
+
+def _fast_fields(type_: str, payload: dict[str, Any]) -> tuple[Any, Any]:
+    """What the fast path needs of an event, or None where its shape is not the plain
+    one (then the checker's general rules judge it, from the payload):
+
+    - a host message send (``send``, ``send-on-channel``, ``close-channel``) with no
+      ``cause``, whose ``to`` names only a chain (text): ``(to chain, (receiver
+      function, arguments))``, the arguments as :meth:`_Checker.check_cause` expects them;
+    - an export event with no ``to``, whose ``cause`` is a full link (text chain, int
+      seq, ``hash``, no ``parent``): ``(chain, seq, hash, function, params)``.
+
+    So a ``send`` event holds no ``cause`` and a ``recv`` event no ``to``: the checker's
+    loops skip them there without decoding the payload again.
+    """
+    fn, sent_as, names, export = _kind(type_)
+    if sent_as is not None:
+        if "cause" not in payload:
+            to = payload.get("to")
+            if type(to) is dict and "hash" not in to and "parent" not in to:
+                chain = to.get("chain")
+                if type(chain) is str:
+                    args = payload.get("args")
+                    vals = tuple(map(args.get, names)) if isinstance(args, dict) else (None,) * len(names)
+                    return (chain, (sent_as, vals)), None
+    elif export and "to" not in payload:
+        cause = payload.get("cause")
+        if type(cause) is dict and "hash" in cause and "parent" not in cause:
+            chain, seq = cause.get("chain"), cause.get("seq")
+            if type(chain) is str and type(seq) is int:
+                args = payload.get("args")
+                p = args.get("params") if isinstance(args, dict) else None
+                return None, (chain, seq, cause["hash"], fn, tuple(p) if isinstance(p, list) else ())
+    return None, None
+
+
+def _collect(store: Store, chain_id: str, *, fast: bool = True) -> _Chain:
     info = store.chain(chain_id)
     header_bytes = bytes(info.header)
     genesis = genesis_hash(header_bytes)
@@ -124,30 +195,32 @@ def _collect(store: Store, chain_id: str) -> _Chain:
         header = orjson.loads(header_bytes)
     except orjson.JSONDecodeError:
         header = {}
-    kept: dict[int, _Ev] = {}
-    last = [genesis]
-
-    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    rows: list[tuple[int, bytes, bytes, str, bytes]] = []
+    keep = rows.append
+    prev = genesis
 
     def on_event(seq: int, h: bytes, type_: str, data: bytes) -> None:
-        parent = last[0]
-        last[0] = h
         # only an event holding a link matters: "cause"/"to"/"stopped" sit at the top
-        # level of the data, "undelivered" in an end event
+        # level of the data, "undelivered" in an end event; it is decoded after the walk
+        nonlocal prev
         if b'"cause":' in data or b'"to":' in data or type_ == END_TYPE:
-            try:
-                payload = loads(data)
-            except decode_error:
-                return
-            if type(payload) is dict:
-                kept[seq] = _Ev(seq, h, parent, type_, payload)
+            keep((seq, h, prev, type_, data))
+        prev = h
 
     result = verify_chain(store, info, on_event=on_event)
+    kept: dict[int, _Ev] = {}
+    loads, decode_error, fields = orjson.loads, orjson.JSONDecodeError, _fast_fields
+    for seq, h, parent, type_, data in rows:
+        try:
+            payload = loads(data)
+        except decode_error:
+            continue
+        if type(payload) is dict:
+            send, recv = fields(type_, payload) if fast else (None, None)
+            # a plain message end keeps only its fields: the payload is decoded again if
+            # the general rules need it (few objects kept: no collector passes over them)
+            kept[seq] = _Ev(seq, h, parent, type_, data, None if send or recv else payload, send, recv)
     return _Chain(info.id, genesis, header if isinstance(header, dict) else {}, result, kept)
-
-
-def _fn(type_: str) -> str:
-    return type_.rpartition("#")[2]
 
 
 def _params(ev: _Ev) -> list[Any]:
@@ -170,6 +243,7 @@ class _Checker:
         self.links = 0
         self.delivered: dict[tuple[str, int], tuple[str, int]] = {}  # sender event -> receiver event
         self.lost: set[tuple[str, int]] = set()  # sender events a receiver's end event lists as lost
+        self.fast = 0  # messages whose two ends the fast path matched (the tests read it)
 
     def bad(self, kind: FailureKind, c: _Chain, seq: int | None, other: _Chain | None, other_seq: int | None,
             message: str) -> None:
@@ -353,30 +427,78 @@ class _Checker:
                      "the header names a spawn event that spawned another chain")
 
     def run_checks(self) -> None:
+        """Every rule, in order: headers and recorded losses; each received event's
+        ``cause``; each sent event's ``to``. A message whose two ends have the plain
+        shape (:func:`_fast_fields`) and match is taken by a fast path with the effect
+        the general rules would have (a link counted, the delivery noted); anything
+        else, a mismatch included, is judged by the general rules, in the same order."""
         root = self.chains[0]
         for c in self.chains:
             self.check_header(c, root)
             for e in c.events.values():
                 if e.type == END_TYPE and "undelivered" in e.payload:
                     self.check_lost(c, e)
+        by_genesis, delivered = self.by_genesis, self.delivered
         for c in self.chains:
+            me = c.genesis.hex()
             for e in c.events.values():
-                if "cause" in e.payload:
+                r = e.recv
+                if r is not None:
+                    s = by_genesis.get(r[0])
+                    t = None if s is None else s.events.get(r[1])
+                    sent = None if t is None else t.send
+                    if (sent is not None and sent[0] == me and sent[1] == (r[3], r[4])
+                            and t.hash.hex() == r[2] and (key := (s.id, t.seq)) not in delivered):  # type: ignore[union-attr]
+                        self.links += 1
+                        self.fast += 1
+                        delivered[key] = (c.id, e.seq)
+                        continue
+                    self.check_cause(c, e)
+                elif e.send is None and "cause" in e.payload:
                     self.check_cause(c, e)
         for c in self.chains:
             for t in c.events.values():
-                self.check_sent(c, t)
+                sd = t.send
+                if sd is not None:
+                    if (c.id, t.seq) in delivered and sd[0] in by_genesis:
+                        self.links += 1
+                        continue
+                    self.check_sent(c, t)
+                elif t.recv is None:
+                    self.check_sent(c, t)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a run's links are collected and matched:
+    they are tens of thousands of small objects kept to the end, which the collector
+    would walk again and again (a third of the time) and never free; reference
+    counting frees everything as usual. Restored after, whatever happens."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def verify_run(store: Store, run: RunInfo | str) -> RunVerifyResult:
     """Verify every chain of ``run`` (an id, a unique prefix, ``last`` or a
     :class:`RunInfo`) and every link between them."""
+    return _verify_run(store, run, fast=True)
+
+
+def _verify_run(store: Store, run: RunInfo | str, *, fast: bool) -> RunVerifyResult:
+    """:func:`verify_run`; ``fast=False`` judges every link by the general rules (the
+    tests compare both on forged runs)."""
     info = run if isinstance(run, RunInfo) else resolve_run(store, run)
-    chains = [_collect(store, c.chain) for c in info.chains if store.chain_exists(c.chain)]
-    checker = _Checker(info.id, chains)
-    missing = [c.chain for c in info.chains if not store.chain_exists(c.chain)]
-    if chains:
-        checker.run_checks()
+    with _collector_paused():
+        chains = [_collect(store, c.chain, fast=fast) for c in info.chains if store.chain_exists(c.chain)]
+        checker = _Checker(info.id, chains)
+        missing = [c.chain for c in info.chains if not store.chain_exists(c.chain)]
+        if chains:
+            checker.run_checks()
     for m in missing:
         checker.problems.append(LinkProblem(kind=FailureKind.BROKEN_LINK, chain=m, seq=None, other_chain=None,
                                             other_seq=None, message="a chain of the run is missing"))
