@@ -95,17 +95,22 @@ def export_state(ev: Event) -> bytes | None:
     return state
 
 
-def last_export(store: Store, chain_id: str, seq: int | None) -> Event | None:
-    """The export event at or before ``seq`` (the last one when None), or None."""
-    start = (store.max_seq(chain_id) or 0) + 1 if seq is None else seq + 1
+def export_from(store: Store, chain_id: str, start: int, *, backwards: bool = False) -> Event | None:
+    """The first export event after ``start`` (before it, ``backwards``), or None."""
     while True:
-        at = store.find_type(chain_id, EXPORT_PREFIX, start, backwards=True)
+        at = store.find_type(chain_id, EXPORT_PREFIX, start, backwards=backwards)
         if at is None:
             return None
         ev = store.event(chain_id, at)
         if ev is not None and ev.type.startswith(EXPORT_PREFIX):
             return ev
-        start = at  # the needle was inside another type: look further back
+        start = at  # the needle was inside another type: look further
+
+
+def last_export(store: Store, chain_id: str, seq: int | None) -> Event | None:
+    """The export event at or before ``seq`` (the last one when None), or None."""
+    start = (store.max_seq(chain_id) or 0) + 1 if seq is None else seq + 1
+    return export_from(store, chain_id, start, backwards=True)
 
 
 def state_at(store: Store, chain: ChainInfo | str, seq: int | None = None) -> StateAt:

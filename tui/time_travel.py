@@ -24,7 +24,7 @@ from theater.canonical import decode_tagged_bytes
 from theater.chain import EXPORT_PREFIX, Event
 from theater.errors import UsageError
 from theater.jsondiff import Difference, differences
-from theater.state import StateEncoding, decode_state, export_state, last_export
+from theater.state import StateEncoding, decode_state, export_from, export_state, last_export
 from theater.store import Store
 from theater.text import inert, inert_line
 
@@ -158,15 +158,8 @@ def state_renderable(change: StateChange, *, width: int = 80) -> RenderableType:
 
 def next_export(store: Store, chain_id: str, seq: int, *, backwards: bool = False) -> int | None:
     """The seq of the next export call after ``seq`` (the previous one, ``backwards``)."""
-    start = seq
-    while True:
-        at = store.find_type(chain_id, EXPORT_PREFIX, start, backwards=backwards)
-        if at is None:
-            return None
-        ev = store.event(chain_id, at)
-        if ev is not None and ev.type.startswith(EXPORT_PREFIX):
-            return at
-        start = at  # the text was inside another type: look further
+    ev = export_from(store, chain_id, seq, backwards=backwards)
+    return None if ev is None else int(ev.seq)
 
 
 @dataclass(frozen=True, kw_only=True)

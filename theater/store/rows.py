@@ -309,16 +309,7 @@ class RowReader(Connection):
         key_ref = self.chain_key(chain_id)
         first = ("SELECT e.seq, e.hash, e.type, e.data FROM events e WHERE e.chain = ? AND e.seq >= ?"
                  + ("" if stop is None else " AND e.seq < ?") + " ORDER BY e.seq LIMIT ?")
-        more = first.replace("e.seq >= ?", "e.seq > ?", 1)
-        sql, at = first, start
-        while True:
-            rows = self.reader.execute(sql, (key_ref, at, *tail, page)).fetchall()
-            if not rows:
-                return
-            yield rows
-            if len(rows) < page:
-                return
-            sql, at = more, rows[-1][0]
+        yield from self._seq_pages(first, key_ref, start, tail, (), page)
 
     def joined_type(self, chain_id: str, seq: Any) -> Any:
         """The type name :meth:`hashed_rows` gives for the row ``seq`` of a keyed events
@@ -366,6 +357,13 @@ class RowReader(Connection):
         first = self._sql(
             f"SELECT {cols} FROM {{from}} WHERE e.chain = ? AND e.seq >= ?"
             + ("" if stop is None else " AND e.seq < ?") + where + " ORDER BY e.seq LIMIT ?")
+        yield from self._seq_pages(first, key_ref, start, tail, extra, page)
+
+    def _seq_pages(self, first: str, key_ref: Any, start: int, tail: tuple[Any, ...], extra: tuple[Any, ...],
+                   page: int) -> Iterator[list[tuple[Any, ...]]]:
+        """Pages of ``first`` (a statement bounded by ``e.seq >= ?``) that follow each
+        other by seq: each later page starts after the last seq read (layout 2, where a
+        seq is one row)."""
         more = first.replace("e.seq >= ?", "e.seq > ?", 1)
         sql, at = first, start
         while True:
