@@ -204,8 +204,18 @@ INPUTS = ("Pworker.toml", "Sworker hello", "Rworker ping")
 
 
 def record_run(tmp_path: Path, *inputs: str) -> tuple[Path, dict]:
-    stage_manifest(tmp_path, "worker")
-    m = stage_manifest(tmp_path, "root")
+    """A run of stage.wat whose hashes do not depend on where the checkout or the
+    temporary folder is (the component is named relative to the manifests), so the
+    snapshots that show hashes are the same in every clone."""
+    import shutil
+
+    from fixtures.build import wat_path
+
+    shutil.copy(wat_path("stage"), tmp_path / "stage.wat")
+    for name in ("worker", "root"):
+        path = stage_manifest(tmp_path, name)
+        path.write_text(path.read_text().replace(f'"{wat_path("stage")}"', '"stage.wat"'))
+    m = tmp_path / "root.toml"
     db = tmp_path / "r.db"
     args = [a for i in inputs for a in ("--send", i)]
     r = run_cli("record", str(m), "--db", str(db), "-q", *args, "--json")
