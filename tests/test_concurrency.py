@@ -24,7 +24,7 @@ from conftest import run_cli
 from theater.store import Store
 from verify.integrity import verify_chain
 
-LOOP_N = 100000
+LOOP_N = 250000  # long enough that the readers overlap the recorders (record got faster)
 SENDS = 1500
 
 
