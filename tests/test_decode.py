@@ -123,6 +123,13 @@ def test_show_labels_a_tampered_row_not_json(demo: tuple[str, dict[str, str]]) -
     out = orjson.loads(run_cli("show", ids["tampered"], "2", "--db", db, "--json").stdout)
     assert out["data"] is None and out["not_json"]["encoding"] == "binary"
     assert out["not_json"]["value"].startswith("00ff6e6f74")
+    for fmt in ("--json", "--jsonl"):  # events gives the same label, not a {"hex": ...} payload
+        r = run_cli("events", ids["tampered"], "--db", db, "--from", "2", "--limit", "1", fmt)
+        assert r.returncode == 0, r.stderr
+        ev = orjson.loads(r.stdout)
+        ev = ev[0] if isinstance(ev, list) else ev
+        assert ev["data"] is None and ev["not_json"]["encoding"] == "binary", ev
+        assert ev["not_json"]["value"].startswith("00ff6e6f74") and '"hex"' not in r.stdout
     with Store(db) as store:
         set_event(store, ids["tampered"], 2, data=b"plain words")
     r = run_cli("show", ids["tampered"], "2", "--db", db)

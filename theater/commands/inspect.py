@@ -50,17 +50,30 @@ def chain_json(info: Any, replays: tuple[dict[str, Any], dict[str, Any]] = ({}, 
     }
 
 
-def event_json(ev: Event) -> dict[str, Any]:
+def event_json(ev: Event, *, raw: bool = False) -> dict[str, Any]:
+    """One event as ``events --json``/``--jsonl`` and ``--follow`` give it. Data that is
+    not JSON (a tampered row) is ``"data": null`` with ``not_json`` holding it decoded as
+    text or hex (theater/decode.py), never a ``{"hex": ...}`` that reads like a payload;
+    ``raw`` (``show --raw``) keeps the output from before issue 17."""
     payload = ev.payload()
-    return {
+    obj: dict[str, Any] = {
         "seq": ev.seq,
         "type": ev.type,
         "hash": ev.hash.hex(),
         "parent": ev.parent.hex(),
-        "data": payload if payload is not None or ev.data == b"null" else {"hex": ev.data.hex()},
+        "data": payload,
         "size": len(ev.data),
         "written_at": ev.written_at,
     }
+    if payload is None and ev.data != b"null":
+        if raw:
+            obj["data"] = {"hex": ev.data.hex()}
+        else:
+            from ..decode import decode_bytes
+
+            enc, value = decode_bytes(ev.data)
+            obj["not_json"] = {"encoding": enc, "value": value}
+    return obj
 
 
 @click.command()
@@ -279,7 +292,7 @@ def show(chain: str, seq: str, db: str | None, as_json: bool, view: str, raw: bo
             raise UsageError(f"chain {info.id} has no event {at} (it has {store.count(info.id)})")
     legacy = info.format == LEGACY
     if as_json:
-        emit_json(event_json(ev) if raw else event_view_json(ev, legacy=legacy))
+        emit_json(event_json(ev, raw=True) if raw else event_view_json(ev, legacy=legacy))
         return
     click.echo(f"chain       {inert_line(info.id)}")
     click.echo(f"seq         {ev.seq}")
@@ -293,7 +306,7 @@ def show(chain: str, seq: str, db: str | None, as_json: bool, view: str, raw: bo
     if raw:
         click.echo(f"data        {len(ev.data)} bytes")
         # orjson escapes C0 controls in strings; inert() also catches DEL and C1 ones
-        click.echo(inert(orjson.dumps(event_json(ev)["data"], option=orjson.OPT_INDENT_2).decode()))
+        click.echo(inert(orjson.dumps(event_json(ev, raw=True)["data"], option=orjson.OPT_INDENT_2).decode()))
         return
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() or os.environ.get("COLUMNS") else 80
     write_event_text(ev, view=View(view), legacy=legacy, width=width)
