@@ -218,6 +218,19 @@ def call_inputs(actor: ActorInstance, writer: Any, calls: Sequence[tuple[str, An
     return LiveCalls(outcome=outcome, error=error, state=state, responses=tuple(responses), reason=reason)
 
 
+def start_actor(writer: Any, component: Any, plan: Any, boundary: Boundary, manifest: Manifest,
+                interrupt: Interrupt | None) -> ActorInstance:
+    """Instantiate the manifest's component for a live run (``record``, ``theater
+    serve``); one that cannot be instantiated ends the chain first (outcome error,
+    wasmtime's cause) and the :class:`ComponentError` goes on."""
+    try:
+        return ActorInstance(component, plan, boundary, fuel=manifest.fuel, memory=manifest.memory,
+                             interrupt=interrupt)
+    except ComponentError as e:
+        writer.finish(EndOutcome.ERROR, error=str(e))
+        raise
+
+
 def record(
     manifest: Manifest,
     store: Store,
@@ -284,12 +297,7 @@ def record(
         writer.on_commit = _periodic_checkpoints(store, sign_key, checkpoint_every)
     boundary = Boundary(writer, resources=resource_codec(plan), redactor=redactor)
     try:
-        try:
-            actor = ActorInstance(component, plan, boundary, fuel=manifest.fuel, memory=manifest.memory,
-                                  interrupt=interrupt)
-        except ComponentError as e:
-            writer.finish(EndOutcome.ERROR, error=str(e))
-            raise
+        actor = start_actor(writer, component, plan, boundary, manifest, interrupt)
         calls: list[tuple[str, Any]] = ([("init", param)] if has_init else []) + [
             (i.kind, i.call if i.kind == "call" else i.payload) for i in inputs]
         live = call_inputs(actor, writer, calls, state, rt=rt, interrupt=interrupt, on_event=on_event)

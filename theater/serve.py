@@ -39,10 +39,9 @@ from .handlers.runtime import RuntimeHandler
 from .http_server import DEFAULT_MAX_BODY, Arrival, make_server
 from .manifest import Manifest
 from .outcomes import EndOutcome
-from .recorder import close_handlers, header_for
+from .recorder import close_handlers, header_for, start_actor
 from .redact import redactor_for
 from .runtime import (
-    ActorInstance,
     Interrupt,
     check_export_signatures,
     load_actor_component,
@@ -152,12 +151,7 @@ def serve(
     thread: threading.Thread | None = None
     served = rejected = 0
     try:
-        try:
-            actor = ActorInstance(component, plan, boundary, fuel=manifest.fuel, memory=manifest.memory,
-                                  interrupt=interrupt)
-        except ComponentError as e:
-            writer.finish(EndOutcome.ERROR, error=str(e))
-            raise
+        actor = start_actor(writer, component, plan, boundary, manifest, interrupt)
         outcome, error = EndOutcome.COMPLETED, None
         if has_init:
             status, value = actor.call(*export_args("init", state, param, 0))
