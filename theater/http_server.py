@@ -36,6 +36,7 @@ class Arrival:
 
     request: tuple[str, str, list[tuple[str, str]], bytes | None] | None = None
     rejected: dict[str, Any] | None = None
+    trailers: list[tuple[str, str]] | None = None  # a chunked body's trailer section, if it had one
     done: threading.Event = field(default_factory=threading.Event)
     status: int = 503
     headers: list[tuple[str, str]] = field(default_factory=list)
@@ -46,8 +47,9 @@ class Arrival:
         self.done.set()
 
 
-def _read_chunked(rfile: Any, limit: int) -> bytes:
-    """A ``transfer-encoding: chunked`` body, at most ``limit`` bytes."""
+def _read_chunked(rfile: Any, limit: int, trailers: list[tuple[str, str]] | None = None) -> bytes:
+    """A ``transfer-encoding: chunked`` body, at most ``limit`` bytes; the trailer
+    section's fields are appended to ``trailers`` (latin-1 text pairs)."""
     out = bytearray()
     while True:
         line = rfile.readline(1026)
@@ -56,8 +58,14 @@ def _read_chunked(rfile: Any, limit: int) -> bytes:
         except ValueError:
             raise HttpLimit(400, "malformed chunk size") from None
         if size == 0:
-            while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
+            room = 64 * 1024  # the trailer section, like the header section, is bounded
+            while (field_line := rfile.readline(65537)) not in (b"\r\n", b"\n", b""):
+                room -= len(field_line)
+                name, colon, value = field_line.decode("latin-1").partition(":")
+                if room < 0 or not colon or not name.strip() or name != name.strip():
+                    raise HttpLimit(400, "malformed or oversized trailer section")
+                if trailers is not None:
+                    trailers.append((name, value.strip()))
             return bytes(out)
         if len(out) + size > limit:
             raise HttpLimit(413, f"request body over the limit of {limit} bytes")
@@ -129,9 +137,10 @@ def make_server(host: str, port: int, arrivals: queue.Queue[Arrival], *, max_bod
             chunked = "chunked" in (self.headers.get("transfer-encoding") or "").lower()
             head = {"method": self.command, "uri": self.path, "headers": [list(h) for h in headers]}
             body: bytes | None = None
+            trailers: list[tuple[str, str]] = []
             try:
                 if chunked:
-                    body = _read_chunked(self.rfile, max_body)
+                    body = _read_chunked(self.rfile, max_body, trailers)
                 elif length is not None:
                     if not length.strip().isdigit():
                         raise HttpLimit(400, f"invalid content-length {length[:40]!r}")
@@ -145,7 +154,7 @@ def make_server(host: str, port: int, arrivals: queue.Queue[Arrival], *, max_bod
                 self.close_connection = True  # an unread or broken body cannot be skipped safely
                 self._reject(e.status, e.reason, head)
                 return
-            self._wait(Arrival(request=(self.command, self.path, headers, body)))
+            self._wait(Arrival(request=(self.command, self.path, headers, body), trailers=trailers or None))
 
         def _reject(self, status: int, reason: str, head: dict[str, Any]) -> None:
             self._wait(Arrival(rejected={"status": status, "reason": reason, "request": head}, status=status,

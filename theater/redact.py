@@ -45,17 +45,35 @@ Transform = Callable[[Any], Any]
 @dataclass(frozen=True, kw_only=True)
 class Redactor:
     """``salt``: the HMAC key; ``headers``: lower-case header names whose values are
-    tokenized; ``secrets``: the live secret values (record mode only; empty in replay)."""
+    tokenized; ``secrets``: the live secret values (record mode only; empty in replay);
+    ``learns``: ``theater serve``'s, which :meth:`learn` s the values of the redacted
+    headers of each served request as further secrets, so every crossing is scrubbed."""
 
     salt: bytes
     headers: frozenset[str] = frozenset()
     secrets: tuple[str, ...] = ()
+    learns: bool = False
     _tokens: tuple[tuple[str, str], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # longest first, so a secret that contains another is replaced whole
         pairs = tuple((s, self.token(s)) for s in sorted(set(self.secrets), key=len, reverse=True) if s)
         object.__setattr__(self, "_tokens", pairs)
+
+    def learn(self, values: Iterable[str]) -> None:
+        """Secrets found at run time (a served request's redacted header values): from now
+        on replaced by their tokens wherever they appear, like ``redact_env`` values. They
+        stay secrets for the rest of the session (the actor may keep one in its state)."""
+        known = {s for s, _ in self._tokens}
+        new = [v for v in values if v and v not in known]
+        if new:
+            merged = {s for s, _ in self._tokens} | set(new)
+            pairs = tuple((v, self.token(v)) for v in sorted(merged, key=len, reverse=True))
+            object.__setattr__(self, "_tokens", pairs)  # the one mutable part: the live secrets
+
+    def incoming(self, headers: Iterable[tuple[str, str]]) -> list[str]:
+        """The values of the redacted headers among a served request's ``headers``."""
+        return [v for k, v in headers if k.lower() in self.headers and v]
 
     def token(self, value: str) -> str:
         return TOKEN_PREFIX + hmac.new(self.salt, value.encode(), hashlib.sha256).hexdigest()
@@ -116,7 +134,7 @@ class Redactor:
                 return enc
 
             return args, result
-        if not self._tokens:
+        if not self._tokens and not self.learns:
             return None
         return self.scrub, self.scrub
 

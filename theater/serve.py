@@ -20,6 +20,7 @@ opening no port, and compares every response.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from collections.abc import Callable
@@ -131,6 +132,8 @@ def serve(
         raise ComponentError(f"{manifest.component}: {e}") from None
     state = manifest.init_state_bytes()
     redactor = redactor_for(handlers)
+    if redactor is not None and redactor.headers:  # served requests are redacted too (docs/http.md)
+        redactor = dataclasses.replace(redactor, learns=True)
     arrivals: queue.Queue[Arrival] = queue.Queue()
     closed = threading.Event()
     try:
@@ -175,17 +178,20 @@ def serve(
             except queue.Empty:
                 continue
             if arrival.rejected is not None:
-                writer.append(REJECTED_TYPE, canonical_json(arrival.rejected))
+                writer.append(REJECTED_TYPE, canonical_json(_redacted(redactor, arrival, arrival.rejected)))
                 writer.flush()
                 rejected += 1
                 arrival.done.set()
                 continue
             assert arrival.request is not None
+            if redactor is not None and redactor.learns:
+                redactor.learn(redactor.incoming([*arrival.request[2], *(arrival.trailers or [])]))
             before = writer.length
             try:
                 if proxy:
                     assert http_state is not None
-                    status, value = serve_call(actor, state=http_state, request=_wasi_request(arrival.request))
+                    status, value = serve_call(actor, state=http_state,
+                                               request=_wasi_request(arrival.request, arrival.trailers))
                 else:
                     status, value = actor.call(*export_args("http", state, _record(*arrival.request), served + 1))
             except Interrupted:
@@ -220,7 +226,7 @@ def serve(
                 break
             what = arrival.rejected or {"status": 503, "reason": "the server was stopping",
                                         "request": _head(arrival)}
-            writer.append(REJECTED_TYPE, canonical_json(what))
+            writer.append(REJECTED_TYPE, canonical_json(_redacted(redactor, arrival, what)))
             rejected += 1
             if arrival.rejected is None:
                 arrival.answer(503, [], b"theater: stopping\n")
@@ -244,12 +250,17 @@ def serve(
         close_handlers(handlers)
 
 
-def _wasi_request(request: tuple[str, str, list[tuple[str, str]], bytes | None]) -> dict[str, Any]:
-    """A request as ``wasi:http/incoming-handler#handle`` records it (theater/wasihttp.py)."""
+def _wasi_request(request: tuple[str, str, list[tuple[str, str]], bytes | None],
+                  trailers: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """A request as ``wasi:http/incoming-handler#handle`` records it (theater/wasihttp.py);
+    ``trailers`` (a chunked body's trailer section) only when it had some."""
     method, uri, headers, body = request
     authority = next((v for k, v in headers if k.lower() == "host"), None)
-    return {"method": method, "uri": uri, "headers": [[k, v] for k, v in headers], "scheme": "http",
-            "authority": authority, "body": None if body is None else encode_tagged_bytes(body)}
+    out = {"method": method, "uri": uri, "headers": [[k, v] for k, v in headers], "scheme": "http",
+           "authority": authority, "body": None if body is None else encode_tagged_bytes(body)}
+    if trailers:
+        out["trailers"] = [[k, v] for k, v in trailers]
+    return out
 
 
 def _wasi_answer(answer: Any) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -264,6 +275,19 @@ def _wasi_answer(answer: Any) -> tuple[int, list[tuple[str, str]], bytes]:
         case = err.get("case") if isinstance(err, dict) else err
         return 500, text, f"theater: the actor answered error-code {inert(str(case))}\n".encode()
     return 500, text, b"theater: the actor set no response\n"
+
+
+def _redacted(redactor: Any, arrival: Arrival, what: dict[str, Any]) -> dict[str, Any]:
+    """A rejected arrival's record with its redacted header values as tokens."""
+    if redactor is None or not redactor.learns:
+        return what
+    head = what.get("request")
+    if isinstance(head, dict) and isinstance(head.get("headers"), list):
+        redactor.learn(redactor.incoming((str(k), str(v)) for k, v in head["headers"]))
+    elif arrival.request is not None:
+        redactor.learn(redactor.incoming(arrival.request[2]))
+    out: dict[str, Any] = redactor.scrub(what)
+    return out
 
 
 def _head(arrival: Arrival) -> dict[str, Any]:

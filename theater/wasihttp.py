@@ -19,8 +19,9 @@ recorded is the one fact the host cannot reproduce, once per request:
   nothing). Replay builds the request from R, calls the export, and compares A byte
   for byte, opening no port.
 - **outgoing** (``wasi:http/outgoing-handler#handle``, componentize-py's
-  ``poll_loop.send``): the request is sent when the actor first asks for the
-  response (``future-incoming-response.get``), through the http-client handler (the
+  ``poll_loop.send``, componentize-js's ``fetch``): the request is sent as soon as it
+  is complete, at ``handle`` (as wasmtime-wasi does) or, when its body is still being
+  written then, at ``outgoing-body.finish``, through the http-client handler (the
   same httpx client, allowed hosts, limits and redaction as ``send-http``), and
   recorded as one host event ``host:wasi:http/outgoing-handler@V#handle`` holding the
   whole request and the whole response (or the error-code). Replay checks the request
@@ -33,9 +34,13 @@ these reps here and any other (stdout, a file) to the runtime handler's recorded
 crossing. A pollable of these streams or futures is always ready: a response is
 complete when the actor gets it.
 
-Limits: a request body is sent as written when the response is first asked for (no
-full-duplex streaming); trailers are never sent or received (``none``); header values
-are recorded as latin-1 text.
+Limits: a request body is sent whole once finished (written in any number of chunks,
+but no full-duplex streaming: the response cannot start before the body ends); request
+trailers are refused (the request is not sent; its response is a recorded
+``internal-error``), a served response's trailers are refused by ``finish`` and noted in
+the answer, a response's trailers are never received (``none``: httpx drops them); a
+served request's trailers are recorded with it and handed over; header values are
+recorded as latin-1 text.
 """
 
 from __future__ import annotations
@@ -65,6 +70,12 @@ RESOURCE_TYPES: dict[str, int] = {
 #: the first rep of the resources here: above every rep the runtime handler gives a
 #: stream (0, 1, 2, 16 and up), so a stream call is routed by its rep alone
 FIRST_REP = 1 << 24
+#: ``future-incoming-response.get`` answers "not ready" (none) while the request's body is
+#: still being written, at most this many times; then the error-code below
+MAX_WAITS = 10_000
+UNFINISHED = "theater: the request body was never finished (outgoing-body.finish), so it was never sent"
+REQUEST_TRAILERS = "theater does not send request trailers: the request was not sent"
+RESPONSE_TRAILERS = "theater serve does not send response trailers: they were dropped"
 _READY = {"rep": 1}  # theater/handlers/poll.py ALWAYS_READY
 _OK: dict[str, Any] = {"ok": None}
 _CLOSED = {"err": {"case": "closed", "value": None}}
@@ -247,9 +258,10 @@ class HttpState:
         rep = self._rep()
         m["body"] = rep
         if kind == "in":
-            self.bodies[rep] = {"data": m.get("data", b""), "stream": None}
+            self.bodies[rep] = {"data": m.get("data", b""), "stream": None, "trailers": m.get("trailers")}
         else:
-            self.bodies[rep] = {"out": bytearray(), "stream": None, "finished": False}
+            self.bodies[rep] = {"out": bytearray(), "stream": None, "finished": False, "trailers": None,
+                                "request": "method" in m, "future": None}
         return {"ok": {"rep": rep}}
 
     # incoming-request (made by theater serve from a real request, or replay's record)
@@ -259,8 +271,11 @@ class HttpState:
         headers = [(str(k), str(v).encode("latin-1")) for k, v in request["headers"]]
         body = _bytes(request["body"]) if request.get("body") else b""
         hrep = self._new_fields(headers, immutable=True)["rep"]
+        trailers = request.get("trailers")
         self.messages[rep] = {"method": request["method"], "uri": request["uri"], "scheme": request.get("scheme"),
-                              "authority": request.get("authority"), "headers": hrep, "data": body, "body": None}
+                              "authority": request.get("authority"), "headers": hrep, "data": body, "body": None,
+                              "trailers": None if trailers is None else
+                              [(str(k), str(v).encode("latin-1")) for k, v in trailers]}
         return rep
 
     def ireq_method(self, a: Json) -> Json:
@@ -388,13 +403,24 @@ class HttpState:
         return {"ok": {"rep": rep}}
 
     def ibody_finish(self, a: Json) -> Json:
-        self._b(a["this"])
+        b = self._b(a["this"])
         rep = self._rep()
-        self.futures[rep] = {"trailers": True}
+        self.futures[rep] = {"trailers": b.get("trailers"), "taken": False}
         return {"rep": rep}
 
     def trailers_get(self, a: Json) -> Json:
-        return {"some": {"ok": {"ok": None}}}  # no trailers
+        """A served request's trailers (a chunked body's trailer section, recorded with
+        the request); a response's are always none (httpx does not hand them over)."""
+        fut = self.futures.get(a["self"]["rep"])
+        if fut is None:
+            raise HostRefusal("wasi:http/types: a future-trailers handle theater did not make")
+        if fut.get("taken"):
+            return {"some": {"err": None}}
+        fut["taken"] = True
+        entries = fut.get("trailers")
+        if not entries:
+            return {"some": {"ok": {"ok": None}}}
+        return {"some": {"ok": {"ok": {"some": self._new_fields(list(entries), immutable=True)}}}}
 
     def obody_write(self, a: Json) -> Json:
         b = self._b(a["self"])
@@ -406,7 +432,21 @@ class HttpState:
         return {"ok": {"rep": rep}}
 
     def obody_finish(self, a: Json) -> Json:
-        self._b(a["this"])["finished"] = True
+        """The body is complete. A request whose body this is goes out now if ``handle``
+        has been called (else at ``handle``). Trailers are kept: a request's are recorded
+        with it and refused (its response is that error-code); a served response's are
+        refused here, and recorded in the answer (``trailers_refused``)."""
+        b = self._b(a["this"])
+        if b["finished"]:
+            raise HostRefusal("wasi:http/types#[static]outgoing-body.finish called twice")
+        b["finished"] = True
+        if a.get("trailers") is not None:
+            b["trailers"] = list(self._f(a["trailers"]["some"]).entries)
+        if b["request"] and b["future"] is not None:
+            fut = self.futures[b["future"]]
+            fut["result"] = self._send(fut)
+        if b["trailers"] and not b["request"]:
+            return {"err": {"case": "internal-error", "value": {"some": RESPONSE_TRAILERS}}}
         return _OK
 
     # wasi:io/streams on the body streams (routed here by rep)
@@ -452,10 +492,19 @@ class HttpState:
     # -- outgoing-handler -----------------------------------------------------------------
 
     def handle(self, a: Json) -> Json:
+        """``outgoing-handler.handle``: the request is sent as soon as it is complete, as
+        wasmtime-wasi sends it at ``handle``: here if it has no body or its body is
+        finished, else when ``outgoing-body.finish`` is called. So a request whose
+        response is never asked for is sent (and recorded) all the same."""
         m = self._m(a["request"])
         rep = self._rep()
         opts = None if a.get("options") is None else self.messages.get(a["options"]["some"]["rep"])
-        self.futures[rep] = {"request": m, "options": opts, "result": None}
+        fut = self.futures[rep] = {"request": m, "options": opts, "result": None, "waits": 0}
+        body = None if m.get("body") is None else self.bodies[m["body"]]
+        if body is None or body["finished"]:
+            fut["result"] = self._send(fut)
+        else:
+            body["future"] = rep
         return {"ok": {"rep": rep}}
 
     def future_get(self, a: Json) -> Json:
@@ -464,8 +513,11 @@ class HttpState:
             raise HostRefusal("wasi:http/types: a future handle theater did not make")
         if fut.get("taken"):
             return {"some": {"err": None}}
-        if fut["result"] is None:
-            fut["result"] = self._send(fut)
+        if fut["result"] is None:  # its body is still being written: not ready yet
+            fut["waits"] += 1
+            if fut["waits"] <= MAX_WAITS:
+                return None
+            fut["result"] = {"err": {"case": "internal-error", "value": {"some": UNFINISHED}}}
         fut["taken"] = True
         res = fut["result"]
         if "err" in res:
@@ -490,12 +542,19 @@ class HttpState:
 
     def _send(self, fut: dict[str, Any]) -> dict[str, Any]:
         """The one recorded crossing of an outgoing request (theater/boundary.py::local_crossing)."""
-        args = {"req": self.request_json(fut["request"])}
+        args: dict[str, Any] = {"req": self.request_json(fut["request"])}
         opts = fut.get("options")
         if opts:
             args["options"] = {k: v for k, v in opts.items() if k != "options"}
+        body = None if fut["request"].get("body") is None else self.bodies[fut["request"]["body"]]
+        trailers = None if body is None else body.get("trailers")
+        if trailers:
+            args["trailers"] = [[k, v.decode("latin-1")] for k, v in trailers]
 
         def live() -> Json:
+            if trailers:  # never sent: httpx has no way to send a trailer section
+                return {"err": {"case": "internal-error", "value": {"some": REQUEST_TRAILERS}},
+                        "message": REQUEST_TRAILERS}
             if self.outgoing is None:
                 return {"err": {"case": "HTTP-request-denied", "value": None}}
             return self.outgoing(args)
@@ -518,8 +577,12 @@ class HttpState:
         entries = self.fields[m["headers"]].entries if m["headers"] in self.fields else []
         body_rep = m.get("body")
         body = b"" if body_rep is None else bytes(self.bodies[body_rep]["out"])
-        return {"ok": {"status": m["status"], "headers": [[k, v.decode("latin-1")] for k, v in entries],
-                       "body": encode_tagged_bytes(body)}}
+        out = {"status": m["status"], "headers": [[k, v.decode("latin-1")] for k, v in entries],
+               "body": encode_tagged_bytes(body)}
+        trailers = None if body_rep is None else self.bodies[body_rep].get("trailers")
+        if trailers:  # what the actor tried to send, refused (outgoing-body.finish answered an error)
+            out["trailers_refused"] = [[k, v.decode("latin-1")] for k, v in trailers]
+        return {"ok": out}
 
     # -- binding -------------------------------------------------------------------------
 
