@@ -36,6 +36,7 @@ from theater.handlers.runtime import RuntimeHandler
 from theater.manifest import HandlerConfig, Manifest
 from theater.outcomes import EndOutcome
 from theater.recorder import Input, call_inputs
+from theater.redact import redactor_for
 from theater.runtime import (
     ActorInstance,
     Interrupt,
@@ -146,6 +147,19 @@ class ForkBoundary(Boundary):
                 raise
             self._switch(d)
 
+    def local_crossing(self, interface: str, function: str, args: Any, live: Callable[[], Any]) -> Any:
+        """A wasi:http outgoing request (theater/wasihttp.py): with ``then_live`` a request
+        that differs from the recorded one is where the run goes live, and it is sent."""
+        if not self.replaying or not self.then_live:
+            return super().local_crossing(interface, function, args, live)
+        try:
+            return super().local_crossing(interface, function, args, live)
+        except DivergenceSignal as d:
+            if d.kind == "result_type":
+                raise
+            self._switch(d)
+        return super().local_crossing(interface, function, args, live)
+
     def _switch(self, d: DivergenceSignal) -> None:
         self.first_difference = d
         self.divergence = None
@@ -247,7 +261,7 @@ def fork(
     taken: deque[tuple[Any, ...]] = deque()
     checked = _CheckedWriter(writer, Comparison(info.header, taken, hashing=False))
     boundary = ForkBoundary(checked, source=tee(store.event_rows(info.id, 0, stop), taken),
-                            resources=resource_codec(plan))
+                            resources=resource_codec(plan), redactor=redactor_for(handlers))
     try:
         try:
             actor = ActorInstance(comp, plan, boundary, fuel=fuel, memory=memory, interrupt=interrupt)

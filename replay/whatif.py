@@ -28,6 +28,7 @@ from theater.convention import end_detail
 from theater.errors import CodecError, ComponentError, DivergenceSignal, Interrupted, UsageError
 from theater.handlers.runtime import RuntimeHandler
 from theater.outcomes import EndOutcome
+from theater.redact import redactor_for
 from theater.runtime import (
     ActorInstance,
     Interrupt,
@@ -159,7 +160,7 @@ def replay_overrides(
     store.put_component(data)
     writer = store.create_chain(new_header)
     boundary = ForkBoundary(writer, source=_substituted(store.event_rows(info.id, 0, stop), replaced),
-                            resources=resource_codec(plan), then_live=then_live,
+                            resources=resource_codec(plan), then_live=then_live, redactor=redactor_for(handlers),
                             on_live=lambda n: resume_handlers(store, info.id, n, handlers))
 
     def result(outcome: EndOutcome, error: str | None, d: DivergenceSignal | None) -> OverrideResult:

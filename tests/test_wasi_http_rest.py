@@ -96,8 +96,10 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         finally:
             code, out = served.stop()
         assert code == 0, "".join(served.lines)
+        with Store(db) as s:
+            chain = s.resolve("last").id
         yield {"tmp": tmp, "db": db, "got": got, "upstream": upstream, "seen": list(upstream.seen),
-               "events": _events(db)}
+               "events": _events(db), "chain": chain}
 
 
 def _outgoing(events: list[tuple[str, Any]]) -> list[Any]:
@@ -177,11 +179,11 @@ def test_the_redacted_serve_chain_replays_offline_identical(session: dict[str, A
     feeds the recorded (tokenized) requests and trailers to the actor and answers its
     outgoing requests from the recording: identical (the echoed token matches)."""
     with network_blocked() as attempts:
-        r = run_cli("replay", "last", "--db", str(session["db"]), "--verify")
+        r = run_cli("replay", session["chain"], "--db", str(session["db"]), "--verify")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "identical to the recording" in r.stdout
     assert attempts == []
-    assert run_cli("verify", "last", "--db", str(session["db"])).returncode == 0
+    assert run_cli("verify", session["chain"], "--db", str(session["db"])).returncode == 0
 
 
 def test_then_live_on_a_proxy_world_chain(session: dict[str, Any]) -> None:
@@ -191,7 +193,7 @@ def test_then_live_on_a_proxy_world_chain(session: dict[str, Any]) -> None:
     (n=9) is really sent to the server again; the new chain verifies."""
     db, events = session["db"], session["events"]
     with Store(db) as s:
-        source = s.resolve("last").id
+        source = session["chain"]
         seq = next(e.seq for e in s.events(source, 0, None) if e.type.startswith("host:wasi:http/outgoing-handler@")
                    and e.payload()["args"]["req"]["uri"].endswith("/tool?n=6"))
     before = len(session["upstream"].seen)
@@ -207,5 +209,35 @@ def test_then_live_on_a_proxy_world_chain(session: dict[str, Any]) -> None:
     fetch9 = [d for d in _outgoing(new) if d["args"]["req"]["uri"].endswith("/tool?n=9")]
     assert len(fetch9) == 1 and fetch9[0]["result"]["ok"]["status"] == 200
     assert len([t for t, _ in new if t == INCOMING]) == len([t for t, _ in events if t == INCOMING])
+    v = run_cli("verify", out["chain"], "--db", str(db))
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
+def test_then_live_goes_live_at_an_outgoing_request_that_differs(session: dict[str, Any]) -> None:
+    """issue 15, the rest, item 4: an override of get-environment that gives the actor a
+    PROXY_API_KEY makes its next outgoing request differ from the recorded one (an
+    authorization header): with --then-live that request is where the run goes live
+    (replay/fork.py ForkBoundary.local_crossing), it and the later one are really sent
+    with the new key, and the what-if chain stores the header as a token (the fork's
+    boundary redacts as the recording did)."""
+    db = session["db"]
+    with Store(db) as s:
+        source = session["chain"]
+        env = next(e.seq for e in s.events(source, 0, None) if e.type.endswith("#get-environment"))
+        first = next(e.seq for e in s.events(source, 0, None) if e.type.startswith("host:wasi:http/outgoing-handler@")
+                     and e.payload()["args"]["req"]["uri"].endswith("/tool?n=6"))
+    before = len(session["upstream"].seen)
+    key = "sk-override-0d9e4c2b"
+    r = run_cli("replay", source, "--db", str(db), "--override", f"{env}={json.dumps([['PROXY_API_KEY', key]])}",
+                "--then-live", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = orjson.loads(r.stdout)
+    assert out["live_from"] == first
+    sent = session["upstream"].seen[before:]
+    assert [s.path for s in sent] == ["/tool?n=6", "/tool?n=9"]
+    assert all(s.headers["authorization"] == f"Bearer {key}" for s in sent)
+    new = _outgoing(_events(db, out["chain"]))
+    auth = [v for d in new for k, v in d["args"]["req"]["headers"] if k == "authorization"]
+    assert len(auth) == 2 and all(v.startswith("redacted:") for v in auth)
     v = run_cli("verify", out["chain"], "--db", str(db))
     assert v.returncode == 0, v.stdout + v.stderr
