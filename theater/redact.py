@@ -72,8 +72,17 @@ class Redactor:
             object.__setattr__(self, "_tokens", pairs)  # the one mutable part: the live secrets
 
     def incoming(self, headers: Iterable[tuple[str, str]]) -> list[str]:
-        """The values of the redacted headers among a served request's ``headers``."""
-        return [v for k, v in headers if k.lower() in self.headers and v]
+        """The secrets of a served request's ``headers``: each redacted header's value and,
+        when it reads ``<scheme> <credentials>`` (``Bearer sk-...``), the credentials on
+        their own too (8 characters or more), which a request may also carry elsewhere."""
+        out = []
+        for k, v in headers:
+            if k.lower() in self.headers and v:
+                out.append(v)
+                scheme, space, cred = v.partition(" ")
+                if space and scheme.isalnum() and len(cred.strip()) >= 8:
+                    out.append(cred.strip())
+        return out
 
     def token(self, value: str) -> str:
         return TOKEN_PREFIX + hmac.new(self.salt, value.encode(), hashlib.sha256).hexdigest()
