@@ -87,3 +87,18 @@ def test_the_redactor_learns_only_under_redact_headers(headers: list[str]) -> No
         assert out == {"echo": "got " + r.token("Bearer abc123xyz"), "key": r.token("abc123xyz"), "other": "plain"}
     else:
         assert out == {"echo": "got Bearer abc123xyz", "key": "abc123xyz", "other": "plain"}
+
+
+def test_a_redacted_trailer_of_an_outgoing_request_is_a_token() -> None:
+    """issue 15, the rest, items 2 and 3: the refused trailers of a wasi:http request are
+    recorded with it; a trailer named in redact_headers is recorded as its token, as the
+    header of that name is."""
+    from theater.redact import Redactor
+
+    r = Redactor(salt=b"0123456789abcdef", headers=frozenset({"authorization"}))
+    transform = r.for_crossing("theater:simple/http-client", "send-http")
+    assert transform is not None
+    req = {"method": "POST", "uri": "http://h/", "headers": [["authorization", "k1"]], "body": None}
+    out = transform[0]({"req": req, "trailers": [["authorization", "k2"], ["x-sum", "3"]]})
+    assert out["req"]["headers"] == [["authorization", r.token("k1")]]
+    assert out["trailers"] == [["authorization", r.token("k2")], ["x-sum", "3"]]

@@ -134,7 +134,12 @@ class Redactor:
         if interface == HTTP_CLIENT and function == "send-http":
             def args(enc: Any) -> Any:
                 enc = self.scrub(enc)
-                return {**enc, "req": self._headers(enc.get("req"))} if isinstance(enc, dict) else enc
+                if not isinstance(enc, dict):
+                    return enc
+                out = {**enc, "req": self._headers(enc.get("req"))}
+                if isinstance(enc.get("trailers"), list):  # a wasi:http request's (refused, but recorded)
+                    out["trailers"] = self._headers({"headers": enc["trailers"]})["headers"]
+                return out
 
             def result(enc: Any) -> Any:
                 enc = self.scrub(enc)
