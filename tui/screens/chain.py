@@ -13,7 +13,7 @@ from textual.containers import Horizontal
 from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, ProgressBar, Static
+from textual.widgets import Header, Label, ProgressBar, Static
 
 from theater.errors import UsageError
 from theater.store import ChainInfo, Store
@@ -24,6 +24,7 @@ from ..chain_table import RUNNING, verified_cell
 from ..data import ChainSource, Matches, Noise, RowView, build_view, chain_status, find_matches, short_hash
 from ..detail import EventDetail, problem_text
 from ..event_list import NARROW, EventList
+from ..footer import KeysFooter
 from ..messages import Cancelled, VerifyDone, VerifyProgress, cancellable
 from ..virtual_list import VirtualList
 from .dialogs import PromptScreen
@@ -138,7 +139,7 @@ class ChainScreen(Screen[None]):
         with Horizontal(id="status"):
             yield Label("verifying", id="status-label")
             yield ProgressBar(total=max(1, self.source.rows), show_eta=False, id="progress")
-        yield Footer(compact=True)
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.apply_width(self.app.size.width)

@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from theater.align import AlignKind, Alignment, align_chains
 from theater.store import ChainInfo, Store
@@ -23,6 +23,7 @@ from verify.diff import ChainDiff, EventDiff, compare_rows, diff_chains
 from ..data import ChainSource, short_hash
 from ..detail import json_renderable
 from ..diff_list import DiffList
+from ..footer import KeysFooter
 from ..messages import Cancelled, DiffDone, cancellable
 from ..virtual_list import VirtualList
 
@@ -158,7 +159,7 @@ class DiffScreen(Screen[None]):
         yield DiffList(self.source_a, self.source_b, id="diff-list")
         with VerticalScroll(id="diff-pane"):
             yield Static(id="diff-detail")
-        yield Footer(compact=True)
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"diff {inert_line(self.a.id[:8])} · {inert_line(self.b.id[:8])}"

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from theater.store import ChainInfo
 from theater.text import inert_line
@@ -17,6 +17,7 @@ from verify.integrity import Problem
 
 from ..data import ChainSource
 from ..detail import EventDetail
+from ..footer import KeysFooter
 from ..time_travel import StateChange, next_export, state_change, state_renderable
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class EventScreen(Screen[int]):
         yield Header()
         yield StatePane(id="state")
         yield EventDetail(id="event-detail")
-        yield Footer(compact=True)
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.show()
