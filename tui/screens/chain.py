@@ -218,11 +218,16 @@ class ChainScreen(Screen[None]):
         if seq is None:
             return
 
+        detail = self.query_one(EventDetail)
+        # the view chosen with t here is the event screen's, and the one chosen there comes back
+        screen = EventScreen(self.info, self.source, seq, self.problems(), view=detail.view)
+
         def back(seq: int | None) -> None:
+            detail.set_view(screen.view)
             if seq is not None:
                 self.move_to_seq(seq)
 
-        self.app.push_screen(EventScreen(self.info, self.source, seq, self.problems()), back)
+        self.app.push_screen(screen, back)
 
     def move_to_seq(self, seq: int, *, center: bool = False) -> bool:
         """Move the cursor to the row of ``seq``; False when the view hides it."""
@@ -399,7 +404,9 @@ class ChainScreen(Screen[None]):
     def action_follow_link(self) -> None:
         from ..linking import follow_link  # issue 19 item 8 (tui/linking.py)
 
-        follow_link(self.theater, self.info.id, self.events.cursor)
+        seq = self.events.cursor_seq  # the row's seq: a filter or the noise toggle hides rows
+        if seq is not None:
+            follow_link(self.theater, self.info.id, seq)
 
     # -- verify -------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
+from theater.decode import View
 from theater.store import ChainInfo
 from theater.text import inert_line
 from verify.integrity import Problem
@@ -84,13 +85,14 @@ class EventScreen(Screen[int]):
     """
 
     def __init__(self, info: ChainInfo, source: ChainSource, seq: int, problems: list[Problem], *,
-                 linked: bool = False) -> None:
+                 linked: bool = False, view: View = View.AUTO) -> None:
         super().__init__()
         self.info = info
         self.source = source
         self.seq = seq
         self.problems = problems
         self.linked = linked
+        self.view = view  # how byte values are shown (t): the detail's it was opened from, then its own
 
     @property
     def theater(self) -> TheaterApp:
@@ -103,6 +105,7 @@ class EventScreen(Screen[int]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
+        self.query_one(EventDetail).view = self.view
         self.show()
         self.query_one(EventDetail).focus()
 
@@ -135,4 +138,5 @@ class EventScreen(Screen[int]):
         follow_link(self.theater, self.info.id, self.seq)
 
     def action_back(self) -> None:
+        self.view = self.query_one(EventDetail).view  # for the screen it goes back to
         self.dismiss(self.seq)
