@@ -421,6 +421,29 @@ def test_l_finds_the_receiver_in_a_worker_by_one_query(tmp_path, monkeypatch):
     drive(app_for(db, root), scenario)
 
 
+def test_l_under_a_filter_follows_the_highlighted_event(tmp_path):
+    """t-start item 3: `l` follows the highlighted row's event, not the event whose seq
+    is the row's index (they differ as soon as a filter hides rows)."""
+    db, out = record_run(tmp_path, *INPUTS)
+    root, worker = out["chain"], out["chains"][1]["chain"]
+
+    async def scenario(pilot):
+        app = pilot.app
+        chain_screen = app.screen
+        await pilot.press("backslash")
+        await pilot.pause()
+        await pilot.press(*"#send", "enter")
+        await settle(pilot)
+        seq = chain_screen.events.cursor_seq
+        assert seq is not None and seq != chain_screen.events.cursor  # row 0 is not seq 0
+        assert chain_screen.source.event(seq).type.endswith("#send")
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, EventScreen) and app.screen.info.id == worker
+
+    drive(app_for(db, root), scenario)
+
+
 def test_an_event_with_several_links_asks_which(tmp_path):
     """issue 19 item 8: a restart-child links the fresh chain and the stopped one's end:
     `l` asks which to follow, and follows the one picked."""
