@@ -5,7 +5,7 @@ import base64
 from conftest import write_chain
 from tamper import delete_events, insert_rows, loose_events
 
-from tui.data import LRU, ChainSource, find_type, hexdump, human_size, short_hash, tagged_bytes, utc
+from tui.data import LRU, ChainSource, hexdump, human_size, short_hash, tagged_bytes, utc
 from tui.event_list import fit_type
 
 
@@ -41,17 +41,6 @@ def test_source_shows_gaps_and_repeats_in_place(store):
     assert src.rows == 11
     assert src.event(4) is None and src.event(5).seq == 5
     assert src.repeated(6) and not src.repeated(5)
-
-
-def test_find_type_forward_backward_and_wrapping(store):
-    cid = write_chain(store, 10)  # seq 2, 5, 8 are exports; 10 is the end event
-    assert find_type(store, cid, "ACTOR#INIT", 0) == 2
-    assert find_type(store, cid, "actor#init", 2) == 5
-    assert find_type(store, cid, "actor#init", 8) == 2  # wraps
-    assert find_type(store, cid, "actor#init", 5, backwards=True) == 2
-    assert find_type(store, cid, "actor#init", 2, backwards=True) == 8  # wraps
-    assert find_type(store, cid, "end", 0) == 10
-    assert find_type(store, cid, "no-such-type", 0) is None
 
 
 def test_hexdump_and_tagged_bytes():

@@ -355,11 +355,13 @@ def test_l_follows_a_link_and_L_or_escape_returns(tmp_path):
         chain_screen.events.move_to(send)
         await pilot.pause()
         await pilot.press("l")
+        await settle(pilot)  # the links are found in a worker
         linked = app.screen
         assert isinstance(linked, EventScreen) and linked.info.id == worker and linked.linked
         assert linked.source.event(linked.seq).type.endswith("#handle-send")
         assert "worker · chain" in linked.sub_title
         await pilot.press("l")  # and from the receiver back to the sender, one more level
+        await settle(pilot)  # the links are found in a worker
         assert isinstance(app.screen, EventScreen) and app.screen.info.id == root and app.screen.seq == send
         await pilot.press("L")
         assert app.screen is linked
@@ -368,8 +370,76 @@ def test_l_follows_a_link_and_L_or_escape_returns(tmp_path):
         chain_screen.events.move_to(0)
         await pilot.pause()
         await pilot.press("l")  # init links nothing: stays, says so
+        await settle(pilot)  # the links are found in a worker
         assert app.screen is chain_screen
         assert any("links to no other chain" in n.message for n in app._notifications)
+
+    drive(app_for(db, root), scenario)
+
+
+def test_l_finds_the_receiver_in_a_worker_by_one_query(tmp_path, monkeypatch):
+    """t-start item 3: `l` on a sent message finds the receiving event off the main
+    thread (it read and decoded the receiver's whole chain there); the events that hold
+    the sending event's hash are found by one SQL scan, and only those are decoded."""
+    import threading
+
+    import tui.linking as linking
+
+    db, out = record_run(tmp_path, *INPUTS)
+    root, worker = out["chain"], out["chains"][1]["chain"]
+    with Store(db) as store:
+        send = next(e.seq for e in store.events(root) if e.type.endswith("#send"))
+    threads: list[bool] = []
+    real_targets = linking.link_targets
+
+    def spying_targets(store, chain_id, seq):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real_targets(store, chain_id, seq)
+
+    whole: list[str] = []  # the receiver's chain read to its end
+    real_events = Store.events
+
+    def spying_events(self, chain_id, start=0, stop=None):
+        if chain_id == worker and stop is None:
+            whole.append(chain_id)
+        return real_events(self, chain_id, start, stop)
+
+    monkeypatch.setattr(linking, "link_targets", spying_targets)
+    monkeypatch.setattr(Store, "events", spying_events)
+
+    async def scenario(pilot):
+        app = pilot.app
+        app.screen.events.move_to(send)
+        await pilot.pause()
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, EventScreen) and app.screen.info.id == worker
+        assert threads == [False]
+        # the one candidate checked, and the target read once for its type
+        assert whole == []
+
+    drive(app_for(db, root), scenario)
+
+
+def test_l_under_a_filter_follows_the_highlighted_event(tmp_path):
+    """t-start item 3: `l` follows the highlighted row's event, not the event whose seq
+    is the row's index (they differ as soon as a filter hides rows)."""
+    db, out = record_run(tmp_path, *INPUTS)
+    root, worker = out["chain"], out["chains"][1]["chain"]
+
+    async def scenario(pilot):
+        app = pilot.app
+        chain_screen = app.screen
+        await pilot.press("backslash")
+        await pilot.pause()
+        await pilot.press(*"#send", "enter")
+        await settle(pilot)
+        seq = chain_screen.events.cursor_seq
+        assert seq is not None and seq != chain_screen.events.cursor  # row 0 is not seq 0
+        assert chain_screen.source.event(seq).type.endswith("#send")
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, EventScreen) and app.screen.info.id == worker
 
     drive(app_for(db, root), scenario)
 
@@ -389,12 +459,15 @@ def test_an_event_with_several_links_asks_which(tmp_path):
         app.screen.events.move_to(restart)
         await pilot.pause()
         await pilot.press("l")
+        await settle(pilot)  # the links are found in a worker
         assert isinstance(app.screen, PickLinkScreen)
         assert "Follow which link?" in screen_text(app)
         await pilot.press("down", "enter")
         await pilot.pause()
         assert isinstance(app.screen, EventScreen) and (app.screen.info.id, app.screen.seq) == (old, 1)
-        await pilot.press("L", "l", "escape")  # asked again, cancelled: back on the chain screen
+        await pilot.press("L", "l")
+        await settle(pilot)  # the links are found in a worker
+        await pilot.press("escape")  # asked again, cancelled: back on the chain screen
         assert isinstance(app.screen, ChainScreen)
 
     drive(app_for(db, root), scenario)

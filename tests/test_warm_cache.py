@@ -147,3 +147,87 @@ def test_a_digest_file_without_a_valid_record_still_loads_by_hash(cache: Path, h
     hashed[0] = 0
     comp: Any = load_component(data)
     assert load_imports(comp) and hashed[0] == 1
+
+
+# -- start-up hashes the component once (round s5, t-start item 2) ---------------------------
+
+
+@pytest.fixture
+def component_hashes(monkeypatch: pytest.MonkeyPatch) -> dict[int, int]:
+    """Counts SHA-256 computations by the length of their input (the real digest is
+    computed): a component's bytes are told apart by their length."""
+    import hashlib
+
+    counts: dict[int, int] = {}
+    real = hashlib.sha256
+
+    def counting(data: bytes = b"", *args: Any, **kwargs: Any) -> Any:
+        counts[len(data)] = counts.get(len(data), 0) + 1
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(hashlib, "sha256", counting)
+    return counts
+
+
+def component_statements(store: Any) -> list[str]:
+    """The statements on the store's connection that name the components table, from
+    now on (SQLite's own trace)."""
+    seen: list[str] = []
+    store.conn.set_trace_callback(lambda sql: seen.append(sql) if "components" in sql else None)
+    return seen
+
+
+def test_record_hashes_its_component_once(cache: Path, tmp_path: Path,
+                                          component_hashes: dict[int, int]) -> None:
+    """t-start item 2: `theater record` hashes the component's bytes once, for the cache
+    key, and uses that digest for the header and the store (it hashed them three times:
+    the cache key, load_actor_component, put_component); the chain still binds the
+    bytes' real SHA-256 and the store holds them under it."""
+    import hashlib
+
+    from actors import wat_manifest
+    from conftest import run_cli
+
+    from theater.store import Store
+
+    data = wat_path("counter").read_bytes()
+    manifest, db = wat_manifest(tmp_path, "counter"), tmp_path / "rec.db"
+    for n in (1, 2):  # a new database, then one that holds the component
+        component_hashes.clear()
+        r = run_cli("record", str(manifest), "--db", str(db), "-q")
+        assert r.returncode == 0, r.stderr
+        # the first recording also checks the digest once before the bytes are stored
+        assert component_hashes.get(len(data)) == (2 if n == 1 else 1), (n, component_hashes)
+    with Store(db, create=False) as store:
+        want = hashlib.sha256(data).hexdigest()
+        assert {c.component_sha256 for c in store.chains()} == {want}
+        assert store.get_component(want) == data
+
+
+def test_put_component_keeps_a_stored_row_without_binding_the_bytes(tmp_path: Path,
+                                                                     component_hashes: dict[int, int]) -> None:
+    """t-start item 2: with the caller's digest, a component already stored is neither
+    hashed nor bound to an INSERT again (18 MB on every recording of the example actor);
+    a new row is checked against the digest, and bytes that do not match are refused
+    with nothing written."""
+    import hashlib
+
+    from theater.errors import ComponentMismatch
+    from theater.store import Store
+
+    data = b"\0asm a component" * 1000
+    sha = hashlib.sha256(data).hexdigest()
+    with Store(tmp_path / "c.db") as store:
+        assert store.put_component(data, sha256=sha) == sha
+        statements = component_statements(store)
+        component_hashes.clear()
+        assert store.put_component(data, sha256=sha) == sha
+        assert not [s for s in statements if s.lstrip().upper().startswith("INSERT")], statements
+        assert component_hashes.get(len(data)) is None
+        assert store.put_component(data) == sha  # without a digest: hashed, still not inserted
+        assert not [s for s in statements if s.lstrip().upper().startswith("INSERT")], statements
+        other = b"\0asm another one"
+        with pytest.raises(ComponentMismatch, match="do not hash to"):
+            store.put_component(other, sha256=sha.replace(sha[0], "0" if sha[0] != "0" else "1", 1))
+        assert store.get_component(hashlib.sha256(other).hexdigest()) is None
+        assert store.get_component(sha) == data

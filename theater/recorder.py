@@ -290,7 +290,7 @@ def record(
     state = manifest.init_state_bytes()
     redactor = redactor_for(handlers)
 
-    store.put_component(data)
+    store.put_component(data, sha256=loaded.sha)  # the engine's digest: hashed once
     writer = store.create_chain(header)
     _index_run(store, writer.chain_id, header, manifest.name)
     if sign_key is not None and checkpoint_every:

@@ -621,19 +621,16 @@ def load_actor_component(manifest: Any, handlers: Iterable[Handler]) -> LoadedCo
     plan its imports against ``handlers`` and check their signatures, and list its
     exports: the pre-flight steps ``record``, ``theater serve`` and a run's spawn share,
     all before any chain row exists."""
-    import hashlib
-
-    from .engine import load_component
+    from .engine import load_component_hashed
 
     handlers = list(handlers)
     data = read_component(manifest.component, manifest.component_bytes)
     try:
-        component = load_component(data)
+        component, sha = load_component_hashed(data)  # hashed once: the cache key's digest
     except ComponentError as e:  # name the file: the manifest may point anywhere
         raise ComponentError(f"{manifest.component}: {e}") from None
     plan = plan_imports(load_imports(component), [h.type for h in handlers], handler_functions(handlers))
     plan.local.extend(s for h in handlers if (s := getattr(h, "local_state", None)) is not None)
     check_import_signatures(plan)
     exports = {versionless(n)[0]: isig for n, isig in component_exports(engine(), component).items()}
-    return LoadedComponent(data=data, sha=hashlib.sha256(data).hexdigest(), component=component, plan=plan,
-                           exports=exports)
+    return LoadedComponent(data=data, sha=sha, component=component, plan=plan, exports=exports)

@@ -117,17 +117,6 @@ class ChainSource:
         return seq in self._page(seq // self.page_size).repeated
 
 
-def find_type(store: Store, chain_id: str, text: str, start: int, *, backwards: bool = False) -> int | None:
-    """The next seq after ``start`` (or before it, ``backwards``) whose type contains
-    ``text``, case-insensitive; wraps around the chain once."""
-    needle = text.lower()
-    for wrap in (False, True):
-        seq = store.find_type(chain_id, needle, start, backwards=backwards, wrap=wrap)
-        if seq is not None:
-            return seq
-    return None
-
-
 # -- views: which seqs are rows, in which order, at which depth (issue 17 items 2, 3) --
 
 

@@ -77,6 +77,22 @@ def rendered_text(r: Rendered) -> Text:
     return Text(r.text, style="cyan" if r.view is View.HEX else "", overflow="fold", no_wrap=False)
 
 
+def payload_renderable(value: Any, *, width: int = 80, view: View = View.AUTO,
+                       legacy: bool = False) -> RenderableType:
+    """A decoded payload as the event detail shows it (theater/decode.py): each byte value
+    in it decoded (JSON, text or a hex dump ``width`` cells wide), then the JSON, its long
+    strings folded onto the next lines, never cut (the diff screen's two columns)."""
+    parts: list[RenderableType] = []
+    for d in decoded(value, legacy=legacy):
+        r = render(d.data, view, width=width)
+        parts.append(Text(f"{inert_line(d.path)} · {len(d.data)} bytes · {r.label}", style="dim"))
+        parts.append(rendered_text(r))
+    if parts:
+        parts.append(Text("data · JSON", style="dim"))
+    parts.append(json_text(pretty_json(value)))
+    return Group(*parts)
+
+
 def fields_table(ev: Event) -> Table:
     """The stored fields; written-at is marked as not covered by the hash."""
     table = Table.grid(padding=(0, 2))
@@ -211,8 +227,13 @@ written is kept beside it and is **not** authenticated.
 
     def action_cycle_view(self) -> None:
         """``t``: every byte value as text, JSON, hex, then each as it reads (auto)."""
-        self.view = self.view.next()
-        self._render_shown()  # the data rule names the view
+        self.set_view(self.view.next())
+
+    def set_view(self, view: View) -> None:
+        """Show byte values in ``view`` (the event screen hands back the one chosen there)."""
+        if view is not self.view:
+            self.view = view
+            self._render_shown()  # the data rule names the view
 
     def action_copy(self) -> None:
         """``y``: copy the hash, then the event JSON, then the decoded values (tui/copy.py)."""

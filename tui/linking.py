@@ -22,15 +22,17 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from theater.chain import genesis_hash
+from theater.errors import TheaterError
 from theater.links import full_link
-from theater.store import Store
+from theater.store import SQLiteError, Store, store_error
+from theater.store.search import Pattern, matching_seqs
 from theater.text import inert_line
 from verify.links import follow_links
 
 if TYPE_CHECKING:
     from .app import TheaterApp
 
-__all__ = ["LinkTarget", "PickLinkScreen", "follow_link", "link_targets"]
+__all__ = ["LinkTarget", "PickLinkScreen", "follow_link", "link_targets", "show_targets"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,16 +50,19 @@ class LinkTarget:
 
 
 def _receiver_of(store: Store, chain_id: str, seq: int, other: str) -> int | None:
-    """The event of ``other`` whose ``cause`` names event ``seq`` of ``chain_id``."""
+    """The event of ``other`` whose ``cause`` names event ``seq`` of ``chain_id``: the
+    events whose data holds that event's hash are found by one scan in SQLite
+    (theater/store/search.py), and only those are decoded to check their ``cause``."""
     ev = store.event(chain_id, seq)
     if ev is None:
         return None
     want = full_link(genesis_hash(bytes(store.chain(chain_id).header)), seq, ev.hash)
-    for e in store.events(other):
-        if b'"cause":' in e.data:
-            payload = e.payload()
-            if isinstance(payload, dict) and payload.get("cause") == want:
-                return e.seq
+    pattern = Pattern(text=ev.hash.hex(), regex=False, ignore_case=False)  # as links write it
+    for at in matching_seqs(store, other, grep=pattern):
+        e = store.event(other, int(at))
+        payload = None if e is None else e.payload()
+        if isinstance(payload, dict) and payload.get("cause") == want:
+            return int(at)
     return None
 
 
@@ -125,8 +130,34 @@ def open_target(app: TheaterApp, target: LinkTarget) -> None:
 
 def follow_link(app: TheaterApp, chain_id: str, seq: int) -> None:
     """Follow the link of event ``seq`` of ``chain_id`` to the other chain's event (ask
-    which when there are several); say so when it links nowhere."""
-    targets = link_targets(app.store, chain_id, seq)
+    which when there are several); say so when it links nowhere. The other ends are
+    found in a worker thread, on a connection of its own (a sent message's receiver is
+    looked for in the receiver's chain), and followed only if the screen ``l`` was
+    pressed on is still the one shown."""
+    origin = app.screen
+
+    def find() -> None:
+        try:
+            with Store(app.db_path, create=False) as store:
+                targets = link_targets(store, chain_id, seq)
+        except TheaterError as e:
+            app.call_from_thread(app.notify, str(e), severity="error", markup=False)
+            return
+        except SQLiteError as e:
+            app.call_from_thread(app.notify, str(store_error(e, f"cannot read {app.db_path}")),
+                                 severity="error", markup=False)
+            return
+        app.call_from_thread(found, targets)
+
+    def found(targets: list[LinkTarget]) -> None:
+        if app.screen is origin:
+            show_targets(app, seq, targets)
+
+    origin.run_worker(find, thread=True, exclusive=True, group="follow-link", name=f"links of {seq}")
+
+
+def show_targets(app: TheaterApp, seq: int, targets: list[LinkTarget]) -> None:
+    """Open the one target, ask which of several, or say that event ``seq`` links nowhere."""
     if not targets:
         app.notify(f"event {seq} links to no other chain (only messages, requests, channels, "
                    "spawns and child callbacks of a run do)", severity="warning", markup=False)

@@ -3,7 +3,9 @@ compiled-component cache against compiling it, and `theater record` end to end."
 
 from __future__ import annotations
 
+import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,12 +45,29 @@ def test_warm_start(benchmark, tmp_path, monkeypatch, table):
     env = {"THEATER_CACHE_DIR": str(cache)}
     record = [run_measured(theater_cmd("record", str(manifest), "--db", str(tmp_path / f"w{i}.db"), "-q"),
                            env=env, cwd=tmp_path)[0] for i in range(3)]
+    # again into one database, which then holds the component (the usual case): wall and CPU
+    again = [child_cpu(lambda: run_measured(theater_cmd("record", str(manifest), "--db", str(tmp_path / "w0.db"),
+                                                        "-q"), env=env, cwd=tmp_path)[0]) for _ in range(5)]
     table(Row(
         f"warm start: load the cached example actor ({len(data) / 1e6:.0f} MB)", f"{warm_best * 1000:.1f} ms",
         f"cold compile: {cold_best:.2f} s", f"{ratio:.0f}x faster", ">= 50x", ratio >= 50, order=4,
         notes=[f"`theater record` of the example actor end to end, warm cache: {min(record):.2f} s "
                "(process start, imports, load, instantiate, init, commit)"],
     ))
+    table(Row(
+        "warm `theater record` of the example actor, into a database holding it",
+        f"{min(w for w, _ in again):.2f} s", order=4,
+        notes=[f"CPU time of the process (best of {len(again)}): {min(c for _, c in again):.2f} s; the component "
+               "is hashed once (the cache key's digest) and its stored row is not written again"],
+    ))
+
+
+def child_cpu(run: Callable[[], float]) -> tuple[float, float]:
+    """``run()``'s result (a child's wall time) and the CPU time its children used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = run()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 @pytest.fixture(autouse=True)

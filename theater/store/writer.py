@@ -19,6 +19,7 @@ import orjson
 
 from ..blobs import STATE_EXPORTS, compress, externalize, refs, threshold_of
 from ..chain import _Q, END_TYPE, EVENT_TAG, ChainBuilder, canonical_json, type_field
+from ..errors import ComponentMismatch
 from ..outcomes import ChainStatus
 from .connection import DEFAULT_BATCH, STATUSES, Connection, store_error
 from .rows import _loads
@@ -66,11 +67,22 @@ class RowWriter(Connection):
 
     # -- components ---------------------------------------------------------
 
-    def put_component(self, data: bytes) -> str:
-        """Store component bytes under their SHA-256 (idempotent); returns the hex digest."""
-        sha = hashlib.sha256(data).hexdigest()
+    def put_component(self, data: bytes, *, sha256: str | None = None) -> str:
+        """Store component bytes under their SHA-256 (idempotent); returns the hex digest.
+
+        ``sha256``: the digest of ``data`` the caller already computed (the engine's,
+        theater/engine.py ``load_component_hashed``), so a recording hashes its
+        component once. A row already stored under the digest is kept as it is: the
+        bytes are neither bound to a statement nor hashed again (18 MB for the example
+        actor, on every recording). A new row is hashed first, and bytes that do not
+        hash to ``sha256`` are refused (:class:`ComponentMismatch`)."""
         self.check_writable()
+        sha = sha256 if sha256 is not None else hashlib.sha256(data).hexdigest()
         try:
+            if self.conn.execute("SELECT 1 FROM components WHERE sha256 = ?", (sha,)).fetchone() is not None:
+                return sha
+            if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+                raise ComponentMismatch(f"the component bytes to store do not hash to {sha256}")
             self.conn.execute(
                 "INSERT OR IGNORE INTO components (sha256, size, bytes) VALUES (?, ?, ?)",
                 (sha, len(data), data),

@@ -13,7 +13,7 @@ from textual.containers import Horizontal
 from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, ProgressBar, Static
+from textual.widgets import Header, Label, ProgressBar, Static
 
 from theater.errors import UsageError
 from theater.store import ChainInfo, Store
@@ -24,6 +24,7 @@ from ..chain_table import RUNNING, verified_cell
 from ..data import ChainSource, Matches, Noise, RowView, build_view, chain_status, find_matches, short_hash
 from ..detail import EventDetail, problem_text
 from ..event_list import NARROW, EventList
+from ..footer import KeysFooter
 from ..messages import Cancelled, VerifyDone, VerifyProgress, cancellable
 from ..virtual_list import VirtualList
 from .dialogs import PromptScreen
@@ -138,7 +139,7 @@ class ChainScreen(Screen[None]):
         with Horizontal(id="status"):
             yield Label("verifying", id="status-label")
             yield ProgressBar(total=max(1, self.source.rows), show_eta=False, id="progress")
-        yield Footer(compact=True)
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.apply_width(self.app.size.width)
@@ -217,11 +218,16 @@ class ChainScreen(Screen[None]):
         if seq is None:
             return
 
+        detail = self.query_one(EventDetail)
+        # the view chosen with t here is the event screen's, and the one chosen there comes back
+        screen = EventScreen(self.info, self.source, seq, self.problems(), view=detail.view)
+
         def back(seq: int | None) -> None:
+            detail.set_view(screen.view)
             if seq is not None:
                 self.move_to_seq(seq)
 
-        self.app.push_screen(EventScreen(self.info, self.source, seq, self.problems()), back)
+        self.app.push_screen(screen, back)
 
     def move_to_seq(self, seq: int, *, center: bool = False) -> bool:
         """Move the cursor to the row of ``seq``; False when the view hides it."""
@@ -398,7 +404,9 @@ class ChainScreen(Screen[None]):
     def action_follow_link(self) -> None:
         from ..linking import follow_link  # issue 19 item 8 (tui/linking.py)
 
-        follow_link(self.theater, self.info.id, self.events.cursor)
+        seq = self.events.cursor_seq  # the row's seq: a filter or the noise toggle hides rows
+        if seq is not None:
+            follow_link(self.theater, self.info.id, seq)
 
     # -- verify -------------------------------------------------------------------
 

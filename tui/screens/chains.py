@@ -9,7 +9,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from theater.errors import UsageError
 from theater.store import ChainInfo, Store
@@ -18,6 +18,7 @@ from verify.integrity import VerifyResult, verify_chain
 
 from ..chain_filter import SORTS, ChainFacts, end_outcome, filter_chains, parse_filter, sort_chains
 from ..chain_table import RUNNING, ChainTable, status_text
+from ..footer import KeysFooter
 from ..messages import Cancelled, VerifyDone, cancellable
 from .dialogs import PromptScreen
 
@@ -63,7 +64,7 @@ class ChainsScreen(Screen[None]):
         yield Header()
         yield Static(id="chains-note")
         yield ChainTable(id="chains")
-        yield Footer(compact=True)
+        yield KeysFooter()
 
     #: seconds between re-reads of the table while a chain in it is being recorded
     LIVE_INTERVAL = 1.0

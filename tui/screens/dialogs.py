@@ -9,12 +9,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Input, Label
+from textual.widgets import DataTable, Input, Label
 
 from theater.store import ChainInfo
 from verify.integrity import VerifyResult
 
 from ..chain_table import ChainTable
+from ..footer import KeysFooter
 
 DIALOG_CSS = """
 {name} {{
@@ -58,7 +59,7 @@ class PromptScreen(ModalScreen[str | None]):
             yield Label(Text(self.title_text))
             yield Input(value=self.value, placeholder=self.placeholder, restrict=self.restrict,
                         id="prompt-input")
-        yield Footer(compact=True)
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         entry = self.query_one(Input)
@@ -96,7 +97,7 @@ class PickChainScreen(ModalScreen[str | None]):
         with Vertical():
             yield Label(Text(self.title_text))  # it names a chain: never parsed as markup
             yield ChainTable(id="pick-table", created=False)
-        yield Footer(compact=True)
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(ChainTable)

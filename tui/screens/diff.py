@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from theater.align import AlignKind, Alignment, align_chains
 from theater.store import ChainInfo, Store
@@ -21,8 +21,9 @@ from theater.text import inert, inert_line
 from verify.diff import ChainDiff, EventDiff, compare_rows, diff_chains
 
 from ..data import ChainSource, short_hash
-from ..detail import json_renderable
+from ..detail import payload_renderable
 from ..diff_list import DiffList
+from ..footer import KeysFooter
 from ..messages import Cancelled, DiffDone, cancellable
 from ..virtual_list import VirtualList
 
@@ -32,10 +33,10 @@ if TYPE_CHECKING:
 NAV = Binding.Group("Difference", compact=True)
 
 
-def _json(value: object) -> RenderableType:
+def _json(value: object, width: int) -> RenderableType:
     if value is None:
         return Text("(no event)", style="red")
-    return json_renderable(value)
+    return payload_renderable(value, width=width)  # decoded as the chain screen's detail
 
 
 class Aligned(Message):
@@ -57,9 +58,10 @@ def _label(kind: AlignKind | None, seq_a: int | None, seq_b: int | None, seq: in
 
 
 def event_diff_renderable(d: EventDiff, *, kind: AlignKind | None = None, seq_a: int | None = None,
-                          seq_b: int | None = None) -> RenderableType:
+                          seq_b: int | None = None, width: int = 160) -> RenderableType:
     """One aligned pair compared: verdict, the structural differences, both payloads
-    (``kind`` and the seqs of each side when the pair comes from an alignment)."""
+    (``kind`` and the seqs of each side when the pair comes from an alignment), in a
+    pane ``width`` cells wide."""
     head = Text.assemble((f"{_label(kind, seq_a, seq_b, d.seq)}  ", "bold"))
     if d.equal:
         head.append("equal in both chains", style="green")
@@ -78,8 +80,9 @@ def event_diff_renderable(d: EventDiff, *, kind: AlignKind | None = None, seq_a:
                      overflow="fold")
     table.add_column(Text.assemble(("B  ", "bold"), inert_line(d.type_b or "(no event)")), ratio=1,
                      overflow="fold")
-    table.add_row(_json(d.data_a if d.type_a is not None else None),
-                  _json(d.data_b if d.type_b is not None else None))
+    column = max(16, (width - 3) // 2)
+    table.add_row(_json(d.data_a if d.type_a is not None else None, column),
+                  _json(d.data_b if d.type_b is not None else None, column))
     lines.append(table)
     return Group(*lines)
 
@@ -158,7 +161,7 @@ class DiffScreen(Screen[None]):
         yield DiffList(self.source_a, self.source_b, id="diff-list")
         with VerticalScroll(id="diff-pane"):
             yield Static(id="diff-detail")
-        yield Footer(compact=True)
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"diff {inert_line(self.a.id[:8])} · {inert_line(self.b.id[:8])}"
@@ -208,7 +211,8 @@ class DiffScreen(Screen[None]):
             kind, sa, sb = pair
             seq = sa if sa is not None else sb if sb is not None else 0
             d = compare_rows(seq, *self.rows.rows_at(message.index))
-            pane.update(event_diff_renderable(d, kind=kind, seq_a=sa, seq_b=sb))
+            width = self.query_one("#diff-pane").scrollable_content_region.width or self.app.size.width
+            pane.update(event_diff_renderable(d, kind=kind, seq_a=sa, seq_b=sb, width=width))
 
     # -- actions ----------------------------------------------------------------
 

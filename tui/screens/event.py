@@ -9,14 +9,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
+from theater.decode import View
 from theater.store import ChainInfo
 from theater.text import inert_line
 from verify.integrity import Problem
 
 from ..data import ChainSource
 from ..detail import EventDetail
+from ..footer import KeysFooter
 from ..time_travel import StateChange, next_export, state_change, state_renderable
 
 if TYPE_CHECKING:
@@ -83,13 +85,14 @@ class EventScreen(Screen[int]):
     """
 
     def __init__(self, info: ChainInfo, source: ChainSource, seq: int, problems: list[Problem], *,
-                 linked: bool = False) -> None:
+                 linked: bool = False, view: View = View.AUTO) -> None:
         super().__init__()
         self.info = info
         self.source = source
         self.seq = seq
         self.problems = problems
         self.linked = linked
+        self.view = view  # how byte values are shown (t): the detail's it was opened from, then its own
 
     @property
     def theater(self) -> TheaterApp:
@@ -99,9 +102,10 @@ class EventScreen(Screen[int]):
         yield Header()
         yield StatePane(id="state")
         yield EventDetail(id="event-detail")
-        yield Footer(compact=True)
+        yield KeysFooter()
 
     def on_mount(self) -> None:
+        self.query_one(EventDetail).view = self.view
         self.show()
         self.query_one(EventDetail).focus()
 
@@ -134,4 +138,5 @@ class EventScreen(Screen[int]):
         follow_link(self.theater, self.info.id, self.seq)
 
     def action_back(self) -> None:
+        self.view = self.query_one(EventDetail).view  # for the screen it goes back to
         self.dismiss(self.seq)

@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, Tree
+from textual.widgets import Header, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from theater.errors import ChainNotFound
@@ -23,6 +23,7 @@ from theater.text import inert, inert_line
 from verify.links import LinkProblem, RunVerifyResult, verify_run
 
 from ..data import chain_status
+from ..footer import KeysFooter
 
 if TYPE_CHECKING:
     from ..app import TheaterApp
@@ -92,7 +93,7 @@ class RunScreen(Screen[None]):
         yield tree
         with VerticalScroll(id="run-result"):
             yield Static(id="run-result-body")
-        yield Footer(compact=True)
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"run {inert_line(self.run.id)}"
