@@ -4,37 +4,43 @@ bench target: messages between two actors at >= 0.4 of the bare host-call rate).
 wasmtime-py 50.0.1 calls a component export (``Func.__call__``) by reading the
 function's type, allocating an array of C values (``wasmtime_component_val_t``, 32
 bytes each), converting each argument through its ``ValType`` object
-(``convert_to_c``, which for an ``option`` or a ``result`` finds the case by building
-a set of Python classes per call, ``VariantLikeType._lower``), calling
-``wasmtime_component_func_call`` through a closure and ``enter_wasm``, converting the
-result back (``convert_from_c``) and deleting the arguments. For ``handle-send``
-(``func(option<list<u8>>, tuple<list<u8>>) -> result<tuple<option<list<u8>>>,
-string>``) that is about 40 Python calls and 15 ctypes objects per call.
+(``convert_to_c``: for a string or a list a C allocation, for an ``option`` or a
+``result`` a set of Python classes built per value to find the case, then a C box),
+calling ``wasmtime_component_func_call`` through a closure and ``enter_wasm``,
+converting the result back (``convert_from_c``, a ctypes object and a C free per
+nested value) and deleting the arguments. For ``handle-send`` (``func(option<list<u8>>,
+tuple<list<u8>>) -> result<tuple<option<list<u8>>>, string>``) that is about 40 Python
+calls, 15 ctypes objects and 10 C allocations or frees per call.
 
-:func:`export_func` wraps an export's ``Func`` in an :class:`Export` that does the
-same steps with what can be built once, built once per function:
+:func:`export_func` wraps an export's ``Func`` in an :class:`Export` that makes the
+same C call with what can be built once, built once per function signature: one
+lowering and one lifting function per parameter and result type, composed from the
+type tree when the export is first wrapped (for each ``option``, ``result`` and
+``variant`` whether it is tagged and each case's Python classes, which wasmtime-py
+recomputes per value), and the result slot, allocated once.
 
-- the argument array and the result value are allocated once and reused (each call
-  deletes its arguments afterwards, as wasmtime-py does; a nested call of the same
-  export while one is running takes wasmtime-py's path);
-- one lowering and one lifting function per parameter and result type, composed
-  from the type tree when the export is first wrapped: for each ``option``,
-  ``result`` and ``variant`` whether it is tagged (``Variant``) and each case's
-  Python classes, which wasmtime-py recomputes per value;
-- ``list<u8>`` in bulk (the code of theater/fastvalues.py), the C call made directly.
+- **Arguments in memory Python owns.** ``wasmtime_component_func_call`` only reads
+  its arguments (``*const``, each cloned into a ``Val``; wasmtime-py deletes them
+  after the call), so each lowering returns its C value's 32 bytes
+  (``struct.pack``), pointing into ``bytes`` objects kept alive for the call (a
+  string's UTF-8, a list's elements, an option's payload): no C allocation, nothing
+  to free, and a value it is not sure of is simply dropped.
+- **The result read, then freed once.** The result is wasmtime's: it is read with
+  ``ctypes.string_at`` and ``struct``, strings and lists copied out (``list<u8>``
+  in one slice, as theater/fastvalues.py does), then freed whole by one
+  ``wasmtime_component_val_delete`` (boxes included: wasmtime-py frees each
+  payload's contents and leaks its 32-byte box), and the slot reset to a ``bool``
+  (the C API assigns the slot, dropping what it held).
 
-The lowered C values are the ones wasmtime-py builds, field for field, and the
-lifted Python values the ones it returns (the same types: ``bytes``, ``Record``,
-``Variant``, untagged options and results as their payloads). Lowering accepts only
-what it is sure of: exact ``bool``, ``int`` in the type's range, ``float``, ``str``,
-``bytes``, ``list``, ``tuple``, an object with the record's attributes. Anything else
-(a ``bytearray``, a ``bool`` for a ``u32``, an ``int`` out of range, a wrong case)
-frees what was lowered and calls wasmtime-py's own ``Func.__call__``, which converts
-or raises exactly as it always does. A function with a type this does not lower
-(``flags``, resources, futures, streams, error contexts) is not wrapped at all.
-One difference, in memory only: the heap box of a lifted ``option``/``result``/
-``variant`` payload is freed (``wasmtime_component_val_free``) where wasmtime-py
-drops its contents and leaks the 32-byte box.
+The C values are the ones wasmtime-py builds, field for field, and the lifted values
+the ones it returns (``bytes``, ``Record``, ``Variant``, untagged options and results
+as their payloads). Lowering accepts only what it is sure of: exact ``bool``, ``int``
+in the type's range, ``float``, ``str`` that encodes, ``bytes``, ``list``, ``tuple``,
+an object with the record's attributes, the right case. Anything else (a
+``bytearray``, a ``bool`` for a ``u32``, an out-of-range ``int``, a wrong case) goes
+to wasmtime-py's own ``Func.__call__``, which converts or raises exactly as always;
+so does a call of the same export nested in one running. A function with a type not
+covered (``flags``, resources, futures, streams, error contexts) is not wrapped.
 
 Post-return: wasmtime 50's ``wasmtime_component_func_call`` runs the export's
 post-return function itself (tests/test_wat_fixtures.py
@@ -43,16 +49,18 @@ post-return function itself (tests/test_wat_fixtures.py
 
 Used only when theater/wtpatch.py's checks hold: the wasmtime-py version checked,
 the code it mirrors source for source that version's (:data:`_FINGERPRINT`), the C
-layout and the ctypes signatures it relies on as assumed (:func:`_layout_ok`),
-``THEATER_NO_FASTPATH`` unset. ``tests/test_fastcall.py`` proves the values equal to
-wasmtime-py's own call by property tests over the types, and run chains byte-identical
-with and without it. docs/performance.md describes it for upstream.
+layout, the ctypes signatures and CPython's ``bytes`` layout as assumed
+(:func:`_layout_ok`), ``THEATER_NO_FASTPATH`` unset. ``tests/test_fastcall.py``
+proves the values equal to wasmtime-py's own call by property tests over the types,
+and run chains byte-identical with and without it. docs/performance.md describes it
+for upstream.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -136,8 +144,8 @@ _FINGERPRINT: dict[str, str] = {
     "ResultType.convert_from_c": "3600d1d2c79bc5c841d8302681025835a7077bc4c9394823d11476754e594d3f",
 }
 
-Lower = Callable[[Any, Any, Any], None]  # (store, value, val_t) -> None; raises to fall back
-Lift = Callable[[Any], Any]  # (val_t) -> value
+Lower = Callable[[Any, list[Any]], bytes]  # (value, keep) -> the val_t's 32 bytes; raises to fall back
+Lift = Callable[[bytes], Any]  # (the val_t's 32 bytes) -> value
 
 
 @functools.cache
@@ -190,16 +198,40 @@ def fingerprint() -> dict[str, str]:
 
 
 def _layout_ok() -> bool:
-    from . import fastvalues
+    """The C layout the packing assumes (x86-64 / aarch64 little-endian, 64-bit), the
+    ctypes signatures it calls, and CPython's ``bytes`` data at ``id(b) + _DATA``."""
+    import sys
 
     ffi, b, _, _, _, _ = _wt()
+    val, union = ffi.wasmtime_component_val_t, ffi.wasmtime_component_valunion_t
+    probe = b"theater"
     call = b._wasmtime_component_func_call
-    return bool(fastvalues._layout_ok() and call.restype is ctypes.POINTER(ffi.wasmtime_error_t)
-                and list(call.argtypes) == [ctypes.POINTER(ffi.wasmtime_component_func_t),
-                                            ctypes.POINTER(ffi.wasmtime_context_t),
-                                            ctypes.POINTER(ffi.wasmtime_component_val_t), ctypes.c_size_t,
-                                            ctypes.POINTER(ffi.wasmtime_component_val_t), ctypes.c_size_t]
-                and b._wasmtime_component_val_free.argtypes == [ctypes.POINTER(ffi.wasmtime_component_val_t)])
+    return bool(
+        sys.implementation.name == "cpython" and sys.byteorder == "little" and ctypes.sizeof(ctypes.c_void_p) == 8
+        and ctypes.string_at(id(probe) + _DATA, len(probe)) == probe
+        and ctypes.sizeof(val) == 32 and val.kind.offset == 0 and val.kind.size == 1 and val.of.offset == 8
+        and ctypes.sizeof(union) == 24
+        and ffi.wasm_byte_vec_t.size.offset == 0 and ffi.wasm_byte_vec_t.data.offset == 8
+        and ffi.wasmtime_component_vallist_t.size.offset == 0 and ffi.wasmtime_component_vallist_t.data.offset == 8
+        and ffi.wasmtime_component_valresult_t.is_ok.offset == 0
+        and ffi.wasmtime_component_valresult_t.val.offset == 8
+        and ffi.wasmtime_component_valvariant_t.discriminant.offset == 0
+        and ffi.wasmtime_component_valvariant_t.val.offset == 16
+        and ctypes.sizeof(ffi.wasmtime_component_valrecord_entry_t) == 48
+        and ffi.wasmtime_component_valrecord_entry_t.val.offset == 16
+        and [k.value for k in (ffi.WASMTIME_COMPONENT_BOOL, ffi.WASMTIME_COMPONENT_CHAR, ffi.WASMTIME_COMPONENT_STRING,
+                               ffi.WASMTIME_COMPONENT_LIST, ffi.WASMTIME_COMPONENT_RECORD,
+                               ffi.WASMTIME_COMPONENT_TUPLE, ffi.WASMTIME_COMPONENT_VARIANT,
+                               ffi.WASMTIME_COMPONENT_ENUM, ffi.WASMTIME_COMPONENT_OPTION,
+                               ffi.WASMTIME_COMPONENT_RESULT)] == [0, 11, 12, 13, 14, 15, 16, 17, 18, 19]
+        and [getattr(ffi, f"WASMTIME_COMPONENT_{k}").value for k in ("S8", "U8", "S16", "U16", "S32", "U32",
+                                                                     "S64", "U64", "F32", "F64")] == list(
+            range(1, 11))
+        and call.restype is ctypes.POINTER(ffi.wasmtime_error_t)
+        and list(call.argtypes) == [ctypes.POINTER(ffi.wasmtime_component_func_t),
+                                    ctypes.POINTER(ffi.wasmtime_context_t), ctypes.POINTER(val), ctypes.c_size_t,
+                                    ctypes.POINTER(val), ctypes.c_size_t]
+        and b._wasmtime_component_val_delete.argtypes == [ctypes.POINTER(val)])
 
 
 @functools.cache
@@ -220,15 +252,29 @@ class _Fallback(Exception):
     """A value the lowering is not sure of: wasmtime-py's own call takes it."""
 
 
-# -- lowering: Python value -> wasmtime_component_val_t --------------------------------
+# -- lowering: Python value -> the 32 bytes of a wasmtime_component_val_t ---------------
+#
+# The C API only reads the arguments (``wasmtime_component_func_call`` takes them as
+# ``*const`` and clones each into a ``Val``), so they are built in memory Python owns:
+# each lowering returns the value's 32 bytes (``struct.pack``) and appends to ``keep``
+# every buffer they point into (a string's UTF-8, a list's elements, an option's
+# payload), each a ``bytes`` object whose data is at ``id(b) + _DATA`` (CPython's
+# ``PyBytesObject.ob_sval``, checked by :func:`_layout_ok`). Nothing is allocated by
+# wasmtime, so nothing is freed: a value it is not sure of is simply dropped.
 
-_INT_RANGES = {
-    "S8": ("s8", 1, -2**7, 2**7 - 1), "U8": ("u8", 2, 0, 2**8 - 1), "S16": ("s16", 3, -2**15, 2**15 - 1),
-    "U16": ("u16", 4, 0, 2**16 - 1), "S32": ("s32", 5, -2**31, 2**31 - 1), "U32": ("u32", 6, 0, 2**32 - 1),
-    "S64": ("s64", 7, -2**63, 2**63 - 1), "U64": ("u64", 8, 0, 2**64 - 1),
+_DATA = bytes.__basicsize__ - 1  # offset of a bytes object's data from its id()
+_INT_FORMATS = {
+    "S8": (1, "b"), "U8": (2, "B"), "S16": (3, "h"), "U16": (4, "H"), "S32": (5, "i"), "U32": (6, "I"),
+    "S64": (7, "q"), "U64": (8, "Q"),
 }
 _K_BOOL, _K_F32, _K_F64, _K_CHAR, _K_STRING, _K_LIST = 0, 9, 10, 11, 12, 13
 _K_RECORD, _K_TUPLE, _K_VARIANT, _K_ENUM, _K_OPTION, _K_RESULT = 14, 15, 16, 17, 18, 19
+_VEC = struct.Struct("<B7xQQ8x")  # kind, then a (size, pointer) pair: string, list, tuple, record, enum
+_PTR = struct.Struct("<B7xQ16x")  # kind, then a pointer: option
+_RESULT = struct.Struct("<B7x?7xQ8x")  # kind, is_ok, pointer
+_VARIANT = struct.Struct("<B7xQQQ")  # kind, discriminant (size, pointer), pointer
+_NAME = struct.Struct("<QQ")  # a record entry's name, before its 32-byte value
+_U8 = bytes((2,))
 
 
 def _classes(ty: Any) -> tuple[type, ...]:
@@ -237,191 +283,109 @@ def _classes(ty: Any) -> tuple[type, ...]:
     return tuple(s)
 
 
-def _int_lowerer(field: str, kind: int, lo: int, hi: int) -> Lower:
-    def lower(store: Any, val: Any, c: Any) -> None:
-        if type(val) is not int or not lo <= val <= hi:
+def _scalar_lowerer(kind: int, fmt: str, exact: type) -> Lower:
+    pack = struct.Struct(f"<B7x{fmt}").pack
+    pad = bytes(32 - struct.calcsize(f"<B7x{fmt}"))
+
+    def lower(val: Any, keep: list[Any]) -> bytes:
+        if type(val) is not exact:
             raise _Fallback
-        c.kind = kind
-        setattr(c.of, field, val)
+        return pack(kind, val) + pad  # an int out of range, an f32 overflow: struct.error, OverflowError
 
     return lower
 
 
 def _lowerer(ty: Any) -> Lower:
     """The lowering of one type (raises :class:`Unsupported`)."""
-    ffi, _, _, _, t, _ = _wt()
+    _, _, _, _, t, _ = _wt()
     name = type(ty).__name__
     if name == "Bool":
-        def lower_bool(store: Any, val: Any, c: Any) -> None:
-            if type(val) is not bool:
-                raise _Fallback
-            c.kind = _K_BOOL
-            c.of.boolean = val
-        return lower_bool
-    if name in _INT_RANGES:
-        return _int_lowerer(*_INT_RANGES[name])
-    if name in ("F32", "F64"):
-        kind, fname = (_K_F32, "f32") if name == "F32" else (_K_F64, "f64")
-
-        def lower_float(store: Any, val: Any, c: Any) -> None:
-            if type(val) is not float:
-                raise _Fallback
-            c.kind = kind
-            setattr(c.of, fname, val)
-        return lower_float
+        return _scalar_lowerer(_K_BOOL, "?", bool)
+    if name in _INT_FORMATS:
+        return _scalar_lowerer(*_INT_FORMATS[name], int)
+    if name == "F32":
+        return _scalar_lowerer(_K_F32, "f", float)
+    if name == "F64":
+        return _scalar_lowerer(_K_F64, "d", float)
+    pack_vec = _VEC.pack
     if name == "Char":
-        def lower_char(store: Any, val: Any, c: Any) -> None:
+        pack_char = struct.Struct("<B7xI20x").pack
+
+        def lower_char(val: Any, keep: list[Any]) -> bytes:
             if type(val) is not str or len(val) != 1:
                 raise _Fallback
-            c.kind = _K_CHAR
-            c.of.character = ord(val)
+            return pack_char(_K_CHAR, ord(val))
         return lower_char
-    str_to_capi = ffi.str_to_capi
-    if name == "String":
-        def lower_string(store: Any, val: Any, c: Any) -> None:
+    if name == "String" or isinstance(ty, t.EnumType):
+        kind = _K_STRING if name == "String" else _K_ENUM
+
+        def lower_string(val: Any, keep: list[Any]) -> bytes:
             if type(val) is not str:
                 raise _Fallback
-            c.of.string = str_to_capi(val)  # a str that cannot be UTF-8 raises before allocating
-            c.kind = _K_STRING
+            b = val.encode("utf-8")  # a str that is not UTF-8 raises, as in wasmtime-py
+            keep.append(b)
+            return pack_vec(kind, len(b), id(b) + _DATA)
         return lower_string
     if isinstance(ty, t.ListType):
-        return _list_lowerer(ty)
+        if isinstance(ty.element, t.U8):
+            def lower_bytes(val: Any, keep: list[Any]) -> bytes:
+                if type(val) is not bytes:
+                    raise _Fallback
+                n = len(val)
+                buf = bytearray(n * 32)
+                buf[0::32] = _U8 * n
+                buf[8::32] = val
+                data = bytes(buf)
+                keep.append(data)
+                return pack_vec(_K_LIST, n, id(data) + _DATA)
+            return lower_bytes
+        element = _lowerer(ty.element)
+
+        def lower_list(val: Any, keep: list[Any]) -> bytes:
+            if type(val) is not list:
+                raise _Fallback
+            data = b"".join([element(e, keep) for e in val])
+            keep.append(data)
+            return pack_vec(_K_LIST, len(val), id(data) + _DATA)
+        return lower_list
     if isinstance(ty, t.TupleType):
-        return _tuple_lowerer(ty)
+        elements = [_lowerer(e) for e in ty.elements]
+        n = len(elements)
+
+        def lower_tuple(val: Any, keep: list[Any]) -> bytes:
+            if type(val) is not tuple or len(val) != n:
+                raise _Fallback
+            data = b"".join([lower(e, keep) for lower, e in zip(elements, val, strict=True)])
+            keep.append(data)
+            return pack_vec(_K_TUPLE, n, id(data) + _DATA)
+        return lower_tuple
     if isinstance(ty, t.RecordType):
         return _record_lowerer(ty)
-    if isinstance(ty, t.EnumType):
-        def lower_enum(store: Any, val: Any, c: Any) -> None:
-            if type(val) is not str:
-                raise _Fallback
-            c.of.enumeration = str_to_capi(val)
-            c.kind = _K_ENUM
-        return lower_enum
     if isinstance(ty, (t.OptionType, t.ResultType, t.VariantType)):
         return _variant_lowerer(ty)
     raise Unsupported(name)
 
 
-def _list_lowerer(ty: Any) -> Lower:
-    from .fastvalues import _KIND_U8, _VAL_OFFSET, _VAL_SIZE
-
-    ffi, b, _, _, t, _ = _wt()
-    vallist, new_uninit, delete = ffi.wasmtime_component_vallist_t, b._wasmtime_component_vallist_new_uninit, \
-        b._wasmtime_component_vallist_delete
-    byref, memmove = ctypes.byref, ctypes.memmove
-    if isinstance(ty.element, t.U8):
-        u8 = bytes((_KIND_U8,))
-
-        def lower_bytes(store: Any, val: Any, c: Any) -> None:
-            if type(val) is not bytes:
-                raise _Fallback
-            n = len(val)
-            buf = bytearray(n * _VAL_SIZE)
-            if n:
-                buf[0::_VAL_SIZE] = u8 * n
-                buf[_VAL_OFFSET::_VAL_SIZE] = val
-            raw = vallist()
-            new_uninit(byref(raw), n)
-            if n:
-                memmove(raw.data, (ctypes.c_char * len(buf)).from_buffer(buf), len(buf))
-            c.kind = _K_LIST
-            c.of.list = raw
-        return lower_bytes
-    element = _lowerer(ty.element)
-
-    def lower_list(store: Any, val: Any, c: Any) -> None:
-        if type(val) is not list:
-            raise _Fallback
-        n = len(val)
-        raw = vallist()
-        new_uninit(byref(raw), n)
-        _fill(store, element, val, raw, n, delete)
-        c.kind = _K_LIST
-        c.of.list = raw
-    return lower_list
-
-
-def _fill(store: Any, element: Lower, val: Any, raw: Any, n: int, delete: Any) -> None:
-    """Lower ``val``'s items into the uninitialised list (or tuple) ``raw``; on failure
-    make every slot not lowered a ``bool`` and free the list, as wasmtime-py does."""
-    i = 0
-    try:
-        data = raw.data
-        for e in val:
-            element(store, e, data[i])
-            i += 1
-    except BaseException:
-        for j in range(i, n):
-            raw.data[j].kind = _K_BOOL
-            raw.data[j].of.boolean = False
-        delete(ctypes.byref(raw))
-        raise
-
-
-def _tuple_lowerer(ty: Any) -> Lower:
-    ffi, b, _, _, _, _ = _wt()
-    elements = [_lowerer(e) for e in ty.elements]
-    n = len(elements)
-    valtuple, new_uninit, delete = ffi.wasmtime_component_valtuple_t, b._wasmtime_component_valtuple_new_uninit, \
-        b._wasmtime_component_valtuple_delete
-    byref = ctypes.byref
-
-    def lower_tuple(store: Any, val: Any, c: Any) -> None:
-        if type(val) is not tuple or len(val) != n:
-            raise _Fallback
-        raw = valtuple()
-        new_uninit(byref(raw), n)
-        i = 0
-        try:
-            data = raw.data
-            for lower, e in zip(elements, val, strict=True):
-                lower(store, e, data[i])
-                i += 1
-        except BaseException:
-            for j in range(i, n):
-                raw.data[j].kind = _K_BOOL
-                raw.data[j].of.boolean = False
-            delete(byref(raw))
-            raise
-        c.kind = _K_TUPLE
-        c.of.tuple = raw
-    return lower_tuple
-
-
 def _record_lowerer(ty: Any) -> Lower:
-    ffi, b, _, _, _, _ = _wt()
-    fields = [(name, _lowerer(fty)) for name, fty in ty.fields]
+    fields = []
+    names = []  # kept as long as the lowering: the entries point into them
+    for fname, fty in ty.fields:
+        b = fname.encode("utf-8")
+        names.append(b)
+        fields.append((fname, _NAME.pack(len(b), id(b) + _DATA), _lowerer(fty)))
     n = len(fields)
-    valrecord, new_uninit, delete = ffi.wasmtime_component_valrecord_t, \
-        b._wasmtime_component_valrecord_new_uninit, b._wasmtime_component_valrecord_delete
-    str_to_capi, byref = ffi.str_to_capi, ctypes.byref
+    pack_vec = _VEC.pack
 
-    def lower_record(store: Any, val: Any, c: Any) -> None:
+    def lower_record(val: Any, keep: list[Any]) -> bytes:
         try:
-            values = [getattr(val, name) for name, _ in fields]
+            values = [getattr(val, fname) for fname, _, _ in fields]
         except Exception:
             raise _Fallback from None
-        raw = valrecord()
-        new_uninit(byref(raw), n)
-        i = 0
-        try:
-            data = raw.data
-            for (name, lower), v in zip(fields, values, strict=True):
-                entry = data[i]
-                entry.name = str_to_capi(name)  # named first, so a failure frees a whole entry
-                i += 1
-                lower(store, v, entry.val)
-        except BaseException:
-            # the entry that failed (i - 1) and the ones after it: bools, named
-            for j in range(max(i - 1, 0), n):
-                if j >= i:
-                    raw.data[j].name = str_to_capi("")
-                raw.data[j].val.kind = _K_BOOL
-                raw.data[j].val.of.boolean = False
-            delete(byref(raw))
-            raise
-        c.kind = _K_RECORD
-        c.of.record = raw
+        data = b"".join([entry + lower(v, keep) for (_, entry, lower), v in zip(fields, values, strict=True)])
+        keep.append(data)
+        return pack_vec(_K_RECORD, n, id(data) + _DATA)
+
+    lower_record.names = names  # type: ignore[attr-defined]
     return lower_record
 
 
@@ -430,16 +394,15 @@ def _cases(ty: Any) -> list[tuple[str, Any]]:
 
 
 def _variant_lowerer(ty: Any) -> Lower:
-    ffi, b, _, _, t, _ = _wt()
+    _, _, _, _, t, _ = _wt()
     tagged = bool(ty._tagged())
     cases = [(name, None if cty is None else _lowerer(cty), None if cty is None else _classes(cty))
              for name, cty in _cases(ty)]
-    val_t, val_new, str_to_capi, byref = ffi.wasmtime_component_val_t, b._wasmtime_component_val_new, \
-        ffi.str_to_capi, ctypes.byref
     variant_cls = t.Variant
 
-    def case_of(store: Any, val: Any) -> tuple[str, Any]:
-        """wasmtime-py's ``VariantLikeType._lower`` with the classes built once."""
+    def case_of(val: Any, keep: list[Any]) -> tuple[str, int]:
+        """wasmtime-py's ``VariantLikeType._lower`` with the classes built once: the
+        case's name and the address of its payload (0: none)."""
         if tagged and type(val) is not variant_cls:
             raise _Fallback
         for name, lower, classes in cases:
@@ -452,133 +415,118 @@ def _variant_lowerer(ty: Any) -> Lower:
             elif not isinstance(val, classes):  # type: ignore[arg-type]
                 continue
             if lower is None:
-                return name, None
-            raw = val_t()
-            lower(store, val.payload if tagged else val, raw)
-            return name, val_new(byref(raw))
+                return name, 0
+            payload = lower(val.payload if tagged else val, keep)
+            keep.append(payload)
+            return name, id(payload) + _DATA
         raise _Fallback
 
     if isinstance(ty, t.OptionType):
-        def lower_option(store: Any, val: Any, c: Any) -> None:
-            _, raw = case_of(store, val)
-            c.kind = _K_OPTION
-            c.of.option = raw
+        pack_ptr = _PTR.pack
+
+        def lower_option(val: Any, keep: list[Any]) -> bytes:
+            return pack_ptr(_K_OPTION, case_of(val, keep)[1])
         return lower_option
     if isinstance(ty, t.ResultType):
-        def lower_result(store: Any, val: Any, c: Any) -> None:
-            name, raw = case_of(store, val)
-            c.kind = _K_RESULT
-            c.of.result.is_ok = name == "ok"
-            c.of.result.val = raw
-        return lower_result
+        pack_result = _RESULT.pack
 
-    def lower_variant(store: Any, val: Any, c: Any) -> None:
-        name, raw = case_of(store, val)
-        c.kind = _K_VARIANT
-        c.of.variant.discriminant = str_to_capi(name)
-        c.of.variant.val = raw
+        def lower_result(val: Any, keep: list[Any]) -> bytes:
+            name, ptr = case_of(val, keep)
+            return pack_result(_K_RESULT, name == "ok", ptr)
+        return lower_result
+    pack_variant = _VARIANT.pack
+    tags = {name: name.encode("utf-8") for name, _, _ in cases}
+
+    def lower_variant(val: Any, keep: list[Any]) -> bytes:
+        name, ptr = case_of(val, keep)
+        tag = tags[name]
+        return pack_variant(_K_VARIANT, len(tag), id(tag) + _DATA, ptr)
+
+    lower_variant.tags = tags  # type: ignore[attr-defined]
     return lower_variant
 
 
-# -- lifting: wasmtime_component_val_t -> Python value (and freeing it) ---------------
+# -- lifting: the result's C value -> Python value --------------------------------------
+#
+# The result is wasmtime's: it is read (``ctypes.string_at``, ``struct.unpack_from``),
+# every string and list copied out, then freed by one ``wasmtime_component_val_delete``
+# of the whole tree (boxes included) after the call.
 
 
 def _lifter(ty: Any) -> Lift:
-    """The lifting of one type, exactly wasmtime-py's ``convert_from_c`` (raises
-    :class:`Unsupported`)."""
-    ffi, b, _, _, t, _ = _wt()
+    """The lifting of one type, the values wasmtime-py's ``convert_from_c`` returns
+    (raises :class:`Unsupported`); ``lift(raw)`` takes the value's 32 bytes."""
+    _, _, _, _, t, _ = _wt()
     name = type(ty).__name__
     scalars: dict[str, tuple[int, str, type]] = {
-        "Bool": (_K_BOOL, "boolean", bool), "F32": (_K_F32, "f32", float), "F64": (_K_F64, "f64", float)}
-    scalars.update({n: (k, f, int) for n, (f, k, _, _) in _INT_RANGES.items()})
+        "Bool": (_K_BOOL, "?", bool), "F32": (_K_F32, "f", float), "F64": (_K_F64, "d", float)}
+    scalars.update({n: (k, f, int) for n, (k, f) in _INT_FORMATS.items()})
+    string_at, unpack_vec = ctypes.string_at, struct.Struct("<8xQQ").unpack_from
     if name in scalars:
-        kind, field, conv = scalars[name]
+        kind, fmt, _conv = scalars[name]
+        unpack = struct.Struct(f"<8x{fmt}").unpack_from
 
-        def lift_scalar(c: Any) -> Any:
-            assert c.kind == kind
-            return conv(getattr(c.of, field))
+        def lift_scalar(raw: bytes) -> Any:
+            assert raw[0] == kind
+            return unpack(raw)[0]
         return lift_scalar
     if name == "Char":
-        def lift_char(c: Any) -> Any:
-            assert c.kind == _K_CHAR
-            return chr(c.of.character)
+        unpack_char = struct.Struct("<8xI").unpack_from
+
+        def lift_char(raw: bytes) -> Any:
+            assert raw[0] == _K_CHAR
+            return chr(unpack_char(raw)[0])
         return lift_char
-    to_str, vec_delete, byref = ffi.to_str, b._wasm_byte_vec_delete, ctypes.byref
-    if name == "String":
-        def lift_string(c: Any) -> Any:
-            assert c.kind == _K_STRING
-            s = c.of.string
-            ret = to_str(s)
-            vec_delete(byref(s))
-            return ret
+    if name == "String" or isinstance(ty, t.EnumType):
+        kind = _K_STRING if name == "String" else _K_ENUM
+
+        def lift_string(raw: bytes) -> Any:
+            assert raw[0] == kind
+            n, p = unpack_vec(raw)
+            return string_at(p, n).decode("utf-8") if n else ""
         return lift_string
-    if isinstance(ty, t.EnumType):
-        def lift_enum(c: Any) -> Any:
-            assert c.kind == _K_ENUM
-            s = c.of.enumeration
-            ret = to_str(s)
-            vec_delete(byref(s))
-            return ret
-        return lift_enum
-    tuple_delete = b._wasmtime_component_valtuple_delete
     if isinstance(ty, t.ListType):
         if isinstance(ty.element, t.U8):
-            from .fastvalues import lift_bytes
+            def lift_bytes(raw: bytes) -> Any:
+                assert raw[0] == _K_LIST
+                n, p = unpack_vec(raw)
+                if not n:
+                    return b""
+                data = string_at(p, 32 * n)
+                assert data[0::32] == _U8 * n  # each element a u8, as wasmtime-py asserts one by one
+                return data[8::32]
             return lift_bytes
         element = _lifter(ty.element)
 
-        def lift_list(c: Any) -> Any:
-            assert c.kind == _K_LIST
-            tup = c.of.tuple
-            try:
-                ret = []
-                data = tup.data
-                for i in range(tup.size):
-                    raw = data[i]
-                    ret.append(element(raw))
-                    raw.kind = _K_BOOL
-                    raw.of.boolean = False
-                return ret
-            finally:
-                tuple_delete(byref(tup))
+        def lift_list(raw: bytes) -> Any:
+            assert raw[0] == _K_LIST
+            n, p = unpack_vec(raw)
+            data = string_at(p, 32 * n) if n else b""
+            return [element(data[i:i + 32]) for i in range(0, 32 * n, 32)]
         return lift_list
     if isinstance(ty, t.TupleType):
         elements = [_lifter(e) for e in ty.elements]
 
-        def lift_tuple(c: Any) -> Any:
-            assert c.kind == _K_TUPLE
-            tup = c.of.tuple
-            try:
-                ret = []
-                data = tup.data
-                for i, lift in zip(range(tup.size), elements, strict=False):  # as wasmtime-py
-                    raw = data[i]
-                    ret.append(lift(raw))
-                    raw.kind = _K_BOOL
-                    raw.of.boolean = False
-                return tuple(ret)
-            finally:
-                tuple_delete(byref(tup))
+        def lift_tuple(raw: bytes) -> Any:
+            assert raw[0] == _K_TUPLE
+            n, p = unpack_vec(raw)
+            data = string_at(p, 32 * n) if n else b""
+            return tuple([lift(data[32 * i:32 * i + 32]) for i, lift in zip(range(n), elements, strict=False)])
         return lift_tuple
     if isinstance(ty, t.RecordType):
         fields = [(fname, _lifter(fty)) for fname, fty in ty.fields]
-        record_cls, record_delete = t.Record, b._wasmtime_component_valrecord_delete
+        record_cls, unpack_name = t.Record, _NAME.unpack_from
 
-        def lift_record(c: Any) -> Any:
-            assert c.kind == _K_RECORD
-            rec = c.of.record
-            try:
-                ret = record_cls()
-                data = rec.data
-                for i, (fname, lift) in zip(range(rec.size), fields, strict=False):  # as wasmtime-py
-                    raw = data[i]
-                    assert to_str(raw.name) == fname
-                    setattr(ret, fname, lift(raw.val))
-                    raw.val.kind = _K_BOOL
-                    raw.val.of.boolean = False
-                return ret
-            finally:
-                record_delete(byref(rec))
+        def lift_record(raw: bytes) -> Any:
+            assert raw[0] == _K_RECORD
+            n, p = unpack_vec(raw)
+            data = string_at(p, 48 * n) if n else b""
+            ret = record_cls()
+            for i, (fname, lift) in zip(range(n), fields, strict=False):  # as wasmtime-py
+                size, np = unpack_name(data, 48 * i)
+                assert (string_at(np, size).decode("utf-8") if size else "") == fname
+                setattr(ret, fname, lift(data[48 * i + 16:48 * i + 48]))
+            return ret
         return lift_record
     if isinstance(ty, (t.OptionType, t.ResultType, t.VariantType)):
         return _variant_lifter(ty)
@@ -586,57 +534,67 @@ def _lifter(ty: Any) -> Lift:
 
 
 def _variant_lifter(ty: Any) -> Lift:
-    ffi, b, _, _, t, _ = _wt()
+    _, _, _, _, t, _ = _wt()
     tagged = bool(ty._tagged())
     cases = {name: None if cty is None else _lifter(cty) for name, cty in reversed(_cases(ty))}
-    variant_cls, val_free, vec_delete, to_str, byref = t.Variant, b._wasmtime_component_val_free, \
-        b._wasm_byte_vec_delete, ffi.to_str, ctypes.byref
+    variant_cls, string_at = t.Variant, ctypes.string_at
 
-    def case(tag: str, ptr: Any) -> Any:
-        """wasmtime-py's ``VariantLikeType._lift``; the payload's box is freed."""
+    def case(tag: str, ptr: int) -> Any:
+        """wasmtime-py's ``VariantLikeType._lift``."""
         if tag not in cases:
             raise ValueError(f"tag {tag} not found in variant cases")
         lift = cases[tag]
         if lift is None:
             return variant_cls(tag) if tagged else None
-        inner = ptr.contents
-        payload = lift(inner)
-        inner.kind = _K_BOOL
-        inner.of.boolean = False
-        val_free(ptr)
+        payload = lift(string_at(ptr, 32))
         return variant_cls(tag, payload) if tagged else payload
 
     if isinstance(ty, t.OptionType):
-        def lift_option(c: Any) -> Any:
-            assert c.kind == _K_OPTION
-            ptr = c.of.option
+        unpack_ptr = struct.Struct("<8xQ").unpack_from
+
+        def lift_option(raw: bytes) -> Any:
+            assert raw[0] == _K_OPTION
+            ptr = unpack_ptr(raw)[0]
             return case("some" if ptr else "none", ptr)
         return lift_option
     if isinstance(ty, t.ResultType):
-        def lift_result(c: Any) -> Any:
-            assert c.kind == _K_RESULT
-            r = c.of.result
-            return case("ok" if r.is_ok else "err", r.val)
-        return lift_result
+        unpack_result = struct.Struct("<8x?7xQ").unpack_from
 
-    def lift_variant(c: Any) -> Any:
-        assert c.kind == _K_VARIANT
-        v = c.of.variant
-        d = v.discriminant
-        tag = to_str(d)
-        vec_delete(byref(d))
-        return case(tag, v.val)
+        def lift_result(raw: bytes) -> Any:
+            assert raw[0] == _K_RESULT
+            is_ok, ptr = unpack_result(raw)
+            return case("ok" if is_ok else "err", ptr)
+        return lift_result
+    unpack_variant = struct.Struct("<8xQQQ").unpack_from
+
+    def lift_variant(raw: bytes) -> Any:
+        assert raw[0] == _K_VARIANT
+        n, p, ptr = unpack_variant(raw)
+        return case(string_at(p, n).decode("utf-8") if n else "", ptr)
     return lift_variant
 
 
 # -- the call ---------------------------------------------------------------------------
 
 
+@functools.cache
+def _func_call() -> Any:
+    """``wasmtime_component_func_call`` with plain addresses for its value arrays (the
+    symbol wasmtime-py binds, with the pointer arguments it reads as ``void *``)."""
+    ffi, b, _, _, _, _ = _wt()
+    proto = ctypes.CFUNCTYPE(ctypes.POINTER(ffi.wasmtime_error_t), ctypes.c_void_p,
+                             ctypes.POINTER(ffi.wasmtime_context_t), ctypes.c_void_p, ctypes.c_size_t,
+                             ctypes.c_void_p, ctypes.c_size_t)
+    address = ctypes.cast(b._wasmtime_component_func_call, ctypes.c_void_p).value
+    assert address is not None
+    return proto(address)
+
+
 class Export:
     """A component export called with conversions built once (see the module's
     docstring); called as ``Func`` is: ``export(store, *args)``."""
 
-    __slots__ = ("func", "_lowers", "_lift", "_n", "_args", "_arg_refs", "_res", "_res_ref", "_nres", "_ref",
+    __slots__ = ("func", "_lowers", "_lift", "_n", "_res", "_res_addr", "_res_ref", "_nres", "_func_addr",
                  "_busy", "_call", "_delete", "_error", "_raise_last")
 
     def __init__(self, func: Any, params: list[Any], result: Any) -> None:
@@ -644,45 +602,44 @@ class Export:
         self.func = func
         self._lowers = tuple(_lowerer(ty) for ty in params)
         self._lift = None if result is None else _lifter(result)
-        self._n = n = len(params)
-        self._args = (ffi.wasmtime_component_val_t * max(n, 1))()
-        self._arg_refs = tuple(ctypes.byref(self._args[i]) for i in range(n))
+        self._n = len(params)
         self._res = ffi.wasmtime_component_val_t()
-        self._res_ref = None if result is None else ctypes.byref(self._res)
+        self._res_addr = None if result is None else ctypes.addressof(self._res)
+        self._res_ref = ctypes.byref(self._res)
         self._nres = 0 if result is None else 1
-        self._ref = ctypes.byref(func._func)
+        self._func_addr = ctypes.addressof(func._func)
         self._busy = False
-        self._call, self._delete = b._wasmtime_component_func_call, b._wasmtime_component_val_delete
+        self._call, self._delete = _func_call(), b._wasmtime_component_val_delete
         self._error, self._raise_last = error, enter.maybe_raise_last_exn
 
     def __call__(self, store: Any, *params: Any) -> Any:
         if self._busy or len(params) != self._n:
             return self.func(store, *params)  # nested, or wasmtime-py's own TypeError
-        args, delete, refs = self._args, self._delete, self._arg_refs
-        done = 0
+        keep: list[Any] = []
         try:
-            for lower, val in zip(self._lowers, params, strict=True):
-                lower(store, val, args[done])
-                done += 1
+            args = b"".join([lower(val, keep) for lower, val in zip(self._lowers, params, strict=True)])
         except Exception:
-            for i in range(done):
-                delete(refs[i])
             return self.func(store, *params)  # converts, or raises, as wasmtime-py always does
         self._busy = True
         try:
-            err = self._call(self._ref, store._context(), args, done, self._res_ref, self._nres)
+            err = self._call(self._func_addr, store._context(), id(args) + _DATA, self._n, self._res_addr,
+                             self._nres)
             if err:
                 error = self._error._from_ptr(err)
                 self._raise_last()
                 raise error
-            return None if self._lift is None else self._lift(self._res)
+            if self._lift is None:
+                return None
+            try:
+                return self._lift(ctypes.string_at(self._res_ref, 32))
+            finally:
+                self._delete(self._res_ref)
+                # the C API assigns the result slot, dropping what it holds: a bool, as
+                # in the fresh value wasmtime-py passes each time
+                self._res.kind = _K_BOOL
         finally:
-            # the C API assigns the result slot, dropping what it holds: a bool, as in
-            # the fresh value wasmtime-py passes each time (the lifted one is freed)
-            self._res.kind = _K_BOOL
             self._busy = False
-            for r in refs:
-                delete(r)
+            del keep, args
 
     def post_return(self, store: Any) -> None:
         self.func.post_return(store)
