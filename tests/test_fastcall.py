@@ -2,7 +2,8 @@
 >= 0.4 of the bare host-call rate): an export called through theater's conversions,
 built once per function, returns what wasmtime-py's own ``Func.__call__`` returns for
 every type theater's actors use, refuses what it refuses, and records the same run
-chains; it is used for the checked wasmtime-py version only.
+chains; so does a host function's argument lifted by them in theater's trampoline
+(theater/fasthost.py); it is used for the checked wasmtime-py version only.
 
 The components are real (WAT, generated per type): export ``e<i>`` of type
 ``func(x: T) -> T`` passes its flattened argument to the host import ``h<i>`` and
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 from system_helpers import stage_manifest
 from wasmtime.component import Record, Variant
 
-from theater import fastcall, wtpatch
+from theater import fastcall, fasthost, wtpatch
 from theater.engine import engine, new_store
 from theater.manifest import load_manifest
 from theater.store import Store
@@ -303,8 +304,11 @@ def same(a: Any, b: Any) -> bool:
 
 
 class Instance:
-    """The generated component instantiated, its exports as wasmtime-py ``Func``s
-    (``fast``: wrapped by theater/fastcall.py)."""
+    """The generated component instantiated, its exports as wasmtime-py ``Func``s and
+    its host functions added by wasmtime-py's ``add_func``; ``fast``: the exports
+    wrapped by theater/fastcall.py and the host functions added by theater's
+    trampoline (theater/fasthost.py, which lifts their arguments and packs a scalar
+    result with fastcall's conversions), so a value crosses theater's code both ways."""
 
     def __init__(self, component: wc.Component, n: int, *, fast: bool) -> None:
         self.store = new_store()
@@ -312,7 +316,10 @@ class Instance:
         linker = wc.Linker(engine())
         with linker.root() as root, root.add_instance("host") as inst:
             for i in range(n):
-                inst.add_func(f"h{i}", lambda store, x: x)
+                if fast:
+                    fasthost.add_func(inst, f"h{i}", lambda store, x: x)
+                else:
+                    inst.add_func(f"h{i}", lambda store, x: x)
         self.instance = linker.instantiate(self.store, component)
         self.funcs = [self.instance.get_func(self.store, self.instance.get_export_index(self.store, f"e{i}"))
                       for i in range(n)]

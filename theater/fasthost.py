@@ -12,10 +12,15 @@ most of the bare host call's cost, paid again on each of millions of calls.
 :func:`add_func` registers a host function through a trampoline of theater's own
 (:func:`_impl`) that does the same steps, in the same order, with the same
 wasmtime-py objects, except that it keeps the ``ValType`` objects it built on a
-function's first call and reuses them. The conversions themselves
-(``convert_from_c``, ``convert_to_c``), the store context, the error hand-off
+function's first call and reuses them. The store context, the error hand-off
 (``catch_exceptions``'s, including ``LAST_EXCEPTION``) and the slab of functions with
-its finalizer are wasmtime-py's.
+its finalizer are wasmtime-py's. The conversions are wasmtime-py's
+(``convert_from_c``, ``convert_to_c``) unless theater/fastcall.py is active: then the
+arguments are read at once and lifted by its liftings (the values ``convert_from_c``
+returns), then freed as ``convert_from_c`` frees them (each left a ``bool``, as it
+leaves an empty vector), and a scalar result is packed straight into the result slot
+(anything it is not sure of: ``convert_to_c``); tests/test_fastcall.py proves both
+directions equal to wasmtime-py's over its types.
 
 Why reusing them is exact: a function's type is its import's type in the one
 component its linker instantiates (theater makes one linker per actor instance,
@@ -98,15 +103,41 @@ def active() -> bool:
 
 
 class _Host:
-    """One registered host function and, after its first call, its types."""
+    """One registered host function and, after its first call, its types, and the
+    conversions theater/fastcall.py builds for them (``lifts``: one per parameter, or
+    None; ``owned``: the parameters whose C values hold memory; ``lower``: a scalar
+    result's packing, or None)."""
 
-    __slots__ = ("func", "params", "result", "nargs")
+    __slots__ = ("func", "params", "result", "nargs", "lifts", "owned", "lower")
 
     def __init__(self, func: Any) -> None:
         self.func = func
         self.params: tuple[Any, ...] | None = None
         self.result: Any = None
         self.nargs = -1
+        self.lifts: tuple[Any, ...] | None = None
+        self.owned: tuple[int, ...] = ()
+        self.lower: Any = None
+
+
+_SCALARS = ("Bool", "S8", "U8", "S16", "U16", "S32", "U32", "S64", "U64", "F32", "F64", "Char")
+
+
+def _conversions(host: _Host) -> None:
+    """theater/fastcall.py's liftings for the arguments and packing for a scalar result,
+    when it is active and covers every parameter type (else wasmtime-py's conversions)."""
+    from . import fastcall
+
+    host.lifts, host.owned, host.lower = None, (), None
+    if not fastcall.status().active:
+        return
+    try:
+        host.lifts = tuple(fastcall._lifter(ty) for ty in host.params or ())
+    except fastcall.Unsupported:
+        return
+    host.owned = tuple(i for i, ty in enumerate(host.params or ()) if type(ty).__name__ not in _SCALARS)
+    if host.result is not None and type(host.result).__name__ in _SCALARS:
+        host.lower = fastcall._lowerer(host.result)
 
 
 def _types_of(host: _Host, ty_raw: Any, store: Any, nargs: int, nresults: int) -> tuple[tuple[Any, ...], Any]:
@@ -119,12 +150,15 @@ def _types_of(host: _Host, ty_raw: Any, store: Any, nargs: int, nresults: int) -
     assert len(params) == nargs
     assert nresults == (0 if result is None else 1)
     host.params, host.result, host.nargs = params, result, nargs
+    _conversions(host)
     return params, result
 
 
 def _make_impl() -> Any:
     ffi, enter, linker, _, StoreContext, WasmtimeError = _wt()
     functions = linker.FUNCTIONS
+    string_at, memmove, byref = ctypes.string_at, ctypes.memmove, ctypes.byref
+    delete = ffi.wasmtime_component_val_delete
 
     @ffi.wasmtime_component_func_callback_t
     def _impl(idx, context, ty_raw, args, nargs, results, nresults):  # type: ignore[no-untyped-def]
@@ -136,9 +170,29 @@ def _make_impl() -> Any:
                 params, result_ty = host.params, host.result
             else:
                 params, result_ty = _types_of(host, ty_raw, store, nargs, nresults)
-            result = host.func(store, *[ty.convert_from_c(args[i]) for i, ty in enumerate(params)])
+            lifts = host.lifts
+            if lifts is None:
+                pyargs = [ty.convert_from_c(args[i]) for i, ty in enumerate(params)]
+            else:
+                # read every argument at once, then free what wasmtime-py's conversions
+                # free (a string's bytes, a list...), leaving a bool as they leave an
+                # empty vector: whatever wasmtime drops after the call holds nothing
+                raw = string_at(args, 32 * nargs) if nargs else b""
+                pyargs = [lift(raw[32 * i:32 * i + 32]) for i, lift in enumerate(lifts)]
+                for i in host.owned:
+                    arg = args[i]
+                    delete(byref(arg))
+                    arg.kind = 0
+            result = host.func(store, *pyargs)
             if result_ty is None:
                 assert result is None
+            elif host.lower is not None:
+                try:
+                    packed = host.lower(result, None)
+                except Exception:  # not sure of it: wasmtime-py converts or refuses it
+                    result_ty.convert_to_c(store, result, results)
+                else:
+                    memmove(results, packed, 32)
             else:
                 result_ty.convert_to_c(store, result, results)
         except WasmtimeError as e:
