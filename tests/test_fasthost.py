@@ -1,7 +1,7 @@
-"""theater/fasthost.py (issue 18 item 5): host functions registered through theater's
-trampoline, whose scalar types are built once, call exactly as through wasmtime-py's
-``LinkerInstance.add_func``: the same values both ways, the same errors, and every
-non-scalar function on wasmtime-py's per-call types. Real components (WAT), real calls.
+"""theater/fasthost.py (issue 18 item 5; issue 19, review leftover D7: theater's one
+host trampoline): host functions registered through it, whose types are built once,
+call exactly as through wasmtime-py's ``LinkerInstance.add_func``: the same values
+both ways, the same errors. Real components (WAT), real calls.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wasmtime.component import _types
 
-from theater import fasthost
+from theater import fasthost, wtpatch
 from theater.engine import engine, new_store
 from theater.fastvalues import CHECKED_VERSION
 from theater.manifest import load_manifest
@@ -144,7 +144,7 @@ def test_it_is_active_for_the_checked_version():
     from importlib.metadata import version
 
     assert version("wasmtime") == CHECKED_VERSION
-    assert fasthost.fingerprint() == fasthost._FINGERPRINT
+    assert fasthost.fingerprint() == {**fasthost._FINGERPRINT, **fasthost._MODULE_FINGERPRINT}
     assert fasthost.active()
 
 
@@ -171,8 +171,8 @@ def test_scalar_arguments_and_results_equal_wasmtime_py(hosts, a, b, c, d, e, r)
 
 
 def test_no_result_and_a_list_equal_wasmtime_py(hosts):
-    """A function without a result, and one that is not all-scalar (list<u8>: wasmtime-py's
-    types, built on every call), cross as through wasmtime-py."""
+    """A function without a result, and one that is not all-scalar (list<u8>), cross as
+    through wasmtime-py."""
     assert both(hosts, None, "sink", 7)[0] == both(hosts, None, "sink", 7)[1] == (("ok", None), [("sink", (7,))])
     for value in (b"", b"x", bytes(range(256)) * 20):
         fast, plain = both(hosts, lambda b: b, "echo", value)
@@ -223,12 +223,14 @@ def test_scalar_types_are_built_once_per_function(type_builds):
         assert type_builds[0] == expected
 
 
-def test_a_list_function_builds_its_types_every_call(type_builds):
+def test_a_list_function_builds_its_types_once(type_builds):
+    """issue 19 (review leftover D7): the one trampoline keeps a list function's types
+    too (fasttypes.add_func did, for what fasthost did not)."""
     fast = Host(fast=True)
     fast.answer = lambda b: b
     for _ in range(20):
         assert fast.call("echo", b"abc") == b"abc"
-    assert type_builds[0] == 20
+    assert type_builds[0] == 1
 
 
 def test_a_recording_builds_types_once(tmp_path, type_builds):
@@ -243,9 +245,9 @@ def test_a_recording_builds_types_once(tmp_path, type_builds):
 
 @pytest.fixture
 def reset_active() -> Iterator[None]:
-    fasthost.active.cache_clear()
+    fasthost.status.cache_clear()
     yield
-    fasthost.active.cache_clear()
+    fasthost.status.cache_clear()
 
 
 @pytest.mark.usefixtures("reset_active")
@@ -264,6 +266,11 @@ def test_the_environment_turns_it_off(monkeypatch, type_builds, value):
 def test_changed_wasmtime_code_turns_it_off(monkeypatch):
     monkeypatch.setattr(fasthost, "_FINGERPRINT", {**fasthost._FINGERPRINT, "func_impl": "0" * 64})
     assert not fasthost.active()
-    monkeypatch.setattr(fasthost, "_installed_version", lambda: "50.0.2")
-    monkeypatch.setattr(fasthost, "_FINGERPRINT", fasthost.fingerprint())
+    fasthost.status.cache_clear()
+    monkeypatch.setattr(fasthost, "_FINGERPRINT", {k: v for k, v in fasthost.fingerprint().items()
+                                                   if k in fasthost._FINGERPRINT})
+    assert fasthost.active()
+    fasthost.status.cache_clear()
+    monkeypatch.setattr(wtpatch, "installed_version", lambda: "50.0.2")
     assert not fasthost.active()
+    assert fasthost.status().state is wtpatch.FastPathState.UNSUPPORTED_VERSION

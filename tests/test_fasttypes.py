@@ -15,7 +15,7 @@ from system_helpers import stage_manifest
 from test_fastvalues import Echo
 from wasmtime.component import _func, _types
 
-from theater import fasttypes
+from theater import fasthost, fasttypes
 from theater.fastvalues import CHECKED_VERSION, ENV_OFF, FastPathState
 from theater.manifest import load_manifest
 from theater.store import Store
@@ -57,8 +57,9 @@ def test_a_functions_types_are_read_once():
 
 
 class TypedEcho(Echo):
-    """The echo component with its host functions registered by fasttypes.add_func
-    (their types read on the first call, then kept), as theater's runtime does."""
+    """The echo component with its host functions registered by theater's one host
+    trampoline (fasthost.add_func: their types read on the first call, then kept), as
+    theater's runtime does."""
 
     def __init__(self) -> None:
         import wasmtime.component as wc
@@ -77,14 +78,14 @@ class TypedEcho(Echo):
 
         with linker.root() as root, root.add_instance("host") as host:
             for name in ("echo", "echo-str", "echo32"):
-                fasttypes.add_func(host, name, echo)
+                fasthost.add_func(host, name, echo)
         self.instance = linker.instantiate(self.store, wc.Component(engine(), ECHO_WAT))
 
 
 def test_a_host_functions_types_are_read_once():
-    """issue 19 (bench): a host function registered by fasttypes.add_func reads its
-    import's types on its first call and keeps them; wasmtime-py's own trampoline
-    builds them on every call."""
+    """issue 19 (bench): a host function registered by theater's trampoline reads its
+    import's types on its first call and keeps them, also for a list (review leftover
+    D7: one trampoline for every signature); wasmtime-py's own builds them on every call."""
     echo = TypedEcho()
     calls = []
     original = _types.FuncType._from_ptr.__func__

@@ -15,30 +15,28 @@ theater/fastvalues.py: the first read computes what wasmtime-py computes (its ow
 code, called once) and keeps it on the object; later reads return the kept value.
 The conversions themselves are wasmtime-py's own, unchanged. ``Func.type`` is kept
 per ``Func`` object, so an export looked up once (theater/runtime.py caches them per
-instance) resolves its types once for all its calls; the host functions' types come
-from a ``FuncType`` wasmtime-py builds per call, whose nested types are still resolved
-once per call instead of once per reading.
+instance) resolves its types once for all its calls; a host function's types are
+kept by theater's one host trampoline (theater/fasthost.py).
 
 Installed by :func:`install` (theater.engine calls it with fastvalues) only when
-every check holds, else wasmtime-py reads its types as before and :func:`status`
-says why: the installed wasmtime is :data:`CHECKED_VERSION`; the source of each
-accessor it caches is 50.0.1's (:data:`_FINGERPRINT`); ``THEATER_NO_FASTPATH`` (the
-same switch as fastvalues) is unset. ``tests/test_fasttypes.py`` proves the values
+every check of theater/wtpatch.py holds, else wasmtime-py reads its types as before
+and :func:`status` says why: the installed wasmtime is ``CHECKED_VERSION``; the source
+of each accessor it caches is 50.0.1's (:data:`_FINGERPRINT`); ``THEATER_NO_FASTPATH``
+is unset. ``tests/test_fasttypes.py`` proves the values
 and types are the same with and without it.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .fastvalues import CHECKED_VERSION, ENV_OFF, FastPathState, FastPathStatus, _installed_version, _source_of
+from .wtpatch import FastPathState, FastPathStatus, decide, source_sha
+from .wtpatch import installed_version as _installed_version
 
-__all__ = ["CACHED", "add_func", "fingerprint", "install", "status", "uninstall"]
+__all__ = ["CACHED", "fingerprint", "install", "status", "uninstall"]
 
 #: (class, attribute) of each type reading cached, in wasmtime.component._types
 #: (``Func.type`` is in wasmtime.component._func); properties and methods of one
@@ -74,16 +72,7 @@ _FINGERPRINT = {
     "ResultType._cases": "de697fcfd5263d40c61a6ceabb208e810ae906d4edcb954c0cca4131f0020484",
     "Func.type": "24a6988c796c0a57d8811d1306cae44a3525560bc33d52a4b35657ea56048971",
     "Func.__call__": "cd08463247d602605e17b6de9d9f4b151c758f24999c12c27a99457c7bf37fd0",
-    "LinkerInstance.add_func": "f9bbbae018c20850952b92dc2a1f6a6f80a572ab2640ac7b77b62fbd16781090",
 }
-#: SHA-256 of the whole source of wasmtime-py's modules whose module-level code
-#: :func:`add_func` stands in for (``func_impl``, ``func_finalize``, ``FUNCTIONS``,
-#: ``catch_exceptions``), in CHECKED_VERSION
-_MODULE_FINGERPRINT = {
-    "wasmtime/component/_linker.py": "7855091bf9366e41632bb97c93218bdc61cd341a787341abccae882fddf06fb7",
-    "wasmtime/component/_enter.py": "213fd2bb17eebb1a83f86816c719b052ecfbc2eee062ff7eb45feb5b5199d9d7",
-}
-
 _lock = threading.Lock()
 _status = FastPathStatus(state=FastPathState.NOT_INSTALLED, wasmtime="", reason="install() has not run")
 _originals: dict[tuple[str, str], Any] = {}  # (class, attribute) -> what the class had (in its own __dict__)
@@ -97,33 +86,9 @@ def _modules() -> tuple[Any, Any]:
     return _types, _func
 
 
-@functools.cache
-def _linker() -> Any:
-    from wasmtime.component import _linker
-
-    return _linker
-
-
 def _cls(name: str) -> Any:
     types, func = _modules()
-    if name == "LinkerInstance":
-        return _linker().LinkerInstance
     return func.Func if name == "Func" else getattr(types, name)
-
-
-def module_fingerprint() -> dict[str, str]:
-    """The SHA-256 of each module file in :data:`_MODULE_FINGERPRINT` as installed."""
-    import wasmtime
-
-    root = os.path.dirname(os.path.dirname(wasmtime.__file__))
-    out = {}
-    for rel in _MODULE_FINGERPRINT:
-        try:
-            with open(os.path.join(root, rel), "rb") as f:
-                out[rel] = hashlib.sha256(f.read()).hexdigest()
-        except OSError:
-            out[rel] = ""
-    return out
 
 
 def _raw(cls: Any, attr: str) -> Any:
@@ -147,8 +112,7 @@ def fingerprint() -> dict[str, str]:
             fn = original.fget if isinstance(original, property) else original
         else:
             fn = _raw(_cls(cls_name), attr)
-        source = _source_of(fn)
-        out[name] = hashlib.sha256(source.encode()).hexdigest() if source else ""
+        out[name] = source_sha(fn)
     return out
 
 
@@ -178,20 +142,9 @@ def _cached_type(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     return type_
 
 
-def _decide(version: str, environ: Mapping[str, str]) -> FastPathStatus:
-    if environ.get(ENV_OFF, "") not in ("", "0"):
-        return FastPathStatus(state=FastPathState.DISABLED, wasmtime=version,
-                              reason=f"{ENV_OFF} is set: wasmtime-py reads every type on every call")
-    if version != CHECKED_VERSION:
-        return FastPathStatus(state=FastPathState.UNSUPPORTED_VERSION, wasmtime=version,
-                              reason=f"checked against wasmtime {CHECKED_VERSION} only: "
-                                     "wasmtime-py reads every type on every call")
-    changed = sorted(name for name, sha in fingerprint().items() if sha != _FINGERPRINT[name])
-    changed += sorted(name for name, sha in module_fingerprint().items() if sha != _MODULE_FINGERPRINT[name])
-    if changed:
-        return FastPathStatus(state=FastPathState.CODE_CHANGED, wasmtime=version,
-                              reason=f"wasmtime {version} differs from the checked code in {', '.join(changed)}")
-    return FastPathStatus(state=FastPathState.ACTIVE, wasmtime=version)
+def _decide(version: str, environ: Mapping[str, str] | None) -> FastPathStatus:
+    return decide(what="wasmtime-py reads every type on every call",
+                  expected=_FINGERPRINT, found=fingerprint, version=version, environ=environ)
 
 
 def install(*, version: str | None = None, environ: Mapping[str, str] | None = None) -> FastPathStatus:
@@ -200,7 +153,7 @@ def install(*, version: str | None = None, environ: Mapping[str, str] | None = N
     global _status
     with _lock:
         found = _installed_version() if version is None else version
-        decided = _decide(found, os.environ if environ is None else environ)
+        decided = _decide(found, environ)
         if decided.active and not _originals:
             for cls_name, attr in CACHED:
                 cls = _cls(cls_name)
@@ -250,71 +203,3 @@ def uninstall() -> None:
 def status() -> FastPathStatus:
     """Whether the type caches are in use, and why not when they are not."""
     return _status
-
-
-# -- host functions whose types are read once ---------------------------------------
-
-
-def add_func(inst: Any, name: str, func: Callable[..., Any]) -> None:
-    """``inst.add_func(name, func)`` (a ``wasmtime.component.LinkerInstance``), whose
-    import's types are read on its first call and kept for the later ones.
-
-    wasmtime-py's own trampoline (``_linker.func_impl``) builds the function's
-    ``FuncType`` and every parameter's and the result's type objects on each call. This
-    one does what it does (the same conversions, asserts and error handling through
-    ``catch_exceptions``) with the types kept per registration. A registration is
-    called with one type only when its linker instantiates one component, as
-    theater's do (:class:`theater.runtime.ActorInstance`, a linker per instance):
-    use it only there. Without the caches installed it is ``inst.add_func``.
-    """
-    if not _status.active:
-        inst.add_func(name, func)
-        return
-    import ctypes
-
-    from wasmtime import WasmtimeError
-    from wasmtime import _ffi as ffi
-
-    lk = _linker()
-    inst._assert_not_locked()
-    name_bytes = name.encode("utf-8")
-    name_buf = ctypes.create_string_buffer(name_bytes)
-    idx = lk.FUNCTIONS.allocate((func, []))
-    err = ffi.wasmtime_component_linker_instance_add_func(inst.ptr(), name_buf, len(name_bytes), _typed_impl(),
-                                                          idx, lk.func_finalize)
-    if err:
-        raise WasmtimeError._from_ptr(err)
-
-
-@functools.cache
-def _typed_impl() -> Any:
-    """The C callback of :func:`add_func` (made once, kept alive by the cache)."""
-    from wasmtime import _ffi as ffi
-
-    lk = _linker()
-    types, _ = _modules()
-    functions, catch_exceptions, func_type = lk.FUNCTIONS, lk.catch_exceptions, types.FuncType
-
-    @ffi.wasmtime_component_func_callback_t  # type: ignore[untyped-decorator]
-    def impl(idx: Any, context: Any, ty_raw: Any, args: Any, nargs: int, results: Any, nresults: int) -> Any:
-        def run(store: Any) -> None:
-            func, kept = functions.get(idx or 0)
-            if not kept:
-                with func_type._from_ptr(ty_raw, owner=store) as fty:
-                    kept.append((tuple(ty for _, ty in fty.params), fty.result))
-            param_tys, result_ty = kept[0]
-            assert len(param_tys) == nargs
-            if result_ty is None:
-                assert nresults == 0
-            else:
-                assert nresults == 1
-            pyargs = [ty.convert_from_c(args[i]) for i, ty in enumerate(param_tys)]
-            result = func(store, *pyargs)
-            if result_ty is None:
-                assert result is None
-            else:
-                result_ty.convert_to_c(store, result, results)
-
-        return catch_exceptions(context, run)
-
-    return impl

@@ -41,24 +41,17 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import linecache
-import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
-from enum import StrEnum
 from typing import Any
+
+from .wtpatch import CHECKED_VERSION, ENV_OFF, FastPathState, FastPathStatus, decide, source_of, source_sha
+from .wtpatch import installed_version as _installed_version
 
 __all__ = [
     "CHECKED_VERSION", "ENV_OFF", "FastPathState", "FastPathStatus", "fingerprint", "install", "lift_bytes",
     "lower_bytes", "status", "uninstall",
 ]
-
-#: The wasmtime-py version the fast path was checked against (pinned in pyproject.toml).
-CHECKED_VERSION = "50.0.1"
-#: Set to anything but "" or "0" to keep wasmtime-py's own conversion.
-ENV_OFF = "THEATER_NO_FASTPATH"
 
 #: SHA-256 of the source of each function the patch replaces or relies on, in
 #: wasmtime-py CHECKED_VERSION (its lines from ``def`` to its last line of code, UTF-8).
@@ -68,6 +61,7 @@ _FINGERPRINT = {
     "U8.convert_to_c": "b13506bbf528b6dad3875484410fdadbdc69a65b334b86aaa4d555464ceed48b",
     "U8.convert_from_c": "38976e9d227334acc8b28cb1182be794ac5d5e31276ffab3098a87961c59baaf",
 }
+_source_of = source_of  # the name theater/fasttypes.py and tests used before theater/wtpatch.py
 
 _VAL_SIZE = 32  # sizeof(wasmtime_component_val_t)
 _VAL_OFFSET = 8  # offsetof(wasmtime_component_val_t, of)
@@ -75,44 +69,9 @@ _KIND_U8 = 2  # WASMTIME_COMPONENT_U8
 _KIND_LIST = 13  # WASMTIME_COMPONENT_LIST
 
 
-class FastPathState(StrEnum):
-    """Whether the fast path is in use, or why not."""
-
-    ACTIVE = "active"  # installed: list<u8> converts in bulk
-    DISABLED = "disabled"  # THEATER_NO_FASTPATH is set
-    UNSUPPORTED_VERSION = "unsupported_version"  # another wasmtime version than CHECKED_VERSION
-    CODE_CHANGED = "code_changed"  # the version matches, the functions it replaces do not
-    LAYOUT_CHANGED = "layout_changed"  # the C value layout is not the one assumed
-    NOT_INSTALLED = "not_installed"  # install() has not run (or uninstall() did)
-
-
-@dataclass(frozen=True, kw_only=True)
-class FastPathStatus:
-    """The outcome of :func:`install`: the state, the wasmtime version found, and a
-    sentence saying why when the fast path is not active."""
-
-    state: FastPathState
-    wasmtime: str
-    reason: str = ""
-
-    @property
-    def active(self) -> bool:
-        return self.state is FastPathState.ACTIVE
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "state": str(self.state), "active": self.active}
-
-
 _lock = threading.Lock()
 _status = FastPathStatus(state=FastPathState.NOT_INSTALLED, wasmtime="", reason="install() has not run")
 _originals: dict[str, Callable[..., Any]] = {}
-
-
-@functools.cache
-def _installed_version() -> str:
-    from importlib.metadata import version
-
-    return version("wasmtime")
 
 
 @functools.cache
@@ -196,20 +155,8 @@ def fingerprint() -> dict[str, str]:
     for name in _FINGERPRINT:
         cls, attr = name.split(".")
         fn: Any = _originals[attr] if cls == "ListType" and _originals else getattr(getattr(t, cls), attr)
-        source = _source_of(fn)
-        out[name] = hashlib.sha256(source.encode()).hexdigest() if source else ""
+        out[name] = source_sha(fn)
     return out
-
-
-def _source_of(fn: Any) -> str:
-    """The source lines of a function, from its ``def`` to its last line of code
-    (``inspect.getsource`` tokenizes the file: 50 ms for four functions)."""
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return ""
-    lines = linecache.getlines(code.co_filename)
-    last = max((line for _, _, line in code.co_lines() if line is not None), default=0)
-    return "".join(lines[code.co_firstlineno - 1:last])
 
 
 def _layout_ok() -> bool:
@@ -222,22 +169,10 @@ def _layout_ok() -> bool:
             and ctypes.sizeof(ffi.wasmtime_component_valtuple_t) == ctypes.sizeof(lst))
 
 
-def _decide(version: str, environ: Mapping[str, str]) -> FastPathStatus:
-    if environ.get(ENV_OFF, "") not in ("", "0"):
-        return FastPathStatus(state=FastPathState.DISABLED, wasmtime=version,
-                              reason=f"{ENV_OFF} is set: wasmtime-py converts every value itself")
-    if version != CHECKED_VERSION:
-        return FastPathStatus(state=FastPathState.UNSUPPORTED_VERSION, wasmtime=version,
-                              reason=f"checked against wasmtime {CHECKED_VERSION} only: "
-                                     "wasmtime-py converts every value itself")
-    changed = sorted(name for name, sha in fingerprint().items() if sha != _FINGERPRINT[name])
-    if changed:
-        return FastPathStatus(state=FastPathState.CODE_CHANGED, wasmtime=version,
-                              reason=f"wasmtime {version} differs from the checked code in {', '.join(changed)}")
-    if not _layout_ok():
-        return FastPathStatus(state=FastPathState.LAYOUT_CHANGED, wasmtime=version,
-                              reason="wasmtime_component_val_t is not 32 bytes with the value at offset 8")
-    return FastPathStatus(state=FastPathState.ACTIVE, wasmtime=version)
+def _decide(version: str, environ: Mapping[str, str] | None) -> FastPathStatus:
+    return decide(what="wasmtime-py converts every value itself", expected=_FINGERPRINT, found=fingerprint,
+                  version=version, environ=environ, layout_ok=_layout_ok,
+                  layout="wasmtime_component_val_t is not 32 bytes with the value at offset 8")
 
 
 def install(*, version: str | None = None, environ: Mapping[str, str] | None = None) -> FastPathStatus:
@@ -248,7 +183,7 @@ def install(*, version: str | None = None, environ: Mapping[str, str] | None = N
     global _status
     with _lock:
         found = _installed_version() if version is None else version
-        decided = _decide(found, os.environ if environ is None else environ)
+        decided = _decide(found, environ)
         t = _types()
         if decided.active and not _originals:
             _originals["convert_to_c"] = t.ListType.convert_to_c

@@ -19,7 +19,7 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
-from . import fasthost, fasttypes
+from . import fastcall, fasthost
 from .boundary import Boundary
 from .convention import ACTOR, HTTP_HANDLERS, MESSAGES, SUPERVISED
 from .engine import STOPPING, describe_wasmtime_error, engine, new_store, request_stop
@@ -30,7 +30,6 @@ from .wittypes import (
     FuncSig,
     HandleT,
     InterfaceSig,
-    Prim,
     component_exports,
     component_imports,
     resource_groups,
@@ -297,15 +296,6 @@ class Interrupt:
         return call
 
 
-_SCALARS = frozenset({"bool", "s8", "u8", "s16", "u16", "s32", "u32", "s64", "u64", "f32", "f64", "char", "string"})
-
-
-def _all_scalar(sig: FuncSig) -> bool:
-    """Whether every parameter and the result of ``sig`` is a scalar (theater/fasthost.py)."""
-    types = [t for _, t in sig.params] + ([] if sig.result is None else [sig.result])
-    return all(isinstance(t, Prim) and t.kind in _SCALARS for t in types)
-
-
 class ActorInstance:
     """One instantiated component, every import bound through a boundary."""
 
@@ -342,12 +332,10 @@ class ActorInstance:
                         override = overrides.get((versionless(b.interface)[0], b.function))
                         if override is not None:
                             fn = override(fn, b.sig)
-                        # checked before the crossing, in record and replay alike
-                        # types built once: an all-scalar signature through theater/fasthost.py
-                        # (issue 18 item 5), any other through theater/fasttypes.py (issue 19;
-                        # it assumes one component per linker, as here)
-                        add = fasthost.add_func if _all_scalar(b.sig) else fasttypes.add_func
-                        add(inst, b.function, fn if interrupt is None else interrupt.guard(fn))
+                        # checked before the crossing, in record and replay alike; types
+                        # built once by theater's one trampoline (theater/fasthost.py; it
+                        # assumes one component per linker, as here)
+                        fasthost.add_func(inst, b.function, fn if interrupt is None else interrupt.guard(fn))
         linker.define_unknown_imports_as_traps(component)
         self.store.set_fuel(fuel)
         try:
@@ -379,6 +367,7 @@ class ActorInstance:
                 func = self.instance.get_func(self.store, fidx)
                 if func is None:
                     return None
+                func = fastcall.export_func(func, self.store)  # conversions built once (issue 19)
                 if self.interrupt is not None:
                     return name, self.interrupt.stoppable(func), isig.funcs[function]
                 return name, func, isig.funcs[function]

@@ -38,7 +38,8 @@ def direct(manifest: Manifest, n: int, *, fast: bool = False) -> tuple[float, by
     """The baseline: the same actor, the same live get-random-u64 (same seed), bound
     straight into the linker, unrecorded. Returns (seconds, final state); the time
     covers what record() also does before and after the calls (load, instantiate).
-    ``fast``: bound through theater's trampoline (theater/fasthost.py), as record binds it."""
+    ``fast``: bound through theater's one host trampoline (theater/fasthost.py), as
+    record binds every import."""
     t = time.perf_counter()
     live = handler_functions(build_handlers(manifest))["wasi:random/random"]["get-random-u64"]
     component = load_component(read_component_file(manifest.component))
@@ -86,8 +87,8 @@ def test_record_throughput(benchmark, manifest, tmp_path, table):
         "record: host calls/s, random_loop to SQLite", fmt_rate(N / rec, "calls/s"),
         f"direct, unrecorded: {fmt_rate(N / base, 'calls/s')}", f"{ratio:.2f}", ">= 0.65", ratio >= 0.65,
         order=1,
-        notes=[f"record binds its imports through theater's trampoline (theater/fasthost.py: a scalar "
-               f"signature's types built once); the same direct call bound through it: "
+        notes=[f"record binds its imports through theater's one host trampoline (theater/fasthost.py: "
+               f"every signature's types built once); the same direct call bound through it: "
                f"{fmt_rate(N / min(fast_base), 'calls/s')}, record {min(fast_base) / rec:.2f} of that"],
     ))
 

@@ -42,7 +42,7 @@ class Messaging(Scheduler):
         if refused is not None:
             return refused
         a.want(seq)
-        a.boundary.annotation = {TO: {"chain": to.genesis.hex(), "actor": to.id}}
+        a.boundary.annotation = {TO: to.to_ref()}
         return None
 
     def request(self, a: Actor, ref: str, msg: bytes) -> Any:
@@ -132,7 +132,7 @@ class Messaging(Scheduler):
         if refused is not None:
             return refused
         a.want(seq)
-        a.boundary.annotation = {TO: {"chain": peer.genesis.hex(), "actor": peer.id}}
+        a.boundary.annotation = {TO: peer.to_ref()}
         return None
 
     def close_channel(self, a: Actor, cid: str) -> Any:
@@ -145,7 +145,7 @@ class Messaging(Scheduler):
         seq = a.lw.length
         if self._enqueue(peer, Delivery(order=0, kind="channel-close", sender=a, seq=seq, channel=cid)) is None:
             a.want(seq)
-            a.boundary.annotation = {TO: {"chain": peer.genesis.hex(), "actor": peer.id}}
+            a.boundary.annotation = {TO: peer.to_ref()}
         return None
 
     def list_outstanding_requests(self, a: Actor) -> Any:

@@ -3,6 +3,7 @@ keeps per actor (theater/system/scheduler.py)."""
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections import deque
 from dataclasses import dataclass, field
@@ -155,7 +156,7 @@ class Delivery:
 
     def cause(self) -> dict[str, Any]:
         h = self.sender.link_hash(self.seq)
-        return full_link(self.sender.genesis, self.seq, h)
+        return {"chain": self.sender.genesis_hex, "seq": self.seq, "hash": h.hex()}  # links.full_link
 
 
 @dataclass
@@ -217,6 +218,15 @@ class Actor:
     def name(self) -> str:
         return self.prepared.manifest.name
 
+    @functools.cached_property
+    def genesis_hex(self) -> str:
+        """The chain's id as links name it (computed once: every message names it)."""
+        return self.genesis.hex()
+
+    def to_ref(self) -> dict[str, Any]:
+        """The ``to`` of an event that sends to this actor (theater/links.py)."""
+        return {"chain": self.genesis_hex, "actor": self.id}
+
     def exports(self, interface: str, function: str) -> bool:
         return function in getattr(self.prepared.exports.get(interface), "funcs", {})
 
@@ -237,6 +247,10 @@ class Actor:
     def head_link(self) -> dict[str, Any]:
         """A full link to this actor's last written event."""
         return full_link(self.genesis, self.lw.length - 1, self.writer.head)
+
+    def head(self) -> tuple[Actor, int, bytes]:
+        """What :meth:`head_link` links to, without building the link."""
+        return self, self.lw.length - 1, self.writer.head
 
     def label(self) -> str:
         return f"{self.name} ({self.id})"

@@ -20,6 +20,7 @@ from ..handlers.runtime import RuntimeHandler
 from ..links import (
     CAUSE,
     TO,
+    full_link,
     root_actor_id,
 )
 from ..manifest import Manifest
@@ -71,8 +72,8 @@ class Scheduler:
         self.channels: dict[str, list[Any]] = {}  # id -> [opener, acceptor, open]
         self.waiting: dict[str, Waiting] = {}
         self.root: Actor | None = None
-        #: a full link to the export event of the last call (set as it returns)
-        self.last_call: dict[str, Any] = {}
+        #: what the export event of the last call links to (set as it returns)
+        self._last_call: tuple[Actor, int, bytes] | None = None
 
     # -- starting actors -------------------------------------------------------
 
@@ -180,7 +181,7 @@ class Scheduler:
         finally:
             actor.busy = False
             self.depth -= 1
-        self.last_call = actor.head_link()
+        self._last_call = actor.head()
         if self.interrupt is not None:
             self.interrupt.check()
         if status == "trap":
@@ -196,6 +197,15 @@ class Scheduler:
             data = rt.shutdown_requested
             self._exit(actor, data if isinstance(data, bytes) else None)
         return response
+
+    @property
+    def last_call(self) -> dict[str, Any]:
+        """A full link to the export event of the last call (built when asked: only a
+        request's answer and a channel's opening name it)."""
+        if self._last_call is None:
+            return {}
+        actor, seq, head = self._last_call
+        return full_link(actor.genesis, seq, head)
 
     # -- ending chains -----------------------------------------------------------
 
@@ -235,7 +245,7 @@ class Scheduler:
         fn = "handle-child-error" if kind == "child-error" else "handle-child-exit"
         if p is None or p.done or not p.exports(SUPERVISED, fn):
             return detail
-        detail[TO] = {"chain": p.genesis.hex(), "actor": p.id}
+        detail[TO] = p.to_ref()
         seq = actor.lw.length  # the end event, appended by _end
         actor.want(seq)
         self._enqueue(p, Delivery(order=0, kind=kind, sender=actor, seq=seq, payload=(actor.id, payload)),
