@@ -32,10 +32,10 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -80,6 +80,8 @@ class Task:
 TaskFn = Callable[[Any, "bytes | None"], Any]
 #: ``on_result(task, result, attempts)``: called in the coordinator as each task ends
 OnResult = Callable[[Task, Any, int], None]
+#: ``on_results([(task, result, attempts), ...])``: a batch's results at once (run_local)
+OnResults = Callable[[list[tuple[Task, Any, int]]], None]
 #: ``failed(task, reason, attempts)``: the result for a task that produced none
 Failed = Callable[[Task, str, int], Any]
 
@@ -138,12 +140,6 @@ def _pool_init(components: dict[str, bytes], started: Any, root: str,
         _accept(sha, data)
     _SCRATCH["started"] = started
     _SCRATCH["root"] = root
-
-
-def _pool_call(fn: TaskFn, args: Any, sha: str | None, key: str) -> Any:
-    with _LOCK:
-        _SCRATCH["started"].put(key)  # the task's deadline counts from now, not from its submission
-        return fn(args, _component(sha))
 
 
 def _dask_call(fn: TaskFn, args: Any, sha: str | None, data: bytes | None) -> Any:
@@ -231,22 +227,25 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def _exit_reason(procs: Iterable[Any]) -> str:
-    procs = list(procs)
+def _exit_reason(procs: dict[int, Any]) -> tuple[str, set[int]]:
+    """Why a broken pool broke, and the pids of the workers that died. The pool sends
+    SIGTERM to the others once one has died: a worker ended by SIGTERM counts as one
+    that died only when no worker ended otherwise."""
     deadline = time.monotonic() + 2.0  # the pool can report the break before the dead one is reaped
-    while not any(p.exitcode not in (None, 0) for p in procs) and time.monotonic() < deadline:
+    while not any(p.exitcode not in (None, 0) for p in procs.values()) and time.monotonic() < deadline:
         threading.Event().wait(0.02)
-    codes = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
-    if not codes:
-        return "a worker process died"
-    code = codes[0]
+    ended = {pid: p.exitcode for pid, p in procs.items() if p.exitcode not in (None, 0)}
+    dead = {pid: code for pid, code in ended.items() if code != -signal.SIGTERM} or ended
+    if not dead:
+        return "a worker process died", set()
+    code = next(iter(dead.values()))
     if code < 0:
         try:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        return f"a worker process was killed by {name}"
-    return f"a worker process exited with code {code}"
+        return f"a worker process was killed by {name}", set(dead)
+    return f"a worker process exited with code {code}", set(dead)
 
 
 def _stop_pool(pool: ProcessPoolExecutor, procs: dict[int, Any]) -> None:
@@ -259,19 +258,63 @@ def _stop_pool(pool: ProcessPoolExecutor, procs: dict[int, Any]) -> None:
         p.join(5)
 
 
-def _note_starts(started: Any, running: dict[Future[Any], tuple[Task, float, float | None]], now: float) -> None:
-    """Give the running tasks whose start the workers reported their start time."""
-    keys: list[str] = []
+#: the most chains one local task carries (:func:`_batch_size`)
+MAX_BATCH = 16
+
+
+def _batch_size(remaining: int, jobs: int) -> int:
+    """How many of the ``remaining`` tasks the next local batch takes: a quarter of
+    each worker's share, at most :data:`MAX_BATCH`, so batches shrink to one task as
+    the queue empties and every worker is busy to the end (guided self-scheduling)."""
+    return max(1, min(MAX_BATCH, -(-remaining // (4 * jobs))))
+
+
+def _pool_batch(fn: TaskFn, items: list[tuple[Any, str | None, str]]) -> list[tuple[bool, Any]]:
+    """A local worker runs a batch of tasks one after the other: ``(True, result)`` or
+    ``(False, what it raised)`` for each. It reports each task's start (with its pid)
+    as it begins it, so the coordinator knows which task was running if the worker
+    dies, and each task's deadline counts from its own start."""
+    out: list[tuple[bool, Any]] = []
+    with _LOCK:
+        started, pid = _SCRATCH["started"], os.getpid()
+        for args, sha, key in items:
+            started.put((pid, key))
+            try:
+                out.append((True, fn(args, _component(sha))))
+            except Exception as e:  # noqa: BLE001 - one task's error is its own result, not the batch's
+                out.append((False, describe(e)))
+    return out
+
+
+@dataclass(kw_only=True)
+class _Batch:
+    """The coordinator's view of one batch in flight: its tasks, when it was sent,
+    and the tasks its worker reported starting (the last one is running)."""
+
+    tasks: list[Task]
+    sent: float
+    started: list[str] = field(default_factory=list)
+    start: float | None = None
+    pid: int | None = None
+
+    def running(self) -> Task | None:
+        return next(t for t in self.tasks if t.key == self.started[-1]) if self.started else None
+
+
+def _note_starts(started: Any, batches: dict[str, _Batch], now: float) -> bool:
+    """Record the starts the workers reported; True if there were any."""
+    seen = False
     try:
         while not started.empty():
-            keys.append(started.get())
+            pid, key = started.get()
+            batch = batches.get(key)
+            if batch is not None:
+                batch.started.append(key)
+                batch.start, batch.pid = now, pid
+            seen = True
     except (OSError, ValueError, EOFError):
         pass
-    for key in keys:
-        for fut, (task, sent, start) in running.items():
-            if task.key == key and start is None:
-                running[fut] = (task, sent, now)
-                break
+    return seen
 
 
 def _context(fn: TaskFn) -> Any:
@@ -291,23 +334,42 @@ def _context(fn: TaskFn) -> Any:
 
 
 def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jobs: int, timeout: float,
-              retries: int, on_result: OnResult, failed: Failed, interrupt: Interrupt | None = None) -> None:
+              retries: int, on_result: OnResult, failed: Failed, interrupt: Interrupt | None = None,
+              on_results: OnResults | None = None) -> None:
     """Run every task in ``jobs`` worker processes (forked from a fresh fork server:
-    nothing of the caller's, no open database, is inherited; :func:`_context`). Two
-    tasks per worker are in flight (one waits while one runs); each worker reports
-    when it starts a task, so a task's deadline counts from its start, and only the
-    tasks that had started are charged an attempt when a worker dies."""
+    nothing of the caller's, no open database, is inherited; :func:`_context`).
+
+    Tasks go in batches (:func:`_batch_size`), two per worker in flight (one waits
+    while one runs), so the pipe, the pickling and the pool's bookkeeping are paid
+    per batch rather than per task. Each worker reports when it starts a task, so a
+    task's deadline counts from its own start; when a worker dies, the task it was
+    running is charged an attempt, and the other tasks of the lost batches (done
+    before it, or not begun) run again uncharged. ``on_results``, when given, gets each
+    batch's results at once (to store them in one transaction), else ``on_result``
+    each."""
     ctx = _context(fn)
     sweep_scratch()
     root = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=_scratch_base())
     started: Any = None
-    begun = time.monotonic()
+    progress, moving = time.monotonic(), False  # the last time a worker began or ended a batch; since the pool's start
     queue = deque(tasks)
-    attempts: Counter[str] = Counter()
-    unstarted: set[str] = set()  # lost before they were seen to start
-    running: dict[Future[Any], tuple[Task, float, float | None]] = {}  # task, submitted, started
+    tries: Counter[str] = Counter()  # runs of a task that its worker's death cut short
+    unstarted: set[str] = set()  # lost in a batch of which nothing was seen to start (once)
+    running: dict[Future[Any], _Batch] = {}
+    by_key: dict[str, _Batch] = {}
     pool: ProcessPoolExecutor | None = None
     procs: dict[int, Any] = {}
+
+    def deliver(items: list[tuple[Task, Any, int]]) -> None:
+        if on_results is not None:
+            on_results(items)
+        else:
+            for task, result, n in items:
+                on_result(task, result, n)
+
+    def fail(task: Task, reason: str) -> tuple[Task, Any, int]:
+        return task, failed(task, reason, tries[task.key] + 1), tries[task.key] + 1
+
     try:
         while queue or running:
             if interrupt is not None and interrupt.requested:
@@ -318,64 +380,85 @@ def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jo
                 started = ctx.SimpleQueue()
                 pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
                                            initargs=(components, started, root, (dict(os.environ), os.getcwd())))
-                begun = time.monotonic()
+                progress, moving = time.monotonic(), False
                 procs = {}
             broken = False
             while queue and len(running) < 2 * jobs:  # one running and one waiting per worker
-                task = queue.popleft()
+                batch = _Batch(tasks=[queue.popleft() for _ in range(_batch_size(len(queue), jobs))],
+                               sent=time.monotonic())
                 try:
-                    fut = pool.submit(_pool_call, fn, task.args, task.component, task.key)
+                    fut = pool.submit(_pool_batch, fn, [(t.args, t.component, t.key) for t in batch.tasks])
                 except BrokenProcessPool:
-                    queue.appendleft(task)
+                    queue.extendleft(reversed(batch.tasks))
                     broken = True
                     break
-                attempts[task.key] += 1
-                running[fut] = (task, time.monotonic(), None)
+                running[fut] = batch
+                by_key.update((t.key, batch) for t in batch.tasks)
                 procs.update(getattr(pool, "_processes", None) or {})
             done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
             now = time.monotonic()
-            _note_starts(started, running, now)
-            lost: list[tuple[Task, float, float | None]] = []
+            if _note_starts(started, by_key, now) or done:
+                progress, moving = now, True
+            lost: list[_Batch] = []
             for fut in done:
-                entry = running.pop(fut)
-                task = entry[0]
+                batch = running.pop(fut)
+                for t in batch.tasks:
+                    by_key.pop(t.key, None)
                 exc = fut.exception()
                 if exc is None:
-                    on_result(task, fut.result(), attempts[task.key])
+                    deliver([(t, r, tries[t.key] + 1) if ok else fail(t, r)
+                             for t, (ok, r) in zip(batch.tasks, fut.result(), strict=True)])
                 elif isinstance(exc, BrokenProcessPool):
-                    lost.append(entry)
+                    lost.append(batch)
                     broken = True
                 else:
-                    on_result(task, failed(task, describe(exc), attempts[task.key]), attempts[task.key])
-            late = [f for f, (_, sent, start) in running.items()
-                    if (start if start is not None else max(sent, begun) + START_GRACE) + timeout + GRACE < now]
+                    deliver([fail(t, describe(exc)) for t in batch.tasks])
+            # a batch not begun waits behind others: late only if no worker has moved for that
+            # long (and the pool's start is given START_GRACE more)
+            wait_from = progress + (0.0 if moving else START_GRACE)
+            late = [f for f, b in running.items()
+                    if (b.start if b.start is not None else max(b.sent, wait_from)) + timeout + GRACE < now]
+            if any(running[f].start is not None for f in late):  # a stuck chain: not the waiting ones' fault
+                late = [f for f in late if running[f].start is not None]
             if not (broken or late):
                 continue
             procs.update(getattr(pool, "_processes", None) or {})
-            reason = _exit_reason(procs.values()) if broken else ""
+            reason, dead = _exit_reason(procs) if broken else ("", set())
             _stop_pool(pool, procs)
             pool = None
+            again: list[Task] = []
             for fut in late:
-                task = running.pop(fut)[0]
-                on_result(task, failed(task, f"no result within {timeout + GRACE:g} s: its worker was stopped",
-                                       attempts[task.key]), attempts[task.key])
+                batch = running.pop(fut)
+                culprit = batch.running()
+                if culprit is None:  # no worker began anything for that long: the pool is stuck
+                    deliver([fail(t, f"no worker began it within {timeout + GRACE:g} s of the last start")
+                             for t in batch.tasks])
+                    continue
+                deliver([fail(culprit, f"no result within {timeout + GRACE:g} s: its worker was stopped")])
+                again.extend(t for t in batch.tasks if t is not culprit)
             if broken:
                 lost.extend(running.values())
             else:  # stopped by us for another's deadline: not their fault, not an attempt
-                for task, _, _ in running.values():
-                    attempts[task.key] -= 1
-                    queue.appendleft(task)
+                for batch in running.values():
+                    again.extend(batch.tasks)
             running.clear()
-            for task, _, start in lost:
-                if start is None and task.key not in unstarted:  # not its doing (once: it may be)
-                    unstarted.add(task.key)
-                    attempts[task.key] -= 1
-                    queue.appendleft(task)
-                elif attempts[task.key] > retries:
-                    on_result(task, failed(task, f"{reason} while running it ({attempts[task.key]} attempts)",
-                                           attempts[task.key]), attempts[task.key])
-                else:
-                    queue.appendleft(task)
+            by_key.clear()
+            for batch in lost:
+                culprit = batch.running()
+                if culprit is None:
+                    for t in batch.tasks:
+                        if t.key in unstarted:  # not its doing the first time (it may be now)
+                            tries[t.key] += 1
+                        unstarted.add(t.key)
+                if culprit is not None and (not dead or batch.pid in dead):
+                    tries[culprit.key] += 1  # it was running when its worker died
+                for t in batch.tasks:
+                    if tries[t.key] > retries:
+                        deliver([(t, failed(t, f"{reason} while running it ({tries[t.key]} attempts)",
+                                            tries[t.key]), tries[t.key])])
+                    else:
+                        again.append(t)
+            queue.extendleft(reversed(again))
     finally:
         if pool is not None:
             if running or queue:
@@ -492,15 +575,15 @@ def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str
 
 def run(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jobs: int | None, cluster: Any,
         timeout: float, retries: int, on_result: OnResult, failed: Failed,
-        interrupt: Interrupt | None = None) -> None:
-    """Run on ``cluster`` (a connected ``distributed.Client``) when given, else locally."""
+        interrupt: Interrupt | None = None, on_results: OnResults | None = None) -> None:
+    """Run on ``cluster`` (a connected ``distributed.Client``) when given, else locally.
+    ``on_results``, when given, gets the results that came back together at once."""
     if cluster is not None:
         run_cluster(cluster, fn, tasks, components, timeout=timeout, retries=retries, on_result=on_result,
                     failed=failed, interrupt=interrupt)
     else:
         run_local(fn, tasks, components, jobs=max(1, min(jobs or cpu_count(), len(tasks))), timeout=timeout,
-                  retries=retries,
-                  on_result=on_result, failed=failed, interrupt=interrupt)
+                  retries=retries, on_result=on_result, failed=failed, interrupt=interrupt, on_results=on_results)
 
 
 __all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "GRACE", "Interrupted", "Task", "component_file",
