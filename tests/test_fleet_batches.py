@@ -210,3 +210,45 @@ def test_a_batch_of_outcomes_is_stored_all_or_none(many: Path, tmp_path: Path) -
         store.record_replays([{"source": ids[0], "outcome": "failed"}, {"source": None, "outcome": "failed"}])
     assert len(store.replays()) == 3
     store.close()
+
+
+def _old_folder(base: Path, name: str, files: dict[str, bytes], *, age: float) -> Path:
+    """A scratch folder as a theater before the pid was in the name left it, ``age``
+    seconds old."""
+    folder = base / name
+    folder.mkdir(mode=0o700)
+    then = time.time() - age
+    for rel, data in files.items():
+        path = folder / rel
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, (then, then))
+    for d in sorted({p.parent for p in folder.rglob("*")} | {folder}, key=lambda p: -len(p.parts)):
+        os.utime(d, (then, then))
+    return folder
+
+
+def test_old_named_scratch_folders_are_swept_only_when_unused(tmp_path: Path) -> None:
+    """issue 16: scratch folders named before the pid was in the name
+    (theater-fleet-XXXXXXXX) are removed by the sweep when they are ours, hold only a
+    scratch folder's files, nothing in them changed for LEGACY_AGE and no live process
+    holds one of their files open; any other folder is left alone."""
+    db = {"scratch.db": b"x", "scratch.db-wal": b"", "scratch.db-shm": b"", "ab" * 32 + ".wasm": b"\0asm"}
+    hour = fleet.LEGACY_AGE + 60
+    gone = _old_folder(tmp_path, "theater-fleet-03jxargd", db, age=hour)
+    nested = _old_folder(tmp_path, "theater-fleet-k_rwodxb", {"theater-fleet-1234-abcdefgh/scratch.db": b"x"},
+                         age=hour)
+    empty = _old_folder(tmp_path, "theater-fleet-9plfvhvo", {}, age=hour)
+    held = _old_folder(tmp_path, "theater-fleet-heldopen", db, age=hour)
+    recent = _old_folder(tmp_path, "theater-fleet-recent00", db, age=60)
+    foreign = _old_folder(tmp_path, "theater-fleet-notours0", {**db, "notes.txt": b"mine"}, age=hour)
+    other = _old_folder(tmp_path, "theater-fleetwide-abcd", db, age=hour)
+    link = tmp_path / "theater-fleet-alinkxyz"
+    link.symlink_to(foreign)
+    with open(held / "scratch.db", "rb"):  # a live process (this one) has its database open
+        removed = fleet.sweep_scratch(str(tmp_path))
+    assert sorted(removed) == sorted([gone, nested, empty])
+    assert not gone.exists() and not nested.exists() and not empty.exists()
+    for kept in (held, recent, foreign, other, link):
+        assert kept.exists() or kept.is_symlink(), kept
+    assert fleet.sweep_scratch(str(tmp_path)) == [held]  # closed now: the next sweep removes it

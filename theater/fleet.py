@@ -24,9 +24,11 @@ import atexit
 import hashlib
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -177,16 +179,23 @@ def sweep_scratch(base: str | None = None) -> list[Path]:
     """Remove the scratch folders (in ``base``, default /dev/shm or the temp folder)
     left by processes of this user that no longer run: a worker or coordinator killed
     by SIGKILL or the OOM killer runs no exit handler. Returns what it removed. A
-    folder whose pid runs again (reused) is left for a later sweep."""
+    folder whose pid runs again (reused) is left for a later sweep. Folders named
+    before the pid was in the name (``theater-fleet-XXXXXXXX``) are removed when
+    :func:`_legacy_unused` finds them unused."""
     folder = Path(base or _scratch_base() or tempfile.gettempdir())
     removed: list[Path] = []
     try:
         entries = list(folder.iterdir())
     except OSError:
         return removed
+    legacy: list[Path] = []
     for entry in entries:
         pid = entry.name[len(_PREFIX):].partition("-")[0]
-        if not entry.name.startswith(_PREFIX) or not pid.isdigit():
+        if not entry.name.startswith(_PREFIX):
+            continue
+        if not pid.isdigit():
+            if _LEGACY.fullmatch(entry.name):
+                legacy.append(entry)
             continue
         try:
             st = entry.lstat()
@@ -198,7 +207,75 @@ def sweep_scratch(base: str | None = None) -> list[Path]:
             removed.append(entry)
         except (OSError, OverflowError):
             continue  # alive (or not ours to signal): in use
+    if legacy:
+        in_use = _open_paths()
+        for entry in legacy:
+            if _legacy_unused(entry, in_use):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
     return removed
+
+
+#: a scratch folder named before the pid was in the name: ``tempfile.mkdtemp``'s 8 characters
+_LEGACY = re.compile(re.escape(_PREFIX) + r"[a-z0-9_]{8}")
+#: what a scratch folder holds (its database, the components written for a worker)
+_SCRATCH_FILE = re.compile(r"scratch\.db(-wal|-shm|-journal)?|[0-9a-f]{64}\.(wasm|tmp)")
+#: seconds nothing in an old-named scratch folder may have changed before it is removed
+LEGACY_AGE = 3600.0
+
+
+def _open_paths() -> set[str] | None:
+    """Every file and working folder the processes we can see hold open (their
+    /proc fds and cwd), or None where that cannot be listed (not Linux)."""
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    held: set[str] = set()
+    for pid in pids:
+        try:
+            held.add(os.readlink(f"/proc/{pid}/cwd"))
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue  # ended meanwhile, or another user's (whose cannot be in a 0700 folder of ours)
+        for fd in fds:
+            try:
+                held.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except OSError:
+                continue
+    return held
+
+
+def _legacy_unused(entry: Path, in_use: set[str] | None) -> bool:
+    """An old-named scratch folder is ours and unused when it is a real folder of this
+    user holding only what a scratch folder holds (itself, or nested folders of the
+    same kind: a coordinator's), nothing in it changed for :data:`LEGACY_AGE`, and no
+    live process has a file in it open or works in it. Anything else is left alone."""
+    if in_use is None:
+        return False
+    try:
+        st = entry.lstat()
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            return False
+        now = time.time()
+        for here, dirs, files in os.walk(entry):
+            top = os.lstat(here)
+            if not stat.S_ISDIR(top.st_mode) or top.st_uid != os.getuid() or now - top.st_mtime < LEGACY_AGE:
+                return False
+            if here != str(entry) and not Path(here).name.startswith(_PREFIX):
+                return False
+            for name in files:
+                f = os.lstat(os.path.join(here, name))
+                if (not _SCRATCH_FILE.fullmatch(name) or not stat.S_ISREG(f.st_mode) or f.st_uid != os.getuid()
+                        or now - f.st_mtime < LEGACY_AGE):
+                    return False
+            for name in dirs:
+                if os.path.islink(os.path.join(here, name)):
+                    return False
+    except OSError:
+        return False
+    inside = str(entry.resolve()) + os.sep
+    return not any(p == inside[:-1] or p.startswith(inside) for p in in_use)
 
 
 def _scratch_base() -> str | None:
