@@ -144,15 +144,6 @@ def _pool_init(components: dict[str, bytes], started: Any, root: str,
     _SCRATCH["root"] = root
 
 
-def _dask_call(fn: TaskFn, args: Any, sha: str | None, data: bytes | None) -> Any:
-    """A task on a Dask worker: ``data`` is the scattered component (kept in the
-    worker's memory, sent once); its hash is checked once per worker process."""
-    with _LOCK:
-        if sha is not None and sha not in _COMPONENTS and sha not in _BAD:
-            _accept(sha, data if isinstance(data, bytes) else b"")
-        return fn(args, _component(sha))
-
-
 def scratch_store() -> Store:
     """This worker process's scratch database (created on first use, emptied by the
     caller after each task, removed when the process exits)."""
@@ -569,12 +560,34 @@ def connect_cluster(address: str, *, timeout: float = CONNECT_TIMEOUT) -> Any:
                          "(start one with `dask-scheduler`, or check the address)") from None
 
 
+def _dask_batch(fn: TaskFn, items: list[tuple[Any, str | None, str]],
+                data: dict[str, Any]) -> list[tuple[bool, Any]]:
+    """A batch of self-contained tasks on a Dask worker: ``data`` holds the scattered
+    components they need (kept in the worker's memory, sent once), each hashed once
+    per worker process; ``(True, result)`` or ``(False, what it raised)`` per task."""
+    out: list[tuple[bool, Any]] = []
+    with _LOCK:
+        for name, d in data.items():
+            if name not in _COMPONENTS and name not in _BAD:
+                _accept(name, d if isinstance(d, bytes) else b"")
+        for args, sha, _key in items:
+            try:
+                out.append((True, fn(args, _component(sha))))
+            except Exception as e:  # noqa: BLE001 - one task's error is its own result, not the batch's
+                out.append((False, describe(e)))
+    return out
+
+
 def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, timeout: float,
                 retries: int, on_result: OnResult, failed: Failed, interrupt: Interrupt | None = None) -> None:
-    """Run every task on the Dask cluster of ``client``. Each component is scattered
-    to every worker once; tasks name it, and Dask hands each worker its own copy.
-    A worker that dies has its tasks rescheduled by the scheduler (its
-    ``allowed-failures``); a task that raised is retried ``retries`` times."""
+    """Run every task on the Dask cluster of ``client``, in batches sized as the local
+    ones (:func:`_batch_size`, for the cluster's workers): each Dask task is a few
+    self-contained tasks, so the scheduler's round trip is paid per batch. Each
+    component is scattered to every worker once; batches name the ones they need,
+    and Dask hands each worker its own copy. A worker that dies has its batches
+    rescheduled by the scheduler (its ``allowed-failures``); a batch that raised is
+    retried ``retries`` times. A run that gets no result for as long as its longest
+    batch may take (timeout per task) + GRACE has its pending tasks reported failed."""
     from distributed import as_completed
 
     token = os.urandom(4).hex()
@@ -582,20 +595,27 @@ def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str
         client.run(sweep_scratch)
     except Exception:  # noqa: BLE001 - a worker that cannot sweep still replays
         pass
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    batches: list[list[Task]] = []
+    left = deque(tasks)
+    while left:
+        batches.append([left.popleft() for _ in range(_batch_size(len(left), workers))])
+    silence = timeout * max((len(b) for b in batches), default=1) + GRACE
     scattered = {sha: client.scatter(data, broadcast=True, hash=False) for sha, data in components.items()}
-    futures: dict[Any, Task] = {}
-    resent: Counter[str] = Counter()
+    futures: dict[Any, int] = {}
+    resent: Counter[int] = Counter()
 
-    def submit(task: Task, i: int) -> Any:
-        fut = client.submit(_dask_call, fn, task.args, task.component,
-                            scattered.get(task.component) if task.component else None,
-                            key=f"theater-{token}-{i}-{resent[task.key]}-{task.key}", retries=retries, pure=False)
-        futures[fut] = task
+    def submit(i: int) -> Any:
+        batch = batches[i]
+        needs = {t.component for t in batch if t.component is not None and t.component in scattered}
+        fut = client.submit(_dask_batch, fn, [(t.args, t.component, t.key) for t in batch],
+                            {sha: scattered[sha] for sha in sorted(needs)},
+                            key=f"theater-{token}-{i}-{resent[i]}-{batch[0].key}", retries=retries, pure=False)
+        futures[fut] = i
         return fut
 
-    for i, task in enumerate(tasks):
-        submit(task, i)
-    index = {task.key: i for i, task in enumerate(tasks)}
+    for i in range(len(batches)):
+        submit(i)
     pending = set(futures)
     last = time.monotonic()
     nap = threading.Event()
@@ -612,19 +632,22 @@ def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str
                 nap.wait(0.05)
             for fut in done:
                 pending.discard(fut)
-                task = futures[fut]
+                i = futures[fut]
+                batch = batches[i]
+                n = 1 + resent[i]
                 if fut.status == "finished":
-                    on_result(task, fut.result(), 1 + resent[task.key])
-                elif fut.status == "cancelled" and resent[task.key] < retries:
-                    # a worker's death can take the scattered component with it (the scheduler
-                    # then drops the tasks that needed it): scatter it again, send the task again
-                    resent[task.key] += 1
-                    sha = task.component
-                    if sha is not None:
+                    for t, (ok, r) in zip(batch, fut.result(), strict=True):
+                        on_result(t, r if ok else failed(t, r, n), n)
+                elif fut.status == "cancelled" and resent[i] < retries:
+                    # a worker's death can take the scattered components with it (the scheduler
+                    # then drops the tasks that needed them): scatter them again, send the batch again
+                    resent[i] += 1
+                    for sha in {t.component for t in batch if t.component in scattered}:
+                        assert sha is not None
                         old, scattered[sha] = scattered[sha], client.scatter(components[sha], broadcast=True,
                                                                              hash=False)
                         old.release()
-                    again = submit(task, index[task.key])
+                    again = submit(i)
                     pending.add(again)
                     finished.add(again)  # type: ignore[no-untyped-call]
                 else:
@@ -632,13 +655,14 @@ def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str
                     reason = ("cancelled on the cluster" if exc is None else
                               f"its worker died too often ({describe(exc)})" if type(exc).__name__ == "KilledWorker"
                               else describe(exc))
-                    on_result(task, failed(task, reason, 1), 1)
+                    for t in batch:
+                        on_result(t, failed(t, reason, 1), 1)
             if done:
                 last = time.monotonic()
-            elif time.monotonic() - last > timeout + GRACE:
+            elif time.monotonic() - last > silence:
                 for fut in pending:
-                    on_result(futures[fut], failed(futures[fut], f"no result from the cluster within "
-                                                   f"{timeout + GRACE:g} s", 1), 1)
+                    for t in batches[futures[fut]]:
+                        on_result(t, failed(t, f"no result from the cluster within {silence:g} s", 1), 1)
                 client.cancel(list(pending))
                 pending.clear()
     except BaseException:
