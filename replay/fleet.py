@@ -25,6 +25,7 @@ from theater.errors import ComponentError, Interrupted, TheaterError, UsageError
 from theater.outcomes import ReplayOutcome
 from theater.runtime import Interrupt
 from theater.store import ChainInfo, Store
+from theater.store.connection import SCHEMA_VERSION
 from theater.store.scratch import ChainRows, clear_chains, load_chain_rows, read_chain_rows
 
 from .replayer import ReplayResult, replay
@@ -108,11 +109,18 @@ class ReplayResults:
 @dataclass(frozen=True, kw_only=True)
 class ReplayTask:
     """What a worker needs to replay one recording: its rows, and whether the
-    component it is sent is a new build (``--component``) or the recorded one."""
+    component it is sent is a new build (``--component``) or the recorded one.
 
-    rows: ChainRows
+    A local worker is sent no rows: ``source`` names the user's database, which it
+    reads the chain ``chain`` from itself (a query-only connection; the coordinator
+    then reads nothing per chain). A Dask task always carries its rows (its workers
+    never open the database)."""
+
+    rows: ChainRows | None
     given: bool
     timeout: float
+    chain: str = ""
+    source: str | None = None
 
 
 # -- the worker ------------------------------------------------------------------
@@ -122,10 +130,64 @@ class ReplayTask:
 FLEET_PRELOAD = ("theater._fleet_preload",)
 
 
+#: the user's databases this local worker reads chains from (query-only), by path
+_SOURCES: dict[str, Store] = {}
+
+
+def _rows(task: ReplayTask) -> ChainRows:
+    if task.rows is not None:
+        return task.rows
+    assert task.source is not None
+    source = _SOURCES.get(task.source)
+    if source is None:
+        source = _SOURCES[task.source] = Store(task.source, create=False, query_only=True)
+    return read_chain_rows(source, task.chain)
+
+
+class _Deadline:
+    """One watchdog thread per worker process for the replays' timeouts: arming it
+    for each chain costs a wakeup, not a new thread (a ``threading.Timer`` each)."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._due: float | None = None
+        self._fire: Callable[[], None] | None = None
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float, fire: Callable[[], None]) -> None:
+        with self._cv:
+            self._due, self._fire = time.monotonic() + seconds, fire
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._watch, name="theater-replay-deadline", daemon=True)
+                self._thread.start()
+            self._cv.notify()
+
+    def disarm(self) -> None:
+        with self._cv:
+            self._due = self._fire = None
+
+    def _watch(self) -> None:
+        with self._cv:
+            while True:
+                due = self._due
+                if due is None:
+                    self._cv.wait()
+                elif time.monotonic() >= due:
+                    fire, self._due, self._fire = self._fire, None, None
+                    if fire is not None:
+                        fire()
+                else:
+                    self._cv.wait(due - time.monotonic())
+
+
+_DEADLINE = _Deadline()
+
+
 def replay_task(task: ReplayTask, component: bytes | None) -> ChainReplay:
     """Replay one recording in this worker's scratch database (runs in a worker)."""
-    info = task.rows.info
     start = time.perf_counter()
+    rows_in = _rows(task)
+    info = rows_in.info
     keep_compiled(8)  # a worker replays many chains of few components: compile (or read) each once
     scratch = fleet.scratch_store()
     clear_chains(scratch)
@@ -136,7 +198,7 @@ def replay_task(task: ReplayTask, component: bytes | None) -> ChainReplay:
             path = fleet.component_file(sha, component)
         else:
             scratch.put_component(component)
-    load_chain_rows(scratch, task.rows)
+    load_chain_rows(scratch, rows_in)
     stop = Interrupt()
     timed_out = threading.Event()
 
@@ -144,9 +206,7 @@ def replay_task(task: ReplayTask, component: bytes | None) -> ChainReplay:
         timed_out.set()
         stop.request()
 
-    timer = threading.Timer(task.timeout, expire)
-    timer.daemon = True
-    timer.start()
+    _DEADLINE.arm(task.timeout, expire)
     result: ReplayResult | None = None
     error: tuple[str, str] | None = None
     try:
@@ -159,7 +219,7 @@ def replay_task(task: ReplayTask, component: bytes | None) -> ChainReplay:
     except Exception as e:  # the replay of one chain must not take the others down
         error = (type(e).__name__, fleet.describe(e))
     finally:
-        timer.cancel()
+        _DEADLINE.disarm()
     seconds = time.perf_counter() - start
     rows = scratch.replays(info.id)
     clear_chains(scratch)
@@ -279,13 +339,18 @@ def replay_all(
     tasks: list[fleet.Task] = []
     done: dict[str, ChainReplay] = {}
 
-    def store_outcome(r: ChainReplay) -> None:
-        store.record_replay(r.chain, r.outcome, chain=None, seq=r.seq, kind=r.kind, report=r.report,
-                            component_sha256=r.component_sha256)
-        done[r.chain] = r
-        if on_result is not None:
-            on_result(r)
+    def store_outcomes(batch: Sequence[ChainReplay]) -> None:
+        """Stored in one transaction, then shown: a batch's results all or none."""
+        store.record_replays([{"source": r.chain, "outcome": r.outcome, "seq": r.seq, "kind": r.kind,
+                               "report": r.report, "component_sha256": r.component_sha256} for r in batch])
+        for r in batch:
+            done[r.chain] = r
+            if on_result is not None:
+                on_result(r)
 
+    # local workers read their chains from this file themselves (query-only): not one
+    # whose layout the first stored outcome would migrate under them, nor one opened immutable
+    source = _readable_source(store) if cluster is None else None
     early: list[ChainReplay] = []
     for info in infos:
         build = components.get(info.actor, component)
@@ -299,28 +364,38 @@ def replay_all(
                 early.append(ChainReplay(chain=info.id, actor=info.actor, outcome=ReplayOutcome.FAILED, kind=kind,
                                          report={"error": message, "events": 0}, error=message))
                 continue
-        rows = read_chain_rows(store, info.id)
-        tasks.append(fleet.Task(key=info.id, args=ReplayTask(rows=rows, given=build is not None, timeout=timeout),
-                                component=sha))
-    for r in early:
-        store_outcome(r)
+        rows = None if source is not None else read_chain_rows(store, info.id)
+        tasks.append(fleet.Task(key=info.id, args=ReplayTask(rows=rows, given=build is not None, timeout=timeout,
+                                                             chain=info.id, source=source), component=sha))
+    if early:
+        store_outcomes(early)
     actor_of = {i.id: i.actor for i in infos}
 
     def failed(task: fleet.Task, reason: str, attempts: int) -> ChainReplay:
         return ChainReplay(chain=task.key, actor=actor_of[task.key], outcome=ReplayOutcome.FAILED, kind="worker",
                            report={"error": reason, "events": 0}, error=reason, attempts=attempts)
 
-    def got(task: fleet.Task, result: Any, attempts: int) -> None:
-        store_outcome(replace(result, attempts=attempts))
+    def got(items: list[tuple[fleet.Task, Any, int]]) -> None:
+        store_outcomes([replace(result, attempts=attempts) for _, result, attempts in items])
 
     workers = 0 if cluster is not None else max(1, min(jobs or fleet.cpu_count(), len(tasks)))
     if cluster is not None:
         workers = len(cluster.scheduler_info().get("workers", {}))
     fleet.run(replay_task, tasks, sent, jobs=workers, cluster=cluster, timeout=timeout, retries=retries,
-              on_result=got, failed=failed, interrupt=interrupt)
+              on_result=lambda task, result, attempts: got([(task, result, attempts)]), on_results=got,
+              failed=failed, interrupt=interrupt)
     where = "local" if cluster is None else str(getattr(cluster, "scheduler", None) and cluster.scheduler.address)
     return ReplayResults(results=tuple(done[i.id] for i in infos if i.id in done), skipped=tuple(skipped),
                          where=where, workers=workers, seconds=time.perf_counter() - begun)
+
+
+def _readable_source(store: Store) -> str | None:
+    """The file local workers may read the chains of ``store`` from, or None (they are
+    then sent the rows): a file in the current layout that SQLite opened normally."""
+    if store.read_only or store.layout != SCHEMA_VERSION:
+        return None
+    path = Path(store.db_file())
+    return str(path) if path.is_file() else None
 
 
 def _recorded(store: Store, info: ChainInfo,

@@ -221,7 +221,9 @@ def test_a_replay_past_its_timeout_is_failed_and_the_rest_go_on(db: Path) -> Non
 
 def test_interrupt_cancels_and_raises(db: Path) -> None:
     """issue 16 item 4: Ctrl-C (the CLI's Interrupt) cancels the work: Interrupted (exit
-    130), the workers are stopped."""
+    130), the workers are stopped. What came back before it is stored and shown, a
+    batch at a time (stored in one transaction, then each shown): what was shown is
+    what was stored, and the rest was never replayed."""
     store = Store(db)
     stop = Interrupt()
     seen: list[str] = []
@@ -232,7 +234,7 @@ def test_interrupt_cancels_and_raises(db: Path) -> None:
 
     with pytest.raises(Interrupted):
         replay_all(store=store, jobs=1, on_result=first, interrupt=stop)
-    assert len(seen) == 1 and len(store.replays()) == 1
+    assert 1 <= len(seen) == len(store.replays()) < 6
     store.close()
 
 

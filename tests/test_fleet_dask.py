@@ -298,3 +298,44 @@ def test_a_killed_cluster_worker_leaves_no_scratch_after_the_next_run(cluster: s
         client.close()
     assert not list(base.glob(f"theater-fleet-{killed}-*"))
     assert all(p.is_dir() for p in kept)  # the live workers' folders are theirs still
+
+
+def where_ran(args: tuple[str, str], component: bytes | None) -> str:
+    """A task that returns its key, the worker process and the component's length."""
+    return f"{args[0]}:{os.getpid()}:{len(component or b'')}"
+
+
+def test_cluster_tasks_go_in_self_contained_batches(cluster: str) -> None:
+    """issue 16 (the --cluster overhead row): a cluster run sends a few tasks per Dask
+    task, sized as the local batches for the cluster's workers (a scheduler round
+    trip per batch, not per chain); each batch carries its tasks and names the
+    scattered component it needs; every task gets its own result, once."""
+    import hashlib
+
+    from distributed import get_task_stream
+
+    client = fleet.connect_cluster(cluster)
+    data = wat_path("counter").read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    keys = [f"t{i}" for i in range(24)]
+    got: dict[str, tuple[object, int]] = {}
+
+    def on_result(t: fleet.Task, r: object, n: int) -> None:
+        assert t.key not in got
+        got[t.key] = (r, n)
+
+    try:
+        with get_task_stream(client=client) as stream:  # type: ignore[no-untyped-call]
+            fleet.run_cluster(client, where_ran, [fleet.Task(key=k, args=(k, ""), component=sha) for k in keys],
+                              {sha: data}, timeout=60, retries=1, on_result=on_result,
+                              failed=lambda t, reason, n: f"FAILED: {reason}")
+    finally:
+        client.close()
+    sizes, left = [], len(keys)
+    while left:
+        sizes.append(fleet._batch_size(left, 2))
+        left -= sizes[-1]
+    ran = {str(t["key"]) for t in stream.data if str(t["key"]).startswith("theater-")}
+    assert len(ran) == len(sizes) < len(keys)
+    assert {k: v[1] for k, v in got.items()} == dict.fromkeys(keys, 1)
+    assert all(str(got[k][0]).startswith(f"{k}:") and str(got[k][0]).endswith(f":{len(data)}") for k in keys)

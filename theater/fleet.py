@@ -24,18 +24,20 @@ import atexit
 import hashlib
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -80,6 +82,8 @@ class Task:
 TaskFn = Callable[[Any, "bytes | None"], Any]
 #: ``on_result(task, result, attempts)``: called in the coordinator as each task ends
 OnResult = Callable[[Task, Any, int], None]
+#: ``on_results([(task, result, attempts), ...])``: a batch's results at once (run_local)
+OnResults = Callable[[list[tuple[Task, Any, int]]], None]
 #: ``failed(task, reason, attempts)``: the result for a task that produced none
 Failed = Callable[[Task, str, int], Any]
 
@@ -140,21 +144,6 @@ def _pool_init(components: dict[str, bytes], started: Any, root: str,
     _SCRATCH["root"] = root
 
 
-def _pool_call(fn: TaskFn, args: Any, sha: str | None, key: str) -> Any:
-    with _LOCK:
-        _SCRATCH["started"].put(key)  # the task's deadline counts from now, not from its submission
-        return fn(args, _component(sha))
-
-
-def _dask_call(fn: TaskFn, args: Any, sha: str | None, data: bytes | None) -> Any:
-    """A task on a Dask worker: ``data`` is the scattered component (kept in the
-    worker's memory, sent once); its hash is checked once per worker process."""
-    with _LOCK:
-        if sha is not None and sha not in _COMPONENTS and sha not in _BAD:
-            _accept(sha, data if isinstance(data, bytes) else b"")
-        return fn(args, _component(sha))
-
-
 def scratch_store() -> Store:
     """This worker process's scratch database (created on first use, emptied by the
     caller after each task, removed when the process exits)."""
@@ -181,16 +170,23 @@ def sweep_scratch(base: str | None = None) -> list[Path]:
     """Remove the scratch folders (in ``base``, default /dev/shm or the temp folder)
     left by processes of this user that no longer run: a worker or coordinator killed
     by SIGKILL or the OOM killer runs no exit handler. Returns what it removed. A
-    folder whose pid runs again (reused) is left for a later sweep."""
+    folder whose pid runs again (reused) is left for a later sweep. Folders named
+    before the pid was in the name (``theater-fleet-XXXXXXXX``) are removed when
+    :func:`_legacy_unused` finds them unused."""
     folder = Path(base or _scratch_base() or tempfile.gettempdir())
     removed: list[Path] = []
     try:
         entries = list(folder.iterdir())
     except OSError:
         return removed
+    legacy: list[Path] = []
     for entry in entries:
         pid = entry.name[len(_PREFIX):].partition("-")[0]
-        if not entry.name.startswith(_PREFIX) or not pid.isdigit():
+        if not entry.name.startswith(_PREFIX):
+            continue
+        if not pid.isdigit():
+            if _LEGACY.fullmatch(entry.name):
+                legacy.append(entry)
             continue
         try:
             st = entry.lstat()
@@ -202,7 +198,75 @@ def sweep_scratch(base: str | None = None) -> list[Path]:
             removed.append(entry)
         except (OSError, OverflowError):
             continue  # alive (or not ours to signal): in use
+    if legacy:
+        in_use = _open_paths()
+        for entry in legacy:
+            if _legacy_unused(entry, in_use):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
     return removed
+
+
+#: a scratch folder named before the pid was in the name: ``tempfile.mkdtemp``'s 8 characters
+_LEGACY = re.compile(re.escape(_PREFIX) + r"[a-z0-9_]{8}")
+#: what a scratch folder holds (its database, the components written for a worker)
+_SCRATCH_FILE = re.compile(r"scratch\.db(-wal|-shm|-journal)?|[0-9a-f]{64}\.(wasm|tmp)")
+#: seconds nothing in an old-named scratch folder may have changed before it is removed
+LEGACY_AGE = 3600.0
+
+
+def _open_paths() -> set[str] | None:
+    """Every file and working folder the processes we can see hold open (their
+    /proc fds and cwd), or None where that cannot be listed (not Linux)."""
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    held: set[str] = set()
+    for pid in pids:
+        try:
+            held.add(os.readlink(f"/proc/{pid}/cwd"))
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue  # ended meanwhile, or another user's (whose cannot be in a 0700 folder of ours)
+        for fd in fds:
+            try:
+                held.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except OSError:
+                continue
+    return held
+
+
+def _legacy_unused(entry: Path, in_use: set[str] | None) -> bool:
+    """An old-named scratch folder is ours and unused when it is a real folder of this
+    user holding only what a scratch folder holds (itself, or nested folders of the
+    same kind: a coordinator's), nothing in it changed for :data:`LEGACY_AGE`, and no
+    live process has a file in it open or works in it. Anything else is left alone."""
+    if in_use is None:
+        return False
+    try:
+        st = entry.lstat()
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            return False
+        now = time.time()
+        for here, dirs, files in os.walk(entry):
+            top = os.lstat(here)
+            if not stat.S_ISDIR(top.st_mode) or top.st_uid != os.getuid() or now - top.st_mtime < LEGACY_AGE:
+                return False
+            if here != str(entry) and not Path(here).name.startswith(_PREFIX):
+                return False
+            for name in files:
+                f = os.lstat(os.path.join(here, name))
+                if (not _SCRATCH_FILE.fullmatch(name) or not stat.S_ISREG(f.st_mode) or f.st_uid != os.getuid()
+                        or now - f.st_mtime < LEGACY_AGE):
+                    return False
+            for name in dirs:
+                if os.path.islink(os.path.join(here, name)):
+                    return False
+    except OSError:
+        return False
+    inside = str(entry.resolve()) + os.sep
+    return not any(p == inside[:-1] or p.startswith(inside) for p in in_use)
 
 
 def _scratch_base() -> str | None:
@@ -231,22 +295,25 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def _exit_reason(procs: Iterable[Any]) -> str:
-    procs = list(procs)
+def _exit_reason(procs: dict[int, Any]) -> tuple[str, set[int]]:
+    """Why a broken pool broke, and the pids of the workers that died. The pool sends
+    SIGTERM to the others once one has died: a worker ended by SIGTERM counts as one
+    that died only when no worker ended otherwise."""
     deadline = time.monotonic() + 2.0  # the pool can report the break before the dead one is reaped
-    while not any(p.exitcode not in (None, 0) for p in procs) and time.monotonic() < deadline:
+    while not any(p.exitcode not in (None, 0) for p in procs.values()) and time.monotonic() < deadline:
         threading.Event().wait(0.02)
-    codes = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
-    if not codes:
-        return "a worker process died"
-    code = codes[0]
+    ended = {pid: p.exitcode for pid, p in procs.items() if p.exitcode not in (None, 0)}
+    dead = {pid: code for pid, code in ended.items() if code != -signal.SIGTERM} or ended
+    if not dead:
+        return "a worker process died", set()
+    code = next(iter(dead.values()))
     if code < 0:
         try:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        return f"a worker process was killed by {name}"
-    return f"a worker process exited with code {code}"
+        return f"a worker process was killed by {name}", set(dead)
+    return f"a worker process exited with code {code}", set(dead)
 
 
 def _stop_pool(pool: ProcessPoolExecutor, procs: dict[int, Any]) -> None:
@@ -259,19 +326,63 @@ def _stop_pool(pool: ProcessPoolExecutor, procs: dict[int, Any]) -> None:
         p.join(5)
 
 
-def _note_starts(started: Any, running: dict[Future[Any], tuple[Task, float, float | None]], now: float) -> None:
-    """Give the running tasks whose start the workers reported their start time."""
-    keys: list[str] = []
+#: the most chains one local task carries (:func:`_batch_size`)
+MAX_BATCH = 16
+
+
+def _batch_size(remaining: int, jobs: int) -> int:
+    """How many of the ``remaining`` tasks the next local batch takes: a quarter of
+    each worker's share, at most :data:`MAX_BATCH`, so batches shrink to one task as
+    the queue empties and every worker is busy to the end (guided self-scheduling)."""
+    return max(1, min(MAX_BATCH, -(-remaining // (4 * jobs))))
+
+
+def _pool_batch(fn: TaskFn, items: list[tuple[Any, str | None, str]]) -> list[tuple[bool, Any]]:
+    """A local worker runs a batch of tasks one after the other: ``(True, result)`` or
+    ``(False, what it raised)`` for each. It reports each task's start (with its pid)
+    as it begins it, so the coordinator knows which task was running if the worker
+    dies, and each task's deadline counts from its own start."""
+    out: list[tuple[bool, Any]] = []
+    with _LOCK:
+        started, pid = _SCRATCH["started"], os.getpid()
+        for args, sha, key in items:
+            started.put((pid, key))
+            try:
+                out.append((True, fn(args, _component(sha))))
+            except Exception as e:  # noqa: BLE001 - one task's error is its own result, not the batch's
+                out.append((False, describe(e)))
+    return out
+
+
+@dataclass(kw_only=True)
+class _Batch:
+    """The coordinator's view of one batch in flight: its tasks, when it was sent,
+    and the tasks its worker reported starting (the last one is running)."""
+
+    tasks: list[Task]
+    sent: float
+    started: list[str] = field(default_factory=list)
+    start: float | None = None
+    pid: int | None = None
+
+    def running(self) -> Task | None:
+        return next(t for t in self.tasks if t.key == self.started[-1]) if self.started else None
+
+
+def _note_starts(started: Any, batches: dict[str, _Batch], now: float) -> bool:
+    """Record the starts the workers reported; True if there were any."""
+    seen = False
     try:
         while not started.empty():
-            keys.append(started.get())
+            pid, key = started.get()
+            batch = batches.get(key)
+            if batch is not None:
+                batch.started.append(key)
+                batch.start, batch.pid = now, pid
+            seen = True
     except (OSError, ValueError, EOFError):
         pass
-    for key in keys:
-        for fut, (task, sent, start) in running.items():
-            if task.key == key and start is None:
-                running[fut] = (task, sent, now)
-                break
+    return seen
 
 
 def _context(fn: TaskFn) -> Any:
@@ -291,23 +402,42 @@ def _context(fn: TaskFn) -> Any:
 
 
 def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jobs: int, timeout: float,
-              retries: int, on_result: OnResult, failed: Failed, interrupt: Interrupt | None = None) -> None:
+              retries: int, on_result: OnResult, failed: Failed, interrupt: Interrupt | None = None,
+              on_results: OnResults | None = None) -> None:
     """Run every task in ``jobs`` worker processes (forked from a fresh fork server:
-    nothing of the caller's, no open database, is inherited; :func:`_context`). Two
-    tasks per worker are in flight (one waits while one runs); each worker reports
-    when it starts a task, so a task's deadline counts from its start, and only the
-    tasks that had started are charged an attempt when a worker dies."""
+    nothing of the caller's, no open database, is inherited; :func:`_context`).
+
+    Tasks go in batches (:func:`_batch_size`), two per worker in flight (one waits
+    while one runs), so the pipe, the pickling and the pool's bookkeeping are paid
+    per batch rather than per task. Each worker reports when it starts a task, so a
+    task's deadline counts from its own start; when a worker dies, the task it was
+    running is charged an attempt, and the other tasks of the lost batches (done
+    before it, or not begun) run again uncharged. ``on_results``, when given, gets each
+    batch's results at once (to store them in one transaction), else ``on_result``
+    each."""
     ctx = _context(fn)
     sweep_scratch()
     root = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=_scratch_base())
     started: Any = None
-    begun = time.monotonic()
+    progress, moving = time.monotonic(), False  # the last time a worker began or ended a batch; since the pool's start
     queue = deque(tasks)
-    attempts: Counter[str] = Counter()
-    unstarted: set[str] = set()  # lost before they were seen to start
-    running: dict[Future[Any], tuple[Task, float, float | None]] = {}  # task, submitted, started
+    tries: Counter[str] = Counter()  # runs of a task that its worker's death cut short
+    unstarted: set[str] = set()  # lost in a batch of which nothing was seen to start (once)
+    running: dict[Future[Any], _Batch] = {}
+    by_key: dict[str, _Batch] = {}
     pool: ProcessPoolExecutor | None = None
     procs: dict[int, Any] = {}
+
+    def deliver(items: list[tuple[Task, Any, int]]) -> None:
+        if on_results is not None:
+            on_results(items)
+        else:
+            for task, result, n in items:
+                on_result(task, result, n)
+
+    def fail(task: Task, reason: str) -> tuple[Task, Any, int]:
+        return task, failed(task, reason, tries[task.key] + 1), tries[task.key] + 1
+
     try:
         while queue or running:
             if interrupt is not None and interrupt.requested:
@@ -318,64 +448,85 @@ def run_local(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jo
                 started = ctx.SimpleQueue()
                 pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
                                            initargs=(components, started, root, (dict(os.environ), os.getcwd())))
-                begun = time.monotonic()
+                progress, moving = time.monotonic(), False
                 procs = {}
             broken = False
             while queue and len(running) < 2 * jobs:  # one running and one waiting per worker
-                task = queue.popleft()
+                batch = _Batch(tasks=[queue.popleft() for _ in range(_batch_size(len(queue), jobs))],
+                               sent=time.monotonic())
                 try:
-                    fut = pool.submit(_pool_call, fn, task.args, task.component, task.key)
+                    fut = pool.submit(_pool_batch, fn, [(t.args, t.component, t.key) for t in batch.tasks])
                 except BrokenProcessPool:
-                    queue.appendleft(task)
+                    queue.extendleft(reversed(batch.tasks))
                     broken = True
                     break
-                attempts[task.key] += 1
-                running[fut] = (task, time.monotonic(), None)
+                running[fut] = batch
+                by_key.update((t.key, batch) for t in batch.tasks)
                 procs.update(getattr(pool, "_processes", None) or {})
             done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
             now = time.monotonic()
-            _note_starts(started, running, now)
-            lost: list[tuple[Task, float, float | None]] = []
+            if _note_starts(started, by_key, now) or done:
+                progress, moving = now, True
+            lost: list[_Batch] = []
             for fut in done:
-                entry = running.pop(fut)
-                task = entry[0]
+                batch = running.pop(fut)
+                for t in batch.tasks:
+                    by_key.pop(t.key, None)
                 exc = fut.exception()
                 if exc is None:
-                    on_result(task, fut.result(), attempts[task.key])
+                    deliver([(t, r, tries[t.key] + 1) if ok else fail(t, r)
+                             for t, (ok, r) in zip(batch.tasks, fut.result(), strict=True)])
                 elif isinstance(exc, BrokenProcessPool):
-                    lost.append(entry)
+                    lost.append(batch)
                     broken = True
                 else:
-                    on_result(task, failed(task, describe(exc), attempts[task.key]), attempts[task.key])
-            late = [f for f, (_, sent, start) in running.items()
-                    if (start if start is not None else max(sent, begun) + START_GRACE) + timeout + GRACE < now]
+                    deliver([fail(t, describe(exc)) for t in batch.tasks])
+            # a batch not begun waits behind others: late only if no worker has moved for that
+            # long (and the pool's start is given START_GRACE more)
+            wait_from = progress + (0.0 if moving else START_GRACE)
+            late = [f for f, b in running.items()
+                    if (b.start if b.start is not None else max(b.sent, wait_from)) + timeout + GRACE < now]
+            if any(running[f].start is not None for f in late):  # a stuck chain: not the waiting ones' fault
+                late = [f for f in late if running[f].start is not None]
             if not (broken or late):
                 continue
             procs.update(getattr(pool, "_processes", None) or {})
-            reason = _exit_reason(procs.values()) if broken else ""
+            reason, dead = _exit_reason(procs) if broken else ("", set())
             _stop_pool(pool, procs)
             pool = None
+            again: list[Task] = []
             for fut in late:
-                task = running.pop(fut)[0]
-                on_result(task, failed(task, f"no result within {timeout + GRACE:g} s: its worker was stopped",
-                                       attempts[task.key]), attempts[task.key])
+                batch = running.pop(fut)
+                culprit = batch.running()
+                if culprit is None:  # no worker began anything for that long: the pool is stuck
+                    deliver([fail(t, f"no worker began it within {timeout + GRACE:g} s of the last start")
+                             for t in batch.tasks])
+                    continue
+                deliver([fail(culprit, f"no result within {timeout + GRACE:g} s: its worker was stopped")])
+                again.extend(t for t in batch.tasks if t is not culprit)
             if broken:
                 lost.extend(running.values())
             else:  # stopped by us for another's deadline: not their fault, not an attempt
-                for task, _, _ in running.values():
-                    attempts[task.key] -= 1
-                    queue.appendleft(task)
+                for batch in running.values():
+                    again.extend(batch.tasks)
             running.clear()
-            for task, _, start in lost:
-                if start is None and task.key not in unstarted:  # not its doing (once: it may be)
-                    unstarted.add(task.key)
-                    attempts[task.key] -= 1
-                    queue.appendleft(task)
-                elif attempts[task.key] > retries:
-                    on_result(task, failed(task, f"{reason} while running it ({attempts[task.key]} attempts)",
-                                           attempts[task.key]), attempts[task.key])
-                else:
-                    queue.appendleft(task)
+            by_key.clear()
+            for batch in lost:
+                culprit = batch.running()
+                if culprit is None:
+                    for t in batch.tasks:
+                        if t.key in unstarted:  # not its doing the first time (it may be now)
+                            tries[t.key] += 1
+                        unstarted.add(t.key)
+                if culprit is not None and (not dead or batch.pid in dead):
+                    tries[culprit.key] += 1  # it was running when its worker died
+                for t in batch.tasks:
+                    if tries[t.key] > retries:
+                        deliver([(t, failed(t, f"{reason} while running it ({tries[t.key]} attempts)",
+                                            tries[t.key]), tries[t.key])])
+                    else:
+                        again.append(t)
+            queue.extendleft(reversed(again))
     finally:
         if pool is not None:
             if running or queue:
@@ -409,12 +560,34 @@ def connect_cluster(address: str, *, timeout: float = CONNECT_TIMEOUT) -> Any:
                          "(start one with `dask-scheduler`, or check the address)") from None
 
 
+def _dask_batch(fn: TaskFn, items: list[tuple[Any, str | None, str]],
+                data: dict[str, Any]) -> list[tuple[bool, Any]]:
+    """A batch of self-contained tasks on a Dask worker: ``data`` holds the scattered
+    components they need (kept in the worker's memory, sent once), each hashed once
+    per worker process; ``(True, result)`` or ``(False, what it raised)`` per task."""
+    out: list[tuple[bool, Any]] = []
+    with _LOCK:
+        for name, d in data.items():
+            if name not in _COMPONENTS and name not in _BAD:
+                _accept(name, d if isinstance(d, bytes) else b"")
+        for args, sha, _key in items:
+            try:
+                out.append((True, fn(args, _component(sha))))
+            except Exception as e:  # noqa: BLE001 - one task's error is its own result, not the batch's
+                out.append((False, describe(e)))
+    return out
+
+
 def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, timeout: float,
                 retries: int, on_result: OnResult, failed: Failed, interrupt: Interrupt | None = None) -> None:
-    """Run every task on the Dask cluster of ``client``. Each component is scattered
-    to every worker once; tasks name it, and Dask hands each worker its own copy.
-    A worker that dies has its tasks rescheduled by the scheduler (its
-    ``allowed-failures``); a task that raised is retried ``retries`` times."""
+    """Run every task on the Dask cluster of ``client``, in batches sized as the local
+    ones (:func:`_batch_size`, for the cluster's workers): each Dask task is a few
+    self-contained tasks, so the scheduler's round trip is paid per batch. Each
+    component is scattered to every worker once; batches name the ones they need,
+    and Dask hands each worker its own copy. A worker that dies has its batches
+    rescheduled by the scheduler (its ``allowed-failures``); a batch that raised is
+    retried ``retries`` times. A run that gets no result for as long as its longest
+    batch may take (timeout per task) + GRACE has its pending tasks reported failed."""
     from distributed import as_completed
 
     token = os.urandom(4).hex()
@@ -422,20 +595,27 @@ def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str
         client.run(sweep_scratch)
     except Exception:  # noqa: BLE001 - a worker that cannot sweep still replays
         pass
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    batches: list[list[Task]] = []
+    left = deque(tasks)
+    while left:
+        batches.append([left.popleft() for _ in range(_batch_size(len(left), workers))])
+    silence = timeout * max((len(b) for b in batches), default=1) + GRACE
     scattered = {sha: client.scatter(data, broadcast=True, hash=False) for sha, data in components.items()}
-    futures: dict[Any, Task] = {}
-    resent: Counter[str] = Counter()
+    futures: dict[Any, int] = {}
+    resent: Counter[int] = Counter()
 
-    def submit(task: Task, i: int) -> Any:
-        fut = client.submit(_dask_call, fn, task.args, task.component,
-                            scattered.get(task.component) if task.component else None,
-                            key=f"theater-{token}-{i}-{resent[task.key]}-{task.key}", retries=retries, pure=False)
-        futures[fut] = task
+    def submit(i: int) -> Any:
+        batch = batches[i]
+        needs = {t.component for t in batch if t.component is not None and t.component in scattered}
+        fut = client.submit(_dask_batch, fn, [(t.args, t.component, t.key) for t in batch],
+                            {sha: scattered[sha] for sha in sorted(needs)},
+                            key=f"theater-{token}-{i}-{resent[i]}-{batch[0].key}", retries=retries, pure=False)
+        futures[fut] = i
         return fut
 
-    for i, task in enumerate(tasks):
-        submit(task, i)
-    index = {task.key: i for i, task in enumerate(tasks)}
+    for i in range(len(batches)):
+        submit(i)
     pending = set(futures)
     last = time.monotonic()
     nap = threading.Event()
@@ -452,19 +632,22 @@ def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str
                 nap.wait(0.05)
             for fut in done:
                 pending.discard(fut)
-                task = futures[fut]
+                i = futures[fut]
+                batch = batches[i]
+                n = 1 + resent[i]
                 if fut.status == "finished":
-                    on_result(task, fut.result(), 1 + resent[task.key])
-                elif fut.status == "cancelled" and resent[task.key] < retries:
-                    # a worker's death can take the scattered component with it (the scheduler
-                    # then drops the tasks that needed it): scatter it again, send the task again
-                    resent[task.key] += 1
-                    sha = task.component
-                    if sha is not None:
+                    for t, (ok, r) in zip(batch, fut.result(), strict=True):
+                        on_result(t, r if ok else failed(t, r, n), n)
+                elif fut.status == "cancelled" and resent[i] < retries:
+                    # a worker's death can take the scattered components with it (the scheduler
+                    # then drops the tasks that needed them): scatter them again, send the batch again
+                    resent[i] += 1
+                    for sha in {t.component for t in batch if t.component in scattered}:
+                        assert sha is not None
                         old, scattered[sha] = scattered[sha], client.scatter(components[sha], broadcast=True,
                                                                              hash=False)
                         old.release()
-                    again = submit(task, index[task.key])
+                    again = submit(i)
                     pending.add(again)
                     finished.add(again)  # type: ignore[no-untyped-call]
                 else:
@@ -472,13 +655,14 @@ def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str
                     reason = ("cancelled on the cluster" if exc is None else
                               f"its worker died too often ({describe(exc)})" if type(exc).__name__ == "KilledWorker"
                               else describe(exc))
-                    on_result(task, failed(task, reason, 1), 1)
+                    for t in batch:
+                        on_result(t, failed(t, reason, 1), 1)
             if done:
                 last = time.monotonic()
-            elif time.monotonic() - last > timeout + GRACE:
+            elif time.monotonic() - last > silence:
                 for fut in pending:
-                    on_result(futures[fut], failed(futures[fut], f"no result from the cluster within "
-                                                   f"{timeout + GRACE:g} s", 1), 1)
+                    for t in batches[futures[fut]]:
+                        on_result(t, failed(t, f"no result from the cluster within {silence:g} s", 1), 1)
                 client.cancel(list(pending))
                 pending.clear()
     except BaseException:
@@ -492,15 +676,15 @@ def run_cluster(client: Any, fn: TaskFn, tasks: list[Task], components: dict[str
 
 def run(fn: TaskFn, tasks: list[Task], components: dict[str, bytes], *, jobs: int | None, cluster: Any,
         timeout: float, retries: int, on_result: OnResult, failed: Failed,
-        interrupt: Interrupt | None = None) -> None:
-    """Run on ``cluster`` (a connected ``distributed.Client``) when given, else locally."""
+        interrupt: Interrupt | None = None, on_results: OnResults | None = None) -> None:
+    """Run on ``cluster`` (a connected ``distributed.Client``) when given, else locally.
+    ``on_results``, when given, gets the results that came back together at once."""
     if cluster is not None:
         run_cluster(cluster, fn, tasks, components, timeout=timeout, retries=retries, on_result=on_result,
                     failed=failed, interrupt=interrupt)
     else:
         run_local(fn, tasks, components, jobs=max(1, min(jobs or cpu_count(), len(tasks))), timeout=timeout,
-                  retries=retries,
-                  on_result=on_result, failed=failed, interrupt=interrupt)
+                  retries=retries, on_result=on_result, failed=failed, interrupt=interrupt, on_results=on_results)
 
 
 __all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "GRACE", "Interrupted", "Task", "component_file",

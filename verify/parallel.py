@@ -202,7 +202,7 @@ _BOOT = (
     "conn = Connection(int(sys.argv[1]))\n"
     "sys.path[:] = conn.recv()\n"
     "from verify.parallel import _serve\n"
-    "_serve(conn)\n"
+    "_serve(conn, int(sys.argv[2]))\n"
 )
 
 
@@ -210,10 +210,16 @@ class _Stopped(Exception):
     """The caller no longer needs the part being walked."""
 
 
-def _serve(conn: Connection) -> None:
-    """A worker's loop: walk each part sent, report progress and the part's result."""
+def _serve(conn: Connection, parent: int) -> None:
+    """A worker's loop: walk each part sent, report progress and the part's result.
+    It also ends when its caller (pid ``parent``) has died, even before it started:
+    a process forked from the caller may hold a copy of the caller's end of the
+    socket, and then the end of the file never comes."""
     while True:
         try:
+            while not conn.poll(1.0):
+                if os.getppid() != parent:
+                    return
             task = conn.recv()
         except (EOFError, OSError):
             return
@@ -224,6 +230,8 @@ def _serve(conn: Connection) -> None:
         path, chain_id, genesis, start, stop, page, (head, prev_hash, expected, ended) = task
 
         def report(n: int, first: int = expected) -> None:
+            if os.getppid() != parent:  # nobody reads the progress any more
+                raise _Stopped
             conn.send(("progress", n - first))
             if conn.poll() and conn.recv() == "stop":
                 raise _Stopped
@@ -237,6 +245,8 @@ def _serve(conn: Connection) -> None:
             msg = ("stopped", None)
         except Exception as e:  # noqa: BLE001 - any failure: the caller walks serially
             msg = ("error", f"{type(e).__name__}: {e}")
+        if os.getppid() != parent:
+            return
         try:
             conn.send(msg)
         except OSError:
@@ -254,7 +264,7 @@ class _Worker:
         here, there = socket.socketpair()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, str(there.fileno())], pass_fds=(there.fileno(),),
+                [sys.executable, "-c", _BOOT, str(there.fileno()), str(os.getpid())], pass_fds=(there.fileno(),),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
         except BaseException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +76,27 @@ class ReplayLog(Connection):
         except sqlite3.Error as e:
             raise store_error(e, f"cannot write to {self.path}") from e
         return int(cur.lastrowid or 0)
+
+    def record_replays(self, outcomes: Sequence[dict[str, Any]]) -> None:
+        """Store many replay outcomes in one transaction (``replay --all``, one per
+        batch of results): each a dict of :meth:`record_replay`'s arguments (``source``,
+        ``outcome``, ``chain``, ``seq``, ``kind``, ``report``, ``component_sha256``).
+        All are stored or none."""
+        now = time.time()
+        values = [(o["source"], o.get("chain"), str(ReplayOutcome(o["outcome"])), o.get("seq"), o.get("kind"),
+                   None if o.get("report") is None else canonical_json(o["report"]).decode(),
+                   o.get("component_sha256"), now) for o in outcomes]
+        try:
+            with self.transaction() as conn:
+                if not self.has_replays_table():
+                    for stmt in REPLAYS_SCHEMA.split(";"):
+                        if stmt.strip():
+                            conn.execute(stmt)
+                conn.executemany(
+                    "INSERT INTO replays (source, chain, outcome, seq, kind, report, component_sha256, created)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+        except sqlite3.Error as e:
+            raise store_error(e, f"cannot write to {self.path}") from e
 
     _REPLAY_COLS = "id, source, chain, outcome, seq, kind, report, component_sha256, created"
 
