@@ -37,13 +37,15 @@ toolchains: $(STAMP)
 
 # The layer contracts first (pyproject.toml [tool.importlinter]; CI runs this target), then
 # the suite, closing with its 15 slowest tests. The suite runs in TEST_JOBS processes
-# (pytest-xdist; each file's tests in one of them, so a module fixture is built once);
+# (pytest-xdist; each file's tests in one of them, so a module fixture is built once;
+# the files holding `slow` tests first, tests/conftest.py, not xdist's most-tests-first,
+# so no worker is left alone with the longest file at the end);
 # `make test TEST_JOBS=0` runs it in this one.
 TEST_JOBS ?= 2
 test: $(STAMP) toolchains
 	$(BIN)/lint-imports --no-logo
 	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(PYCACHE) $(BIN)/python -m pytest -q --durations=15 \
-		-n $(TEST_JOBS) --dist loadfile
+		-n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m bench --benchmark-only --benchmark-columns=min,mean,rounds tests/bench

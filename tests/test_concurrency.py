@@ -55,6 +55,7 @@ def no_lock_errors(*texts: str) -> None:
         assert "locked" not in t and "busy" not in t.lower() and "Traceback" not in t, t
 
 
+@pytest.mark.slow
 def test_four_recorders_and_a_verifier_on_one_database(tmp_path: Path) -> None:
     db = tmp_path / "shared.db"
     loop = ["record", str(wat_manifest(tmp_path, "random_loop", seed=5)), "--db", str(db), "-q", "--json",

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 from actors import wat_manifest
 from conftest import run_cli
 from test_concurrency import inputs_file, no_lock_errors, start
@@ -68,6 +69,7 @@ def wait_for_events(db: Path, n: int) -> str:
     raise AssertionError("the recorder never got going")
 
 
+@pytest.mark.slow
 def test_replay_verify_export_diff_while_another_process_records(tmp_path: Path) -> None:
     """issue 11 item 7: today replay fails within a second with "database is locked"
     (SQLITE_BUSY_SNAPSHOT) and leaves an incomplete replay chain."""
@@ -125,6 +127,7 @@ def test_replay_verify_export_diff_while_another_process_records(tmp_path: Path)
         assert [x.outcome for x in s.replays(rec_id)] == ["verified"]
 
 
+@pytest.mark.slow
 def test_tui_chain_source_reads_a_chain_while_it_is_recorded(tmp_path: Path) -> None:
     """issue 11 item 7: the TUI data layer pages a chain another process is appending to;
     every page it reads is a consistent, linked prefix."""

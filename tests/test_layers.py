@@ -142,6 +142,30 @@ def test_the_wheel_installs_theaters_packages_and_not_fixtures(tmp_path: Path):
         assert module in names
 
 
+def test_the_editable_install_is_a_plain_pth_naming_the_checkout():
+    """issue 12 item 8 (make's install): with ``package-dir = {"" = "."}`` setuptools installs
+    the checkout editable as a .pth naming it, not through the import hook it prints a
+    "BuildBackendWarning: Editable installation" about (setuptools >= 77, every `make`)."""
+    import importlib.metadata
+    import json
+    import sysconfig
+
+    # the install in this interpreter's site-packages (not the checkout's theater.egg-info)
+    found = list(importlib.metadata.distributions(name="theater", path=[sysconfig.get_path("purelib")]))
+    if not found:
+        pytest.skip("theater is not installed in this interpreter")
+    dist = found[0]
+    direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    if not direct.get("dir_info", {}).get("editable"):
+        pytest.skip("theater is not installed editable here (make's .venv is)")
+    if Path(direct["url"].removeprefix("file://")).resolve() != ROOT:
+        pytest.skip("the editable install is of another checkout")
+    files = [str(f) for f in dist.files or []]
+    assert not [f for f in files if f.endswith("_finder.py")], files
+    (pth,) = [f for f in dist.files or [] if str(f).endswith(".pth")]
+    assert Path(str(pth.locate())).read_text().split() == [str(ROOT)]
+
+
 def test_tests_import_fixtures_from_the_checkout():
     """issue 12 item 7: with fixtures out of the wheel, tests still import it, from the checkout."""
     import fixtures.build

@@ -178,6 +178,7 @@ def test_incomplete_recording_replays_its_complete_calls(tmp_path):
     assert "incomplete" in rr.note
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_replay_keeps_the_replay_chain_as_incomplete(tmp_path):
     """SIGINT during a long replay: exit 130, one line, no bogus trap or divergence."""
     import signal

@@ -106,6 +106,7 @@ def test_click_selects_a_row(demo):
     drive(app_for(path, ids["recording"]), scenario)
 
 
+@pytest.mark.slow
 def test_go_to_seq_and_find_by_type(demo):
     path, ids = demo
 
@@ -236,6 +237,7 @@ def test_diff_recording_against_its_diverging_replay(demo):
     drive(app_for(path), scenario)
 
 
+@pytest.mark.slow
 def test_diff_picked_from_the_replay_puts_the_recording_first(demo):
     path, ids = demo
 

@@ -32,6 +32,7 @@ def order(app):
     return [r.key.value for r in app.screen.query_one(ChainTable).ordered_rows]
 
 
+@pytest.mark.slow
 def test_sort_and_filter_the_chain_list(tmp_path):
     """issue 17 item 7: `s` sorts by actor, status, outcome, length and back; `\\` filters
     by actor:, status:, outcome: or any column; the note says how many are shown."""

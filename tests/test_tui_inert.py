@@ -60,6 +60,7 @@ def hostile_db(tmp_path):
     return db, ids[0]
 
 
+@pytest.mark.slow
 def test_tui_shows_hostile_names_types_and_payloads_as_text(hostile_db):
     """issue 11 item 6: `name = "[/bold] evil"` (today a MarkupError at start), markup
     and control characters in ids, types, payload keys, the verify notification, the

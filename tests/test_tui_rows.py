@@ -47,6 +47,7 @@ def test_rows_say_what_happened(demo):
     drive(app_for(path), scenario, size=(160, 45))
 
 
+@pytest.mark.slow
 def test_find_by_content_counts_matches_and_says_when_it_wraps(demo):
     """issue 17 item 3: `/` finds in log text and decoded bytes, "match k/N", wraps."""
     path, _ = demo

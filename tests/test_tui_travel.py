@@ -152,6 +152,7 @@ def counter_recording(tmp_path: Path) -> tuple[Path, str]:
     return db, orjson.loads(r.stdout)["chain"]
 
 
+@pytest.mark.slow
 def test_fork_here_shows_a_line_that_forks_when_run(tmp_path):
     """issue 13 item 4: "Fork here" in the palette shows (and copies) the exact `theater
     fork` line for the event in view; that line, run as given through the CLI, forks
