@@ -19,12 +19,13 @@ from typing import Any
 from theater.chain import genesis_hash
 from theater.store import PAGE, ChainInfo, SQLiteError, Store, store_error
 
-from .blobs import check_blobs
+from .blobs import check_blob_rows
 from .legacy import verify_legacy_rows
 from .parallel import (
     LEAD_EVENTS,
     MAX_PARALLEL,
     PARALLEL_MIN_EVENTS,
+    VERIFY_PAGE,
     WORKERS_ENV,
     VerifyPool,
     _processes,
@@ -43,7 +44,7 @@ def verify_chain(
     on_event: OnEvent | None = None,
     workers: int | None = None,
     pool: VerifyPool | None = None,
-    page: int = PAGE,
+    page: int = VERIFY_PAGE,
 ) -> VerifyResult:
     """Verify one stored chain's integrity (no code is run), by its format.
 
@@ -87,12 +88,17 @@ def _verify_v1(store: Store, info: ChainInfo, progress: Callable[[int], None] | 
         return VerifyResult(chain=info.id, events=0, complete=False, head=None, problems=(bad,))
     genesis = genesis_hash(bytes(info.header))
     k = _processes(store, info, on_event, workers)
-    result = None
+    walked = None
     if k > 1:
-        result = _verify_parallel(store, info, genesis, k, progress, pool, page)
-    if result is None:  # serial, or the parallel walk could not vouch for its result
-        result = walk_store(store, info.id, genesis, 0, None, page, (genesis, None, 0, False), progress, on_event)
-    bad_blob = check_blobs(store, info.id, result.events)  # the blobs its verified events refer to
+        walked = _verify_parallel(store, info, genesis, k, progress, pool, page)
+    if walked is None:  # serial, or the parallel walk could not vouch for its result
+        blob_rows: list[tuple[int, str, bytes]] = []
+        result = walk_store(store, info.id, genesis, 0, None, page, (genesis, None, 0, False), progress, on_event,
+                            blob_rows)
+    else:
+        result, blob_rows = walked
+    # the blobs its verified events refer to, from the rows the walk passed (no second read)
+    bad_blob = check_blob_rows(store, blob_rows, result.events)
     if bad_blob is not None:
         result = result.with_problems(bad_blob)
     return finish(replace(result, format="v1"), progress)
@@ -124,5 +130,6 @@ __all__ = [
     "verify_chain", "verify_format_rows",
     # re-exported for callers that import them from here (tui/, verify/__init__.py)
     "Failure", "FailureKind", "Problem", "VerifyResult", "OnEvent", "verify_rows", "header_problem",
-    "VerifyPool", "part_bounds", "PAGE", "PARALLEL_MIN_EVENTS", "MAX_PARALLEL", "LEAD_EVENTS", "WORKERS_ENV",
+    "VerifyPool", "part_bounds", "PAGE", "VERIFY_PAGE", "PARALLEL_MIN_EVENTS", "MAX_PARALLEL", "LEAD_EVENTS",
+    "WORKERS_ENV",
 ]
