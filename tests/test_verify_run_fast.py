@@ -158,3 +158,29 @@ def test_forged_runs_are_judged_as_the_general_rules_judge_them(recorded, tmp_pa
         fast, general = _both(store, r.run)
     assert fast.to_json() == general.to_json()
     assert fast.links == general.links
+
+
+def test_the_walk_keeps_exactly_the_events_that_may_carry_a_link(recorded):
+    """issue 19 (bench: verify --run >= 0.8 of plain verify): `verify --run` no longer
+    calls back per event; the walk itself keeps ``(seq, hash, previous hash, type,
+    data)`` of each verified event holding ``"cause":`` or ``"to":`` and of the end
+    event: exactly what a per-event callback with that rule keeps."""
+    from theater.chain import END_TYPE, genesis_hash
+    from verify.integrity import verify_chain
+
+    db, r, _ = recorded
+    with Store(db) as store:
+        for c in r.chains:
+            prev = [genesis_hash(bytes(store.chain(c.chain).header))]
+            expected: list[tuple] = []
+
+            def on_event(seq, h, type_, data, prev=prev, expected=expected):
+                if b'"cause":' in data or b'"to":' in data or type_ == END_TYPE:
+                    expected.append((seq, h, prev[0], type_, data))
+                prev[0] = h
+
+            by_callback = verify_chain(store, c.chain, on_event=on_event)
+            kept: list[tuple] = []
+            by_walk = verify_chain(store, c.chain, link_rows=kept)
+            assert by_walk == by_callback and by_walk.ok
+            assert kept == expected and len(kept) >= 10 and kept[-1][3] == END_TYPE

@@ -33,7 +33,7 @@ from .parallel import (
     part_bounds,
 )
 from .results import Failure, FailureKind, Problem, VerifyResult
-from .walk import OnEvent, finish, header_problem, verify_rows, walk_store
+from .walk import LinkRows, OnEvent, finish, header_problem, verify_rows, walk_store
 
 
 def verify_chain(
@@ -45,6 +45,7 @@ def verify_chain(
     workers: int | None = None,
     pool: VerifyPool | None = None,
     page: int = VERIFY_PAGE,
+    link_rows: LinkRows | None = None,
 ) -> VerifyResult:
     """Verify one stored chain's integrity (no code is run), by its format.
 
@@ -59,11 +60,13 @@ def verify_chain(
     ``progress`` then gets the sum of the parts' counts. ``page`` is the number of
     rows per read; parallel parts start on a multiple of it, so a part reads the pages
     the serial walk reads, and a read error stops both before the same rows.
+    ``link_rows`` (a v1 chain, walked serially as with ``on_event``) gets the verified
+    events that may carry a link, in order (``walk(link_rows=...)``: verify --run).
     """
     info = chain if isinstance(chain, ChainInfo) else store.chain(chain)
     try:
         if info.format == "v1" and isinstance(info.header, (bytes, bytearray)) and info.header:
-            result = _verify_v1(store, info, progress, on_event, workers, pool, page)
+            result = _verify_v1(store, info, progress, on_event, workers, pool, page, link_rows)
         else:
             result = verify_format_rows(
                 info.format, info.id, info.header, store.event_rows(info.id),
@@ -82,19 +85,20 @@ def verify_chain(
 
 
 def _verify_v1(store: Store, info: ChainInfo, progress: Callable[[int], None] | None, on_event: OnEvent | None,
-               workers: int | None, pool: VerifyPool | None, page: int) -> VerifyResult:
+               workers: int | None, pool: VerifyPool | None, page: int,
+               link_rows: LinkRows | None = None) -> VerifyResult:
     bad = header_problem(bytes(info.header))
     if bad is not None:
         return VerifyResult(chain=info.id, events=0, complete=False, head=None, problems=(bad,))
     genesis = genesis_hash(bytes(info.header))
-    k = _processes(store, info, on_event, workers)
+    k = 1 if link_rows is not None else _processes(store, info, on_event, workers)
     walked = None
     if k > 1:
         walked = _verify_parallel(store, info, genesis, k, progress, pool, page)
     if walked is None:  # serial, or the parallel walk could not vouch for its result
         blob_rows: list[tuple[int, str, bytes]] = []
         result = walk_store(store, info.id, genesis, 0, None, page, (genesis, None, 0, False), progress, on_event,
-                            blob_rows)
+                            blob_rows, link_rows)
     else:
         result, blob_rows = walked
     # the blobs its verified events refer to, from the rows the walk passed (no second read)

@@ -29,6 +29,9 @@ from .results import FailureKind, Problem, VerifyResult
 #: ``on_event(seq, hash, type, data)``: called for every event that verified, in order
 OnEvent = Callable[[int, bytes, str, bytes], None]
 
+#: ``(seq, hash, previous hash, type, data)`` of the verified events that may carry a link
+LinkRows = list[tuple[int, bytes, bytes, str, bytes]]
+
 _PROGRESS_EVERY = 0xFFFF  # progress is reported when the count is a multiple of 65,536
 _Q = struct.Struct(">Q")
 
@@ -108,6 +111,7 @@ def walk(
     names: dict[int, Any] | None = None,
     joined: Callable[[Any], Any] | None = None,
     blob_rows: list[tuple[int, str, bytes]] | None = None,
+    link_rows: LinkRows | None = None,
 ) -> VerifyResult:
     """The walk of :func:`verify_rows` over rows ``(seq, hash, type, data)``, from
     a state: the head, the previous row's hash, the next seq, whether the end event was
@@ -122,6 +126,9 @@ def walk(
     ``events`` and ``complete`` are the state after the last row. With ``blob_rows``,
     each verified event that may refer to a blob (a state export whose data holds
     ``"blob:``) is appended to it as ``(seq, type name, data)`` (verify/blobs.py).
+    With ``link_rows``, each verified event whose data holds ``"cause":`` or ``"to":``,
+    and the end event, is appended to it as ``(seq, hash, previous hash, type name,
+    data)`` (verify/links.py: the run's links are checked from these).
 
     Every row is judged by the rules in their documented order (the general path
     below). A row that passes them all, as nearly every row does, is taken by a fast
@@ -138,12 +145,14 @@ def walk(
     tag, join, pack, sha256 = EVENT_TAG, b"".join, _Q.pack, hashlib.sha256
     type_of, int_, bytes_ = type, int, bytes
     key_type = int if typed else str  # the fast path's keys: exact ints (ids) or exact strs (names)
-    mark = BLOB_MARK
+    mark, cause, to = BLOB_MARK, b'"cause":', b'"to":'
     for seq, h, key, data in rows:
         if (type_of(seq) is int_ and seq == expected and h != prev_hash and type_of(data) is bytes_
                 and type_of(key) is key_type):
             tf = fields.get(key)
             if tf is not None and sha256(join((tag, pack(seq), head, tf, pack(len(data)), data))).digest() == h:
+                if link_rows is not None and (cause in data or to in data):
+                    link_rows.append((seq, h, head, known[key] if typed else key, data))
                 head = prev_hash = h
                 expected = seq + 1
                 if on_event is not None:
@@ -194,6 +203,8 @@ def walk(
                         " (the event was changed, or events before it removed, reordered or spliced in)")
             return _fail(chain_id, expected, ended, head, FailureKind.HASH_MISMATCH, seq, what,
                          h.hex(), computed.hex())
+        if link_rows is not None and (cause in data or to in data or type_ == END_TYPE):
+            link_rows.append((seq, h, head, type_, data))
         head = prev_hash = h
         expected = seq + 1
         if on_event is not None:
@@ -240,6 +251,7 @@ def walk_store(
     progress: Callable[[int], None] | None,
     on_event: OnEvent | None,
     blob_rows: list[tuple[int, str, bytes]] | None = None,
+    link_rows: LinkRows | None = None,
 ) -> VerifyResult:
     """:func:`walk` over the rows ``start`` .. ``stop`` of a chain in ``store``, from
     ``state`` (head, previous hash, next seq, ended), with the same result.
@@ -252,7 +264,7 @@ def walk_store(
     if typed is None:
         rows = store.hashed_rows(chain_id, start, stop, page=page)
         return walk(chain_id, genesis, rows, head, prev_hash, expected, ended, progress, on_event,
-                    blob_rows=blob_rows)
+                    blob_rows=blob_rows, link_rows=link_rows)
     names, rows = typed
     return walk(chain_id, genesis, rows, head, prev_hash, expected, ended, progress, on_event, names=names,
-                joined=lambda seq: store.joined_type(chain_id, seq), blob_rows=blob_rows)
+                joined=lambda seq: store.joined_type(chain_id, seq), blob_rows=blob_rows, link_rows=link_rows)
