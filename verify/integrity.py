@@ -60,8 +60,8 @@ def verify_chain(
     ``progress`` then gets the sum of the parts' counts. ``page`` is the number of
     rows per read; parallel parts start on a multiple of it, so a part reads the pages
     the serial walk reads, and a read error stops both before the same rows.
-    ``link_rows`` (a v1 chain, walked serially as with ``on_event``) gets the verified
-    events that may carry a link, in order (``walk(link_rows=...)``: verify --run).
+    ``link_rows`` (walked serially, as with ``on_event``) gets the verified events that
+    may carry a link, in order (``walk(link_rows=...)``: verify --run).
     """
     info = chain if isinstance(chain, ChainInfo) else store.chain(chain)
     try:
@@ -70,7 +70,7 @@ def verify_chain(
         else:
             result = verify_format_rows(
                 info.format, info.id, info.header, store.event_rows(info.id),
-                progress=progress, on_event=on_event,
+                progress=progress, on_event=on_event if link_rows is None else _keeper(info, link_rows, on_event),
             )
     except SQLiteError as e:
         raise store_error(e, f"cannot read chain {info.id} from {store.path} whole") from e
@@ -82,6 +82,23 @@ def verify_chain(
             expected=str(info.length), computed=str(result.events),
         ))
     return result
+
+
+def _keeper(info: ChainInfo, link_rows: LinkRows, on_event: OnEvent | None) -> OnEvent:
+    """An ``on_event`` that keeps the link rows as ``walk(link_rows=...)`` does, for a
+    chain of another format (its walk takes no ``link_rows``)."""
+    from theater.chain import END_TYPE
+
+    prev = [genesis_hash(bytes(info.header)) if isinstance(info.header, (bytes, bytearray)) else b""]
+
+    def keep(seq: int, h: bytes, type_: str, data: bytes) -> None:
+        if b'"cause":' in data or b'"to":' in data or type_ == END_TYPE:
+            link_rows.append((seq, h, prev[0], type_, data))
+        prev[0] = h
+        if on_event is not None:
+            on_event(seq, h, type_, data)
+
+    return keep
 
 
 def _verify_v1(store: Store, info: ChainInfo, progress: Callable[[int], None] | None, on_event: OnEvent | None,
