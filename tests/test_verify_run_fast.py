@@ -158,3 +158,55 @@ def test_forged_runs_are_judged_as_the_general_rules_judge_them(recorded, tmp_pa
         fast, general = _both(store, r.run)
     assert fast.to_json() == general.to_json()
     assert fast.links == general.links
+
+
+def test_the_walk_keeps_exactly_the_events_that_may_carry_a_link(recorded):
+    """issue 19 (bench: verify --run >= 0.8 of plain verify): `verify --run` no longer
+    calls back per event; the walk itself keeps ``(seq, hash, previous hash, type,
+    data)`` of each verified event holding ``"cause":`` or ``"to":`` and of the end
+    event: exactly what a per-event callback with that rule keeps."""
+    from theater.chain import END_TYPE, genesis_hash
+    from verify.integrity import verify_chain
+
+    db, r, _ = recorded
+    with Store(db) as store:
+        for c in r.chains:
+            prev = [genesis_hash(bytes(store.chain(c.chain).header))]
+            expected: list[tuple] = []
+
+            def on_event(seq, h, type_, data, prev=prev, expected=expected):
+                if b'"cause":' in data or b'"to":' in data or type_ == END_TYPE:
+                    expected.append((seq, h, prev[0], type_, data))
+                prev[0] = h
+
+            by_callback = verify_chain(store, c.chain, on_event=on_event)
+            kept: list[tuple] = []
+            by_walk = verify_chain(store, c.chain, link_rows=kept)
+            assert by_walk == by_callback and by_walk.ok
+            assert kept == expected and len(kept) >= 10 and kept[-1][3] == END_TYPE
+
+
+def test_link_rows_of_a_chain_of_another_format_are_kept_the_same_way(tmp_path):
+    """issue 19 (bench: verify --run >= 0.8 of plain verify): a chain that is not v1 (an
+    upstream chain imported as is, or one whose format a forger changed) is walked by
+    its own rule, which takes no ``link_rows``: they are kept from its events by the
+    same rule all the same (linking data, the previous hash)."""
+    from test_legacy import write_legacy
+
+    from theater.chain import genesis_hash
+    from verify.importer import import_file
+    from verify.integrity import verify_chain
+
+    events = [("wasm", b'{"args":{},"to":{"chain":"x"}}'), ("host", b'{"result":1}'),
+              ("wasm", b'{"cause":{"seq":0}}')]
+    f = write_legacy(tmp_path / "own.json", events)
+    with Store(tmp_path / "s.db") as s:
+        cid = import_file(s, f).chain
+        info = s.chain(cid)
+        seen: list[tuple] = []
+        plain = verify_chain(s, cid, on_event=lambda *e: seen.append(e))
+        kept: list[tuple] = []
+        linked = verify_chain(s, cid, link_rows=kept)
+    assert plain == linked and plain.ok and info.format == "legacy" and len(seen) == 3
+    g = genesis_hash(bytes(info.header))
+    assert kept == [(0, seen[0][1], g, "wasm", events[0][1]), (2, seen[2][1], seen[1][1], "wasm", events[2][1])]

@@ -1,5 +1,5 @@
 """The verifier's fast read (issue 18 item 6): rows with their type ids, not names
-(``Store.typed_rows``, ``verify.walk.walk_typed``), judged exactly as the walk over
+(``Store.typed_rows``, ``verify.walk.walk(names=...)``), judged exactly as the walk over
 named rows (``Store.hashed_rows``, ``verify.walk.walk``) judges them: the same result,
 class, seq, values and head, for a clean chain and for every way the type column or
 the types table can be damaged. Real SQLite files written by theater's writer.

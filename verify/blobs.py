@@ -11,6 +11,8 @@ and its bytes, decompressed, must hash to the reference and have the stored size
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
+from typing import Any
 
 from theater.blobs import decompress, refs
 from theater.store import Store
@@ -44,11 +46,20 @@ def blob_problem(sha: bytes, row: tuple[object, object, object] | None, seq: int
 
 
 def check_blobs(store: Store, chain_id: str, verified: int) -> Problem | None:
-    """The first problem with the blobs the chain's first ``verified`` events refer to."""
+    """The first problem with the blobs the chain's first ``verified`` events refer to
+    (read again from the store: ``Store.blob_refs``)."""
+    return check_blob_rows(store, store.blob_refs(chain_id, verified), verified)
+
+
+def check_blob_rows(store: Store, rows: Iterable[tuple[Any, Any, Any]], verified: int) -> Problem | None:
+    """The first problem with the blobs that the rows ``(seq, type, data)`` below seq
+    ``verified`` refer to, in order: the rows of the verified events that may refer to
+    a blob, as the walk passed them (``walk(blob_rows=...)``) or as
+    ``Store.blob_refs`` reads them."""
     seen: set[bytes] = set()
-    for seq, type_, data in store.blob_refs(chain_id, verified):
-        if not isinstance(type_, str) or not isinstance(data, bytes):
-            continue  # the walk judged these rows; only verified ones are read
+    for seq, type_, data in rows:
+        if not isinstance(type_, str) or not isinstance(data, bytes) or not (type(seq) is int and seq < verified):
+            continue  # the walk judged these rows; only verified ones are checked
         for sha in refs(type_, data):
             if sha in seen:
                 continue

@@ -19,12 +19,13 @@ from typing import Any
 from theater.chain import genesis_hash
 from theater.store import PAGE, ChainInfo, SQLiteError, Store, store_error
 
-from .blobs import check_blobs
+from .blobs import check_blob_rows
 from .legacy import verify_legacy_rows
 from .parallel import (
     LEAD_EVENTS,
     MAX_PARALLEL,
     PARALLEL_MIN_EVENTS,
+    VERIFY_PAGE,
     WORKERS_ENV,
     VerifyPool,
     _processes,
@@ -32,7 +33,7 @@ from .parallel import (
     part_bounds,
 )
 from .results import Failure, FailureKind, Problem, VerifyResult
-from .walk import OnEvent, finish, header_problem, verify_rows, walk_store
+from .walk import LinkRows, OnEvent, finish, header_problem, verify_rows, walk_store
 
 
 def verify_chain(
@@ -43,7 +44,8 @@ def verify_chain(
     on_event: OnEvent | None = None,
     workers: int | None = None,
     pool: VerifyPool | None = None,
-    page: int = PAGE,
+    page: int = VERIFY_PAGE,
+    link_rows: LinkRows | None = None,
 ) -> VerifyResult:
     """Verify one stored chain's integrity (no code is run), by its format.
 
@@ -58,15 +60,17 @@ def verify_chain(
     ``progress`` then gets the sum of the parts' counts. ``page`` is the number of
     rows per read; parallel parts start on a multiple of it, so a part reads the pages
     the serial walk reads, and a read error stops both before the same rows.
+    ``link_rows`` (walked serially, as with ``on_event``) gets the verified events that
+    may carry a link, in order (``walk(link_rows=...)``: verify --run).
     """
     info = chain if isinstance(chain, ChainInfo) else store.chain(chain)
     try:
         if info.format == "v1" and isinstance(info.header, (bytes, bytearray)) and info.header:
-            result = _verify_v1(store, info, progress, on_event, workers, pool, page)
+            result = _verify_v1(store, info, progress, on_event, workers, pool, page, link_rows)
         else:
             result = verify_format_rows(
                 info.format, info.id, info.header, store.event_rows(info.id),
-                progress=progress, on_event=on_event,
+                progress=progress, on_event=on_event if link_rows is None else _keeper(info, link_rows, on_event),
             )
     except SQLiteError as e:
         raise store_error(e, f"cannot read chain {info.id} from {store.path} whole") from e
@@ -80,19 +84,42 @@ def verify_chain(
     return result
 
 
+def _keeper(info: ChainInfo, link_rows: LinkRows, on_event: OnEvent | None) -> OnEvent:
+    """An ``on_event`` that keeps the link rows as ``walk(link_rows=...)`` does, for a
+    chain of another format (its walk takes no ``link_rows``)."""
+    from theater.chain import END_TYPE
+
+    prev = [genesis_hash(bytes(info.header)) if isinstance(info.header, (bytes, bytearray)) else b""]
+
+    def keep(seq: int, h: bytes, type_: str, data: bytes) -> None:
+        if b'"cause":' in data or b'"to":' in data or type_ == END_TYPE:
+            link_rows.append((seq, h, prev[0], type_, data))
+        prev[0] = h
+        if on_event is not None:
+            on_event(seq, h, type_, data)
+
+    return keep
+
+
 def _verify_v1(store: Store, info: ChainInfo, progress: Callable[[int], None] | None, on_event: OnEvent | None,
-               workers: int | None, pool: VerifyPool | None, page: int) -> VerifyResult:
+               workers: int | None, pool: VerifyPool | None, page: int,
+               link_rows: LinkRows | None = None) -> VerifyResult:
     bad = header_problem(bytes(info.header))
     if bad is not None:
         return VerifyResult(chain=info.id, events=0, complete=False, head=None, problems=(bad,))
     genesis = genesis_hash(bytes(info.header))
-    k = _processes(store, info, on_event, workers)
-    result = None
+    k = 1 if link_rows is not None else _processes(store, info, on_event, workers)
+    walked = None
     if k > 1:
-        result = _verify_parallel(store, info, genesis, k, progress, pool, page)
-    if result is None:  # serial, or the parallel walk could not vouch for its result
-        result = walk_store(store, info.id, genesis, 0, None, page, (genesis, None, 0, False), progress, on_event)
-    bad_blob = check_blobs(store, info.id, result.events)  # the blobs its verified events refer to
+        walked = _verify_parallel(store, info, genesis, k, progress, pool, page)
+    if walked is None:  # serial, or the parallel walk could not vouch for its result
+        blob_rows: list[tuple[int, str, bytes]] = []
+        result = walk_store(store, info.id, genesis, 0, None, page, (genesis, None, 0, False), progress, on_event,
+                            blob_rows, link_rows)
+    else:
+        result, blob_rows = walked
+    # the blobs its verified events refer to, from the rows the walk passed (no second read)
+    bad_blob = check_blob_rows(store, blob_rows, result.events)
     if bad_blob is not None:
         result = result.with_problems(bad_blob)
     return finish(replace(result, format="v1"), progress)
@@ -124,5 +151,6 @@ __all__ = [
     "verify_chain", "verify_format_rows",
     # re-exported for callers that import them from here (tui/, verify/__init__.py)
     "Failure", "FailureKind", "Problem", "VerifyResult", "OnEvent", "verify_rows", "header_problem",
-    "VerifyPool", "part_bounds", "PAGE", "PARALLEL_MIN_EVENTS", "MAX_PARALLEL", "LEAD_EVENTS", "WORKERS_ENV",
+    "VerifyPool", "part_bounds", "PAGE", "VERIFY_PAGE", "PARALLEL_MIN_EVENTS", "MAX_PARALLEL", "LEAD_EVENTS",
+    "WORKERS_ENV",
 ]

@@ -195,19 +195,11 @@ def _collect(store: Store, chain_id: str, *, fast: bool = True) -> _Chain:
         header = orjson.loads(header_bytes)
     except orjson.JSONDecodeError:
         header = {}
+    # only an event holding a link matters: "cause"/"to"/"stopped" sit at the top level
+    # of the data, "undelivered" in an end event; the walk keeps them as it passes them
+    # (no call per event), and they are decoded after it
     rows: list[tuple[int, bytes, bytes, str, bytes]] = []
-    keep = rows.append
-    prev = genesis
-
-    def on_event(seq: int, h: bytes, type_: str, data: bytes) -> None:
-        # only an event holding a link matters: "cause"/"to"/"stopped" sit at the top
-        # level of the data, "undelivered" in an end event; it is decoded after the walk
-        nonlocal prev
-        if b'"cause":' in data or b'"to":' in data or type_ == END_TYPE:
-            keep((seq, h, prev, type_, data))
-        prev = h
-
-    result = verify_chain(store, info, on_event=on_event)
+    result = verify_chain(store, info, link_rows=rows)
     kept: dict[int, _Ev] = {}
     loads, decode_error, fields = orjson.loads, orjson.JSONDecodeError, _fast_fields
     for seq, h, parent, type_, data in rows:
@@ -499,11 +491,15 @@ def _verify_run(store: Store, run: RunInfo | str, *, fast: bool) -> RunVerifyRes
         missing = [c.chain for c in info.chains if not store.chain_exists(c.chain)]
         if chains:
             checker.run_checks()
-    for m in missing:
-        checker.problems.append(LinkProblem(kind=FailureKind.BROKEN_LINK, chain=m, seq=None, other_chain=None,
-                                            other_seq=None, message="a chain of the run is missing"))
-    return RunVerifyResult(run=info.id, chains=tuple(c.result for c in chains), problems=tuple(checker.problems),
-                           links=checker.links)
+        for m in missing:
+            checker.problems.append(LinkProblem(kind=FailureKind.BROKEN_LINK, chain=m, seq=None, other_chain=None,
+                                                other_seq=None, message="a chain of the run is missing"))
+        result = RunVerifyResult(run=info.id, chains=tuple(c.result for c in chains),
+                                 problems=tuple(checker.problems), links=checker.links)
+        # freed while the collector is off: alive when it is back on, the kept events would
+        # all be walked by its next collection (the pause would only defer that cost)
+        del chains, checker
+    return result
 
 
 def follow_links(store: Store, chain_id: str, seq: int) -> list[tuple[str, int | None]]:

@@ -34,6 +34,10 @@ MAX_PARALLEL = 4
 LEAD_EVENTS = 65_536
 #: ``THEATER_VERIFY_WORKERS=n``: the number of processes for a long chain (1: serial)
 WORKERS_ENV = "THEATER_VERIFY_WORKERS"
+#: rows per read of the verifier's walk (``verify_chain(page=...)``): larger than the
+#: store's usual page, as reading the 32-byte hash of every row in pages of 4,096 costs a
+#: fifth more (measured: docs/performance.md); about 5 MB of rows per read
+VERIFY_PAGE = 16_384
 
 
 def _processes(store: Store, info: ChainInfo, on_event: OnEvent | None, workers: int | None) -> int:
@@ -93,14 +97,15 @@ def _state_before(store: Store, chain_id: str, start: int, genesis: bytes) -> tu
 
 def _verify_parallel(store: Store, info: ChainInfo, genesis: bytes, k: int,
                      progress: Callable[[int], None] | None, pool: VerifyPool | None,
-                     page: int = PAGE) -> VerifyResult | None:
+                     page: int = PAGE) -> tuple[VerifyResult, list[tuple[int, str, bytes]]] | None:
     """Walk ``k`` parts at once, reading ``page`` rows at a time, each in a worker process from the state its previous
     row leaves; in the main thread, the caller walks the first part itself (in another
     thread it only waits: its walk would hold the GIL against the program's other
     threads, e.g. the TUI's). Returns the first part's problem, else the next part's,
     ..., else the last part's result: the serial walk's result, as long as each clean
-    part ends in the state the next one started from (checked). Returns None (walk
-    serially) when a worker fails, a read fails, or a check does not hold."""
+    part ends in the state the next one started from (checked), with the rows that may
+    refer to a blob among the events it verified (``walk(blob_rows=...)``). Returns
+    None (walk serially) when a worker fails, a read fails, or a check does not hold."""
     import threading
     from multiprocessing.connection import Connection, wait
 
@@ -110,7 +115,7 @@ def _verify_parallel(store: Store, info: ChainInfo, genesis: bytes, k: int,
     lender = VerifyPool() if pool is None else pool
     started: list[_Worker] = []
     busy: dict[Connection, int] = {}  # the workers still walking, by part
-    results: list[Any] = [None] * k  # per part: a VerifyResult, or why there is none
+    results: list[Any] = [None] * k  # per part: (VerifyResult, its blob rows), or why there is none
     counts = [0] * k
 
     def drain(timeout: float | None) -> bool:
@@ -137,7 +142,7 @@ def _verify_parallel(store: Store, info: ChainInfo, genesis: bytes, k: int,
         if progress is not None:
             progress(sum(counts))
 
-    def run() -> VerifyResult | None:
+    def run() -> tuple[VerifyResult, list[tuple[int, str, bytes]]] | None:
         try:
             started.extend(lender._take(k - first))
             states = [(genesis, None, 0, False)] + [_state_before(store, info.id, b, genesis) for b in bounds[1:]]
@@ -147,22 +152,26 @@ def _verify_parallel(store: Store, info: ChainInfo, genesis: bytes, k: int,
                 w.conn.send((path, info.id, genesis, bounds[i], stop, page, states[i]))
                 busy[w.conn] = i
             if own:
-                results[0] = walk_store(store, info.id, genesis, 0, bounds[1], page, (genesis, None, 0, False),
-                                        own_progress, None)
+                mine: list[tuple[int, str, bytes]] = []
+                results[0] = (walk_store(store, info.id, genesis, 0, bounds[1], page, (genesis, None, 0, False),
+                                         own_progress, None, mine), mine)
         except (OSError, ValueError, SQLiteError):
             return None
+        blobs: list[tuple[int, str, bytes]] = []
         for i in range(k):
             while results[i] is None:
                 if drain(None) and progress is not None:
                     progress(sum(counts))
-            r = results[i]
-            if not isinstance(r, VerifyResult):
+            done = results[i]
+            if not (isinstance(done, tuple) and isinstance(done[0], VerifyResult)):
                 return None  # the worker could not read its part: the serial walk says what that means
+            r, part_blobs = done
+            blobs.extend(part_blobs)
             if not r.ok:
-                return r
+                return r, blobs
             if i + 1 < k and (r.head, r.events, r.complete) != (states[i + 1][0], states[i + 1][2], states[i + 1][3]):
                 return None
-        return cast(VerifyResult, results[k - 1])
+        return cast(VerifyResult, results[k - 1][0]), blobs
 
     finished = False
     try:
@@ -238,9 +247,10 @@ def _serve(conn: Connection, parent: int) -> None:
 
         try:
             with Store(path, create=False, query_only=True) as store:
+                found: list[tuple[int, str, bytes]] = []
                 result = walk_store(store, chain_id, genesis, start, stop, page,
-                                    (head, prev_hash, expected, ended), report, None)
-                msg: tuple[str, Any] = ("done", result)
+                                    (head, prev_hash, expected, ended), report, None, found)
+                msg: tuple[str, Any] = ("done", (result, found))
         except _Stopped:
             msg = ("stopped", None)
         except Exception as e:  # noqa: BLE001 - any failure: the caller walks serially

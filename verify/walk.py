@@ -20,12 +20,17 @@ from typing import Any
 
 import orjson
 
+from theater.blobs import _MARK as BLOB_MARK
+from theater.blobs import STATE_EXPORTS
 from theater.chain import END_TYPE, EVENT_TAG, HASH_SIZE, event_hash, genesis_hash, type_field
 
 from .results import FailureKind, Problem, VerifyResult
 
 #: ``on_event(seq, hash, type, data)``: called for every event that verified, in order
 OnEvent = Callable[[int, bytes, str, bytes], None]
+
+#: ``(seq, hash, previous hash, type, data)`` of the verified events that may carry a link
+LinkRows = list[tuple[int, bytes, bytes, str, bytes]]
 
 _PROGRESS_EVERY = 0xFFFF  # progress is reported when the count is a multiple of 65,536
 _Q = struct.Struct(">Q")
@@ -102,38 +107,66 @@ def walk(
     ended: bool,
     progress: Callable[[int], None] | None,
     on_event: OnEvent | None,
+    *,
+    names: dict[int, Any] | None = None,
+    joined: Callable[[Any], Any] | None = None,
+    blob_rows: list[tuple[int, str, bytes]] | None = None,
+    link_rows: LinkRows | None = None,
 ) -> VerifyResult:
     """The walk of :func:`verify_rows` over rows ``(seq, hash, type, data)``, from
     a state: the head, the previous row's hash, the next seq, whether the end event was
     seen. The events before are 0 .. expected - 1, all verified, so ``expected`` is also
     their count. A part of a chain is walked from the state its previous row leaves.
 
+    ``type`` is the type's name; with ``names`` it is the stored type id instead
+    (``Store.typed_rows``): the name is ``names[id]`` for an int id found there, else
+    ``joined(seq)``, and the rows are judged exactly as the same rows with their names.
+
     Returns the first problem, or a passing result (without notes) whose ``head``,
-    ``events`` and ``complete`` are the state after the last row.
+    ``events`` and ``complete`` are the state after the last row. With ``blob_rows``,
+    each verified event that may refer to a blob (a state export whose data holds
+    ``"blob:``) is appended to it as ``(seq, type name, data)`` (verify/blobs.py).
+    With ``link_rows``, each verified event whose data holds ``"cause":`` or ``"to":``,
+    and the end event, is appended to it as ``(seq, hash, previous hash, type name,
+    data)`` (verify/links.py: the run's links are checked from these).
 
     Every row is judged by the rules in their documented order (the general path
     below). A row that passes them all, as nearly every row does, is taken by a fast
     path first: exact types, the expected seq, the link, no repeat, a type seen
-    before (cached as its hashed field; never the end event, and the cache is emptied
-    at the end event) and a matching hash. The fast path accepts a row only when the
-    general path would, with the same effect.
+    before (cached as its hashed field by its name or id; never the end event, and the
+    cache is emptied at the end event) and a matching hash. The fast path accepts a
+    row only when the general path would, with the same effect.
     """
-    types: dict[str, bytes] = {}
+    fields: dict[Any, bytes] = {}  # name (or id) -> its hashed field, for types verified before
+    watch: set[Any] = set()  # the cached names (or ids) of types whose data may refer to a blob
+    typed = names is not None
+    known: dict[Any, Any] = names if names is not None else {}  # id -> name
+    resolve: Callable[[Any], Any] = joined if joined is not None else _no_name
     tag, join, pack, sha256 = EVENT_TAG, b"".join, _Q.pack, hashlib.sha256
-    type_of, int_, bytes_, str_ = type, int, bytes, str
-    for seq, h, type_, data in rows:
-        if (type_of(seq) is int_ and seq == expected and type_of(h) is bytes_ and h != prev_hash
-                and type_of(type_) is str_ and type_of(data) is bytes_):
-            tf = types.get(type_)
+    type_of, int_, bytes_ = type, int, bytes
+    key_type = int if typed else str  # the fast path's keys: exact ints (ids) or exact strs (names)
+    mark, cause, to = BLOB_MARK, b'"cause":', b'"to":'
+    for seq, h, key, data in rows:
+        if (type_of(seq) is int_ and seq == expected and h != prev_hash and type_of(data) is bytes_
+                and type_of(key) is key_type):
+            tf = fields.get(key)
             if tf is not None and sha256(join((tag, pack(seq), head, tf, pack(len(data)), data))).digest() == h:
+                if link_rows is not None and (cause in data or to in data):
+                    link_rows.append((seq, h, head, known[key] if typed else key, data))
                 head = prev_hash = h
                 expected = seq + 1
                 if on_event is not None:
-                    on_event(seq, h, type_, data)
+                    on_event(seq, h, known[key] if typed else key, data)
+                if key in watch and blob_rows is not None and mark in data:
+                    blob_rows.append((seq, known[key] if typed else key, data))
                 if progress is not None and not expected & _PROGRESS_EVERY:
                     progress(expected)
                 continue
-        # the general path: every rule, in the documented order
+        # the general path: every rule, in the documented order, on the row's name
+        if typed:
+            type_ = known[key] if type_of(key) is int_ and key in known else resolve(seq)
+        else:
+            type_ = key
         if not isinstance(seq, int) or isinstance(seq, bool):
             return _fail(chain_id, expected, ended, head, FailureKind.MALFORMED, expected,
                          f"seq is {type(seq).__name__}, not an integer")
@@ -170,20 +203,33 @@ def walk(
                         " (the event was changed, or events before it removed, reordered or spliced in)")
             return _fail(chain_id, expected, ended, head, FailureKind.HASH_MISMATCH, seq, what,
                          h.hex(), computed.hex())
+        if link_rows is not None and (cause in data or to in data or type_ == END_TYPE):
+            link_rows.append((seq, h, head, type_, data))
         head = prev_hash = h
         expected = seq + 1
         if on_event is not None:
             on_event(seq, h, type_, data)
+        if blob_rows is not None and type_ in STATE_EXPORTS and mark in data:
+            blob_rows.append((seq, type_, data))
         if type_ == END_TYPE:
             ended = True
-            types.clear()  # whatever follows takes the general path (and fails there)
-        elif type(type_) is str:
-            if len(types) >= 4096:  # bounded, whatever the chain holds
-                types.clear()
-            types[type_] = type_field(type_)
+            fields.clear()  # whatever follows takes the general path (and fails there)
+            watch.clear()
+        elif type_of(key) is key_type and (not typed or key in known):
+            # cached by what the fast path looks up: the name, or an id whose name is names[id]
+            if len(fields) >= 4096:  # bounded, whatever the chain holds
+                fields.clear()
+                watch.clear()
+            fields[key] = type_field(type_)
+            if type_ in STATE_EXPORTS:
+                watch.add(key)
         if progress is not None and not expected & _PROGRESS_EVERY:
             progress(expected)
     return VerifyResult(chain=chain_id, events=expected, complete=ended, head=head)
+
+
+def _no_name(seq: Any) -> None:
+    return None
 
 
 def _fail(chain_id: str, n: int, ended: bool, head: bytes, kind: FailureKind, seq: int | None, msg: str,
@@ -204,6 +250,8 @@ def walk_store(
     state: tuple[bytes, bytes | None, int, bool],
     progress: Callable[[int], None] | None,
     on_event: OnEvent | None,
+    blob_rows: list[tuple[int, str, bytes]] | None = None,
+    link_rows: LinkRows | None = None,
 ) -> VerifyResult:
     """:func:`walk` over the rows ``start`` .. ``stop`` of a chain in ``store``, from
     ``state`` (head, previous hash, next seq, ended), with the same result.
@@ -215,57 +263,8 @@ def walk_store(
     typed = store.typed_rows(chain_id, start, stop, page=page)
     if typed is None:
         rows = store.hashed_rows(chain_id, start, stop, page=page)
-        return walk(chain_id, genesis, rows, head, prev_hash, expected, ended, progress, on_event)
+        return walk(chain_id, genesis, rows, head, prev_hash, expected, ended, progress, on_event,
+                    blob_rows=blob_rows, link_rows=link_rows)
     names, rows = typed
-    return walk_typed(chain_id, genesis, rows, names, lambda seq: store.joined_type(chain_id, seq),
-                      head, prev_hash, expected, ended, progress, on_event)
-
-
-def walk_typed(
-    chain_id: str,
-    genesis: bytes,
-    rows: Iterable[tuple[Any, Any, Any, Any]],
-    names: dict[int, Any],
-    joined: Callable[[Any], Any],
-    head: bytes,
-    prev_hash: bytes | None,
-    expected: int,
-    ended: bool,
-    progress: Callable[[int], None] | None,
-    on_event: OnEvent | None,
-) -> VerifyResult:
-    """:func:`walk` over rows ``(seq, hash, type id, data)``: the same judgement of
-    the same rows with their names (``names[id]`` for an int id found there, else
-    ``joined(seq)``), and the same result.
-
-    The fast path is walk's, keyed by the id: a row of an int id whose type was
-    verified before (its hashed field cached, never the end event's) that passes every
-    rule. Any other row is judged by :func:`walk` itself, one row from the current
-    state, its name resolved first."""
-    fields: dict[int, bytes] = {}
-    tag, join, pack, sha256 = EVENT_TAG, b"".join, _Q.pack, hashlib.sha256
-    type_of, int_, bytes_ = type, int, bytes
-    for seq, h, tid, data in rows:
-        if type_of(seq) is int_ and seq == expected and h != prev_hash and type_of(data) is bytes_:
-            tf = fields.get(tid) if type_of(tid) is int_ else None
-            if tf is not None and sha256(join((tag, pack(seq), head, tf, pack(len(data)), data))).digest() == h:
-                head = prev_hash = h
-                expected = seq + 1
-                if on_event is not None:
-                    on_event(seq, h, names[tid], data)
-                if progress is not None and not expected & _PROGRESS_EVERY:
-                    progress(expected)
-                continue
-        name = names.get(tid) if type_of(tid) is int_ and tid in names else joined(seq)
-        result = walk(chain_id, genesis, ((seq, h, name, data),), head, prev_hash, expected, ended, progress,
-                      on_event)
-        if not result.ok:
-            return result
-        head, prev_hash, expected, ended = result.head or head, result.head, result.events, result.complete
-        if ended:
-            fields.clear()  # whatever follows is judged by walk (and fails there)
-        elif type_of(tid) is int_ and type_of(name) is str and name and tid in names:
-            if len(fields) >= 4096:  # bounded, whatever the chain holds
-                fields.clear()
-            fields[tid] = type_field(name)
-    return VerifyResult(chain=chain_id, events=expected, complete=ended, head=head)
+    return walk(chain_id, genesis, rows, head, prev_hash, expected, ended, progress, on_event, names=names,
+                joined=lambda seq: store.joined_type(chain_id, seq), blob_rows=blob_rows, link_rows=link_rows)
