@@ -227,7 +227,7 @@ def replay(
     rows = store.event_rows(info.id, 0, stop)
     writer: ChainWriter | Comparison
     if save:
-        writer = store.create_chain(info.header, replay_of=info.id, component_sha256=sha)
+        writer = store.create_chain(info.header, replay_of=info.id, component_sha256=sha, background=True)
     else:
         taken: deque[tuple[Any, ...]] = deque()
         writer = Comparison(info.header, taken, hashing=integrity is None)
