@@ -279,21 +279,22 @@ class Boundary:
         general = self._replay_import(type_, sig)
         ahead, rows = self._ahead, self._source
         assert rows is not None
-        start = len(_NO_ARGS_RESULT)
+        prefix = _NO_ARGS_RESULT
+        start = len(prefix)
         append = bound_append(self.writer, type_) if self.until is None else functools.partial(self._append, type_)
 
         def replay_int(store: Any) -> Any:
             row = ahead.popleft() if ahead else next(rows, None)
             if row is not None and row[3] == type_:
                 data = row[4]
-                digits = data[start:-1]
                 # canonical JSON of a non-negative int: digits, no leading zero
-                if (data[:start] == _NO_ARGS_RESULT and data[-1:] == b"}" and digits.isdigit()
-                        and (digits[0] != 0x30 or len(digits) == 1)):
-                    value = int(digits)
-                    if lo <= value <= hi:
-                        append(data)  # the recorded bytes, as the general path does
-                        return value
+                if type(data) is bytes and data.startswith(prefix) and data.endswith(b"}"):
+                    digits = data[start:-1]
+                    if digits.isdigit() and (digits[0] != 0x30 or len(digits) == 1):
+                        value = int(digits)
+                        if lo <= value <= hi:
+                            append(data)  # the recorded bytes, as the general path does
+                            return value
             if row is not None:
                 ahead.appendleft(row)
             return general(store)  # a trap, a mismatch, a negative or bad value
@@ -478,9 +479,12 @@ def _to_host(store: Any, v: Any) -> Any:
 
 
 def _event(row: Row) -> Event:
-    """A stored row ``(seq, hash, parent, type, data, written_at)`` as an Event."""
+    """A stored row ``(seq, hash, parent, type, data, written_at)`` as an Event. The
+    boundary never reads an event's parent or hash: a replay's rows may leave them
+    None (``Store.replay_rows``), given here as empty bytes."""
     seq, h, parent, type_, data, written_at = row[:6]
-    return Event(seq, bytes(parent), type_, bytes(data), bytes(h), written_at)
+    return Event(seq, b"" if parent is None else bytes(parent), type_, bytes(data),
+                 b"" if h is None else bytes(h), written_at)
 
 
 def _payload(ev: Event) -> dict[str, Any]:
