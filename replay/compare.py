@@ -162,6 +162,9 @@ class Comparison:
     def abandon(self) -> None:
         self.finished = True
 
+    def close(self) -> None:
+        pass
+
     def finish(self, outcome: str, **detail: Any) -> bytes:
         """A diverged replay ends here: nothing to compare its end event with."""
         self.finished = True

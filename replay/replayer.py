@@ -257,10 +257,10 @@ def replay(
     stop = last.seq + 1 if last is not None and type(last.seq) is int else None
     incomplete = last is None or last.type != END_TYPE
     # the boundary reads no parent: the rows come as SQLite gives them, page by page;
-    # a comparison that takes the recorded hashes as given (the integrity check proves
-    # them) reads only the hash it ends at
-    hashing = save or integrity is None
-    rows = store.replay_rows(info.id, 0, stop, hashes=hashing)
+    # only a comparison that recomputes the hashes reads the recorded ones (a saved
+    # replay hashes its own chain; a comparison that takes the recorded hashes as given,
+    # the integrity check proving them, reads only the one it ends at)
+    rows = store.replay_rows(info.id, 0, stop, hashes=not save and integrity is None)
     writer: ChainWriter | Comparison
     if save:
         writer = store.create_chain(info.header, replay_of=info.id, component_sha256=sha, background=True)
@@ -503,6 +503,7 @@ def _drive(
     else:
         writer.flush(complete=True)  # the recorded end event, and the status, in one commit
         writer.finished = True
+        writer.close()  # a saved replay's committing thread (theater/store/writer.py)
 
     div_obj = None
     if divergence is not None:
