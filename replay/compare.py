@@ -18,6 +18,7 @@ processes for a long chain) and the comparison takes the recorded hashes as give
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -55,14 +56,23 @@ class Comparison:
 
     chain_id: str | None = None  # no chain is written
 
-    def __init__(self, header: bytes, taken: deque[Row], *, hashing: bool) -> None:
-        self._taken = taken
+    def __init__(self, header: bytes, taken: deque[Row] | Iterator[Row], *, hashing: bool,
+                 hash_of: Callable[[int], bytes | None] | None = None) -> None:
+        #: the next recorded row to compare with: the oldest of ``taken`` (a deque the
+        #: boundary's source fills, :func:`tee`), or the next of an iterator that yields
+        #: the boundary's rows in the same order (a branch of ``itertools.tee``: no
+        #: Python frame per row, what :func:`replay.replayer.replay` gives)
+        self._next: Callable[[], Row] = taken.popleft if isinstance(taken, deque) else taken.__next__
         self._builder = ChainBuilder(header) if hashing else None
         try:  # a chain whose header declares a blob threshold hashes its large states by reference
             self._blobs = threshold_of(orjson.loads(header)) if hashing else None
         except orjson.JSONDecodeError:
             self._blobs = None
         self._head = genesis_hash(header)
+        #: without hashing, rows may leave the hash None (``Store.replay_rows(hashes=False)``):
+        #: the head is then the recorded hash of the last row compared, ``hash_of(seq)``
+        self._hash_of = hash_of
+        self._last: Row | None = None
         self.length = 0
         self.finished = False
         #: with hashing: the first seq whose stored hash is not the hash recomputed
@@ -72,25 +82,35 @@ class Comparison:
 
     @property
     def head(self) -> bytes:
-        return self._builder.head if self._builder is not None else self._head
+        if self._builder is not None:
+            return self._builder.head
+        last = self._last
+        if last is not None and last[1] is None:  # read once, at the end, not per row
+            h = None if self._hash_of is None else self._hash_of(last[0])
+            if h is None:
+                raise ReplayError(f"the recorded event {last[0]} has no hash to compare the replay's head with")
+            self._head, self._last = h, None
+        elif last is not None:
+            self._head, self._last = last[1], None
+        return self._head
 
     @property
     def hashing(self) -> bool:
         return self._builder is not None
 
     def append(self, type_: str, data: bytes) -> bytes:
-        """Compare one replayed event with the recorded row at its seq; returns the hash."""
-        taken = self._taken
-        if not taken:
-            raise ReplayError(f"the replay produced event {self.length} ({type_}) with no recorded event "
-                              "to compare it with")
-        row = taken.popleft()
+        """Compare one replayed event with the recorded row at its seq; returns the hash
+        (without hashing: the recorded one, None when the rows carry none)."""
+        try:
+            row = self._next()
+        except (IndexError, StopIteration):
+            raise self._none(type_) from None
         if row[4] != data or row[3] != type_:
-            raise ReplayError(f"the replayed event {self.length} ({type_}) is not the recorded event "
-                              f"{row[0]} ({row[3]}) byte for byte")
+            raise self._differs(type_, row)
         n = self.length = self.length + 1
         builder = self._builder
         if builder is None:
+            self._last = row
             h: bytes = row[1]
         else:
             if self._blobs is not None:  # hashed as a ChainWriter stores it (theater/blobs.py)
@@ -98,10 +118,41 @@ class Comparison:
             h = builder.append(type_, data)[2]
             if h != row[1] and self.bad_hash is None:
                 self.bad_hash = row[0]
-        self._head = h
         if not n & PROGRESS_MASK and self.on_commit is not None:
             self.on_commit(self)
         return h
+
+    def appender(self, type_: str) -> Callable[[bytes], bytes]:
+        """``append`` for one event type (the boundary's hot path binds one per host
+        function, theater/boundary.py::bound_append): without hashing, the recorded
+        row taken, its type and bytes compared, its hash taken as the head."""
+        if self._builder is not None:
+            return functools.partial(self.append, type_)
+        nxt = self._next
+
+        def append(data: bytes) -> bytes:
+            try:
+                row = nxt()
+            except (IndexError, StopIteration):
+                raise self._none(type_) from None
+            if row[3] != type_ or (row[4] is not data and row[4] != data):
+                raise self._differs(type_, row)
+            n = self.length = self.length + 1
+            self._last = row
+            if not n & PROGRESS_MASK and self.on_commit is not None:
+                self.on_commit(self)
+            h: bytes = row[1]
+            return h
+
+        return append
+
+    def _none(self, type_: str) -> ReplayError:
+        return ReplayError(f"the replay produced event {self.length} ({type_}) with no recorded event "
+                           "to compare it with")
+
+    def _differs(self, type_: str, row: Row) -> ReplayError:
+        return ReplayError(f"the replayed event {self.length} ({type_}) is not the recorded event "
+                           f"{row[0]} ({row[3]}) byte for byte")
 
     # the rest of the writer interface the replayer uses: there is nothing to store
 
@@ -110,6 +161,9 @@ class Comparison:
 
     def abandon(self) -> None:
         self.finished = True
+
+    def close(self) -> None:
+        pass
 
     def finish(self, outcome: str, **detail: Any) -> bytes:
         """A diverged replay ends here: nothing to compare its end event with."""

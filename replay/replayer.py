@@ -14,7 +14,8 @@ with the original's header, so a faithful replay reproduces the chain hash for h
 from __future__ import annotations
 
 import hashlib
-from collections import deque
+import itertools
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,7 +52,7 @@ from theater.runtime import (
 from theater.store import ChainInfo, ChainWriter, ReplayOutcome, Store
 from theater.wasihttp import INCOMING, attach_for_replay, http_state_of, serve_call
 
-from .compare import Comparison, tee
+from .compare import Comparison
 from .divergence import Divergence
 
 CONTEXT = 3
@@ -157,13 +158,14 @@ class Preflight:
 
 
 def preflight(store: Store, info: ChainInfo, header: dict[str, Any], path: Path | None,
-              *, handlers: list[Any] | None = None, live: bool = False) -> Preflight:
+              *, handlers: list[Any] | None = None, live: bool = False, check_types: bool = True) -> Preflight:
     """The shared pre-flight of :func:`replay`, ``replay.fork.fork`` and
     ``replay.whatif.replay_with_overrides``. The imports are planned by the types of
     ``handlers`` (without them, the handler types the header names): every host result
     is recorded. With ``live`` (a run that goes on live) the handlers' functions are
     bound and their signatures checked. The chain's rows are checked for event types a tampered
-    database may hold before anything is written."""
+    database may hold before anything is written (unless ``check_types`` is False: a caller
+    that writes nothing before it has the result of :class:`TypeCheck`)."""
     data, sha = _component(store, header, path)
     comp = load_component(data)
     if handlers is None:
@@ -179,8 +181,35 @@ def preflight(store: Store, info: ChainInfo, header: dict[str, Any], path: Path 
     if live:
         check_import_signatures(plan)
     limits = replay_limits(info.id, header)
-    store.check_event_types(info.id)
+    if check_types:
+        store.check_event_types(info.id)
     return Preflight(data=data, sha=sha, component=comp, plan=plan, limits=limits)
+
+
+class TypeCheck:
+    """``Store.check_event_types`` of a chain run beside a replay that writes nothing
+    until it ends (issue 18 item 3): one scan in SQLite on a connection of its own, in a
+    thread, which holds no GIL while SQLite scans; :meth:`raise_found` joins it and
+    raises what it found (the :class:`MalformedEvent` the preflight would have raised),
+    before the replay stores anything."""
+
+    def __init__(self, path: str, chain_id: str) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(path, chain_id), daemon=True,
+                                        name="theater-replay-types")
+        self._thread.start()
+
+    def _run(self, path: str, chain_id: str) -> None:
+        try:
+            with Store(path, create=False, query_only=True) as s:
+                s.check_event_types(chain_id)
+        except BaseException as e:  # raised in the replay's thread by raise_found
+            self._error = e
+
+    def raise_found(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def replay(
@@ -214,7 +243,10 @@ def replay(
     header = recorded_header(info)
     if until is not None and until < 0:
         raise ReplayError("--until must be a seq >= 0")
-    pre = preflight(store, info, header, component)  # a tampered row is refused before anything is written
+    # a tampered row is refused before anything is written; a replay that writes only
+    # its outcome checks the rows' types beside the replay, and before that outcome
+    types = None if save else TypeCheck(store.db_file(), info.id)
+    pre = preflight(store, info, header, component, check_types=types is None)
     sha, comp, plan, (fuel, memory) = pre.sha, pre.component, pre.plan, pre.limits
     handler_settings = [h for h in header.get("handlers", []) if isinstance(h, dict)]
 
@@ -224,14 +256,20 @@ def replay(
     # to this database (even to this chain) while we replay and write
     stop = last.seq + 1 if last is not None and type(last.seq) is int else None
     incomplete = last is None or last.type != END_TYPE
-    rows = store.event_rows(info.id, 0, stop)
+    # the boundary reads no parent: the rows come as SQLite gives them, page by page;
+    # only a comparison that recomputes the hashes reads the recorded ones (a saved
+    # replay hashes its own chain; a comparison that takes the recorded hashes as given,
+    # the integrity check proving them, reads only the one it ends at)
+    rows = store.replay_rows(info.id, 0, stop, hashes=not save and integrity is None)
     writer: ChainWriter | Comparison
     if save:
-        writer = store.create_chain(info.header, replay_of=info.id, component_sha256=sha)
+        writer = store.create_chain(info.header, replay_of=info.id, component_sha256=sha, background=True)
     else:
-        taken: deque[tuple[Any, ...]] = deque()
-        writer = Comparison(info.header, taken, hashing=integrity is None)
-        rows = tee(rows, taken)
+        # the comparison takes each recorded row from a second branch of the same rows
+        # (itertools.tee, in C): the row the boundary took for the event it appends
+        rows, recorded = itertools.tee(rows)
+        writer = Comparison(info.header, recorded, hashing=integrity is None,
+                            hash_of=lambda seq: _hash_at(store, info.id, seq))
     if progress is not None:
         writer.on_commit = lambda w: progress(w.length)  # every batch, also inside a long call
     try:
@@ -242,8 +280,12 @@ def replay(
         _record_failure(store, info, writer, sha, ReplayOutcome.INTERRUPTED, "interrupted", str(e))
         raise
     except Exception as e:
+        if types is not None:  # a malformed row is what to report, as the preflight would have
+            types.raise_found()
         _record_failure(store, info, writer, sha, ReplayOutcome.FAILED, type(e).__name__, str(e))
         raise
+    if types is not None:
+        types.raise_found()
     problem = integrity() if integrity is not None else None
     if problem is None and isinstance(writer, Comparison) and writer.bad_hash is not None:
         problem = (f"the recorded chain fails its integrity check at event {writer.bad_hash} (hash_mismatch): "
@@ -262,6 +304,11 @@ def replay(
                  else "its head hash is not the recording's")
         raise DivergenceError(f"the replay of chain {info.id} diverged {where}", divergence=d, result=result)
     return result
+
+
+def _hash_at(store: Store, chain_id: str, seq: int) -> bytes | None:
+    ev = store.event(chain_id, seq)
+    return None if ev is None else ev.hash
 
 
 def recorded_header(info: ChainInfo) -> dict[str, Any]:
@@ -456,6 +503,7 @@ def _drive(
     else:
         writer.flush(complete=True)  # the recorded end event, and the status, in one commit
         writer.finished = True
+        writer.close()  # a saved replay's committing thread (theater/store/writer.py)
 
     div_obj = None
     if divergence is not None:

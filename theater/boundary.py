@@ -17,6 +17,7 @@ host events it caused.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ from .wittypes import INT_RANGES, FuncSig, HandleT, ListT, Prim
 
 # The canonical event bytes of a function without params start with this prefix.
 _NO_ARGS_RESULT = b'{"args":{},"result":'
+_NO_ARGS_INT = _NO_ARGS_RESULT + b"%d}"  # ... and, for an integer result, are this
 
 
 class Writer(Protocol):
@@ -40,6 +42,17 @@ class Writer(Protocol):
     def length(self) -> int: ...
 
     def append(self, type_: str, data: bytes) -> bytes: ...
+
+
+def bound_append(writer: Writer, type_: str) -> Callable[[bytes], Any]:
+    """``writer.append`` for one event type: the writer's own ``appender(type_)`` when it
+    has one (theater/store/writer.py::ChainWriter.appender: the type's lookups done
+    once), else ``append`` with the type bound."""
+    appender = getattr(writer, "appender", None)
+    if appender is not None:
+        bound: Callable[[bytes], Any] = appender(type_)
+        return bound
+    return functools.partial(writer.append, type_)
 
 
 def trap_message(e: BaseException) -> str:
@@ -241,7 +254,8 @@ class Boundary:
         self, type_: str, sig: FuncSig, live: Callable[..., Any], int_range: tuple[int, int]
     ) -> Callable[..., Any]:
         lo, hi = int_range
-        append = self.writer.append if self.until is None else self._append
+        append = bound_append(self.writer, type_) if self.until is None else functools.partial(self._append, type_)
+        fmt = _NO_ARGS_INT
 
         def record_int(store: Any) -> Any:
             try:
@@ -249,10 +263,9 @@ class Boundary:
             except HostRefusal as e:
                 raise self._refused(type_, {}, e) from None
             if type(result) is int and lo <= result <= hi:
-                data = b"%b%d}" % (_NO_ARGS_RESULT, result)
+                append(fmt % result)
             else:  # not an in-range int: the general encoding (raises its CodecError)
-                data = dumps({"args": {}, "result": encode_result(sig, result)})
-            append(type_, data)
+                append(dumps({"args": {}, "result": encode_result(sig, result)}))
             return result
 
         return record_int
@@ -266,21 +279,22 @@ class Boundary:
         general = self._replay_import(type_, sig)
         ahead, rows = self._ahead, self._source
         assert rows is not None
-        start = len(_NO_ARGS_RESULT)
-        append = self.writer.append if self.until is None else self._append
+        prefix = _NO_ARGS_RESULT
+        start = len(prefix)
+        append = bound_append(self.writer, type_) if self.until is None else functools.partial(self._append, type_)
 
         def replay_int(store: Any) -> Any:
             row = ahead.popleft() if ahead else next(rows, None)
             if row is not None and row[3] == type_:
                 data = row[4]
-                digits = data[start:-1]
                 # canonical JSON of a non-negative int: digits, no leading zero
-                if (data[:start] == _NO_ARGS_RESULT and data[-1:] == b"}" and digits.isdigit()
-                        and (digits[0] != 0x30 or len(digits) == 1)):
-                    value = int(digits)
-                    if lo <= value <= hi:
-                        append(type_, data)  # the recorded bytes, as the general path does
-                        return value
+                if type(data) is bytes and data.startswith(prefix) and data.endswith(b"}"):
+                    digits = data[start:-1]
+                    if digits.isdigit() and (digits[0] != 0x30 or len(digits) == 1):
+                        value = int(digits)
+                        if lo <= value <= hi:
+                            append(data)  # the recorded bytes, as the general path does
+                            return value
             if row is not None:
                 ahead.appendleft(row)
             return general(store)  # a trap, a mismatch, a negative or bad value
@@ -465,9 +479,12 @@ def _to_host(store: Any, v: Any) -> Any:
 
 
 def _event(row: Row) -> Event:
-    """A stored row ``(seq, hash, parent, type, data, written_at)`` as an Event."""
+    """A stored row ``(seq, hash, parent, type, data, written_at)`` as an Event. The
+    boundary never reads an event's parent or hash: a replay's rows may leave them
+    None (``Store.replay_rows``), given here as empty bytes."""
     seq, h, parent, type_, data, written_at = row[:6]
-    return Event(seq, bytes(parent), type_, bytes(data), bytes(h), written_at)
+    return Event(seq, b"" if parent is None else bytes(parent), type_, bytes(data),
+                 b"" if h is None else bytes(h), written_at)
 
 
 def _payload(ev: Event) -> dict[str, Any]:

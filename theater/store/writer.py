@@ -7,12 +7,15 @@ stores a whole chain in one transaction (``theater import``): all of it or nothi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -21,7 +24,7 @@ from ..blobs import STATE_EXPORTS, compress, externalize, refs, threshold_of
 from ..chain import _Q, END_TYPE, EVENT_TAG, ChainBuilder, canonical_json, type_field
 from ..errors import ComponentMismatch
 from ..outcomes import ChainStatus
-from .connection import DEFAULT_BATCH, STATUSES, Connection, store_error
+from .connection import DEFAULT_BATCH, STATUSES, Connection, Transaction, connect, store_error
 from .rows import _loads
 
 Row = tuple[Any, Any, Any, Any, Any, Any]  # seq, hash, parent, type, data, written_at
@@ -99,11 +102,14 @@ class RowWriter(Connection):
         format: str = "v1",
         batch: int = DEFAULT_BATCH,
         component_sha256: str | None = None,
+        background: bool = False,
     ) -> ChainWriter:
         """Start a new chain and return the writer that appends its events.
 
         ``component_sha256`` overrides the header's (a replay with ``--component``
-        keeps the recorded header but ran another component)."""
+        keeps the recorded header but ran another component). With ``background``
+        the batches a long call fills are committed by a thread of the writer's own
+        (see :class:`ChainWriter`)."""
         hb = header if isinstance(header, bytes) else canonical_json(header)
         hobj = header if isinstance(header, dict) else _loads(hb)
         chain_id = secrets.token_hex(8)
@@ -126,7 +132,7 @@ class RowWriter(Connection):
         except sqlite3.Error as e:
             raise store_error(e, f"cannot write to {self.path}") from e
         return ChainWriter(self, chain_id, hb, batch=batch, key=int(cur.lastrowid or 0),
-                           blobs=threshold_of(hobj))
+                           blobs=threshold_of(hobj), background=background)
 
     def set_status(self, chain_id: str, status: str) -> None:
         if status not in STATUSES:
@@ -166,10 +172,24 @@ class ChainWriter:
     ``append`` hashes the event at once (the head is always current) and buffers the
     row; every ``batch`` events, and on ``flush``/``finish``, the buffer is committed in
     one transaction together with the chain's cached length and head.
+
+    With ``background`` (``record`` and ``replay --save``: issue 18 item 5) a batch
+    that ``append`` fills is handed to a thread of this writer (its own connection to
+    the same file), which inserts and commits it while the actor runs on: SQLite
+    releases the GIL while it inserts and writes the WAL, so on a second core the
+    insert is off the recording's path. One batch at most is in flight: the next
+    hand-off, and every ``flush``/``finish``/``abandon``, first waits for it, so an
+    explicit ``flush`` has committed everything appended when it returns (what the
+    recorder's commit at the end of each export call promises), a store error is
+    raised in the caller's thread at the next hand-off or flush (the failed batch kept
+    for a retry, as without the thread), and ``on_commit`` is called in the caller's
+    thread once its commit is known to be done. The transactions, the rows and their
+    order are the same as without the thread, so a crash still loses at most the
+    uncommitted tail (now up to two batches: the one in flight and the one filling).
     """
 
     def __init__(self, store: RowWriter, chain_id: str, header: bytes, *, batch: int = DEFAULT_BATCH,
-                 key: int | None = None, blobs: int | None = None) -> None:
+                 key: int | None = None, blobs: int | None = None, background: bool = False) -> None:
         self.store = store
         self.chain_id = chain_id
         #: the chain's integer key in the events table (chains.key)
@@ -191,6 +211,13 @@ class ChainWriter:
         #: called with the writer after every commit (e.g. to sign a checkpoint); the
         #: connection was opened with synchronous=NORMAL (connection.connect)
         self.on_commit: Callable[[ChainWriter], None] | None = None
+        #: with background: the committing thread, its connection, the batch in flight
+        self._committer: _Committer | None = _Committer(store) if background else None
+
+    @property
+    def background(self) -> bool:
+        """True when the batches ``append`` fills are committed by the writer's thread."""
+        return self._committer is not None
 
     @property
     def head(self) -> bytes:
@@ -224,38 +251,112 @@ class ChainWriter:
         # one flat list of the insert's values, the type's name where its id goes (flush)
         rows += (self.key, seq, h, type_, data, _time())
         if len(rows) >= self._flush_at:
-            self.flush()
+            if self._committer is None:
+                self.flush()
+            else:
+                self._hand_off()
         return h
+
+    def appender(self, type_: str) -> Callable[[bytes], bytes]:
+        """``append`` for events of one type: ``appender(t)(data)`` is ``append(t, data)``
+        with the type's hashed field, the chain key and the lookups of ``append`` done
+        once (the boundary binds one per host function: its hot path, issue 18 item 5).
+        A type whose state may be a blob gets ``append`` itself."""
+        if type_ in STATE_EXPORTS:
+            return functools.partial(self.append, type_)
+        b = self.builder
+        tf = b._types.get(type_)
+        if tf is None:
+            tf = b._types[type_] = type_field(type_)
+        key, pack, join, tag, sha256, now = self.key, _Q.pack, b"".join, EVENT_TAG, _sha256, _time
+
+        def append(data: bytes) -> bytes:
+            seq = b.seq
+            h = sha256(join((tag, pack(seq), b.head, tf, pack(len(data)), data))).digest()
+            b.seq = seq + 1
+            b.head = h
+            rows = self._rows
+            rows += (key, seq, h, type_, data, now())
+            if len(rows) >= self._flush_at:
+                if self._committer is None:
+                    self.flush()
+                else:
+                    self._hand_off()
+            return h
+
+        return append
+
+    def _hand_off(self) -> None:
+        """Background: wait for the batch in flight, then hand the buffer to the thread."""
+        c = self._committer
+        assert c is not None
+        self._collect()
+        rows, self._rows = self._rows, []
+        blobs, self._blobs = self._blobs, []
+        c.submit(self._write, rows, blobs, False)
+
+    def _collect(self) -> None:
+        """Background: wait for the batch in flight; its error is raised here (its rows
+        put back in front of the buffer, for a retry), its ``on_commit`` called here."""
+        c = self._committer
+        if c is None or c.pending is None:
+            return
+        rows, blobs, _ = c.args
+        try:
+            ids = c.wait()
+        except sqlite3.Error as e:
+            self._rows = rows + self._rows
+            self._blobs = blobs + self._blobs
+            raise store_error(e, f"cannot write events to {self.store.path}") from e
+        if ids:
+            self.store.keep_type_ids(ids)
+        if self.on_commit is not None:
+            self.on_commit(self)
+
+    def _write(self, conn: sqlite3.Connection, rows: list[Any], blobs: list[tuple[bytes, bytes]],
+               complete: bool) -> dict[str, int]:
+        """Store buffered rows and blobs on ``conn``, inside the caller's transaction;
+        returns the type ids the rows used (to keep once committed)."""
+        ids: dict[str, int] = {}
+        if blobs:
+            self.store.put_blobs(conn, blobs)
+        if rows:
+            names = rows[3::_FIELDS]
+            ids = self.store.type_ids(conn, set(names))
+            values = rows.copy()  # rows stay as they are for a retry after an error
+            values[3::_FIELDS] = [ids[t] for t in names]
+            self._insert_flat(conn, values)
+            conn.execute(
+                "UPDATE chains SET length = ?, head = ? WHERE key = ?",
+                (rows[-5] + 1, rows[-4], self.key),
+            )
+        if complete:
+            conn.execute(
+                "UPDATE chains SET status = 'complete', writer_pid = NULL WHERE id = ?", (self.chain_id,)
+            )
+        return ids
 
     def flush(self, *, complete: bool = False) -> None:
         """Commit the buffered events (one transaction: all of them or none).
 
         With ``complete`` the same transaction marks the chain complete, so no crash
         can leave an ended chain that still says it is being recorded."""
+        if self._committer is not None:  # the batch in flight first, then the rest, waited for
+            self._collect()
+            if not self._rows and not complete:
+                return
+            rows, self._rows = self._rows, []
+            blobs, self._blobs = self._blobs, []
+            self._committer.submit(self._write, rows, blobs, complete)
+            self._collect()
+            return
         if not self._rows and not complete:
             return
         rows, self._rows = self._rows, []
         blobs, self._blobs = self._blobs, []
-        conn = self.store.conn
-        ids: dict[str, int] = {}
         try:
-            with self.store.transaction():
-                if blobs:
-                    self.store.put_blobs(conn, blobs)
-                if rows:
-                    names = rows[3::_FIELDS]
-                    ids = self.store.type_ids(conn, set(names))
-                    values = rows.copy()  # rows stay as they are for a retry after an error
-                    values[3::_FIELDS] = [ids[t] for t in names]
-                    self._insert_flat(conn, values)
-                    conn.execute(
-                        "UPDATE chains SET length = ?, head = ? WHERE key = ?",
-                        (rows[-5] + 1, rows[-4], self.key),
-                    )
-                if complete:
-                    conn.execute(
-                        "UPDATE chains SET status = 'complete', writer_pid = NULL WHERE id = ?", (self.chain_id,)
-                    )
+            with self.store.transaction() as conn:
+                ids = self._write(conn, rows, blobs, complete)
         except sqlite3.Error as e:
             self._rows = rows + self._rows
             self._blobs = blobs + self._blobs
@@ -289,13 +390,76 @@ class ChainWriter:
         self.append(END_TYPE, canonical_json({"outcome": outcome, **detail}))
         self.flush(complete=True)
         self.finished = True
+        self.close()
         return self.head
 
     def abandon(self) -> None:
         """Commit what was written and mark the chain incomplete (no end event)."""
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            self.close()
         self.store.set_status(self.chain_id, ChainStatus.INCOMPLETE)
         self.finished = True
+
+    def close(self) -> None:
+        """Stop the background thread, if any (after the batch in flight), and close its
+        connection; the writer commits in the caller's thread from then on."""
+        c, self._committer = self._committer, None
+        if c is not None:
+            try:
+                if c.pending is not None:
+                    rows, blobs, _ = c.args
+                    try:
+                        c.wait()
+                    except sqlite3.Error:  # kept for a synchronous retry
+                        self._rows = rows + self._rows
+                        self._blobs = blobs + self._blobs
+            finally:
+                c.close()
+
+
+class _Committer:
+    """A :class:`ChainWriter`'s committing thread: one job at a time, each one
+    transaction on the thread's own connection (opened in the thread, set up as every
+    theater connection is: :func:`connect`)."""
+
+    def __init__(self, store: RowWriter) -> None:
+        self.path = store.db_file()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="theater-commit")
+        self._local = threading.local()
+        self.pending: Future[dict[str, int]] | None = None
+        self.args: tuple[list[Any], list[tuple[bytes, bytes]], bool] = ([], [], False)
+
+    def submit(self, write: Callable[..., dict[str, int]], rows: list[Any],
+               blobs: list[tuple[bytes, bytes]], complete: bool) -> None:
+        assert self.pending is None
+        self.args = (rows, blobs, complete)
+        self.pending = self._pool.submit(self._job, write, rows, blobs, complete)
+
+    def _job(self, write: Callable[..., dict[str, int]], rows: list[Any],
+             blobs: list[tuple[bytes, bytes]], complete: bool) -> dict[str, int]:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.path)
+        with Transaction(conn):
+            return write(conn, rows, blobs, complete)
+
+    def wait(self) -> dict[str, int]:
+        """The result of the job in flight (its ``sqlite3.Error`` raised here)."""
+        fut, self.pending = self.pending, None
+        assert fut is not None
+        return fut.result()
+
+    def close(self) -> None:
+        def shut() -> None:
+            conn = getattr(self._local, "conn", None)
+            if conn is not None:
+                self._local.conn = None
+                conn.close()
+
+        self._pool.submit(shut).result()
+        self._pool.shutdown(wait=True)
 
 
 class ChainImport:
