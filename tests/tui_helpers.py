@@ -179,8 +179,14 @@ SIZE = (120, 36)
 
 
 def drive(app: Any, scenario: Any, *, size: tuple[int, int] = SIZE) -> None:
-    """Run ``app`` headless under a Pilot and await ``scenario(pilot)`` (no async plugin needed)."""
+    """Run ``app`` headless under a Pilot and await ``scenario(pilot)`` (no async plugin needed).
+
+    A notification shown with the default lifetime (5 s) lasts the whole test: on a
+    loaded machine (load 20 on 2 cores) a few steps took longer than that, and
+    test_go_to_seq_and_find_by_type read ``app._notifications`` after its toast had gone."""
     import asyncio
+
+    app.NOTIFICATION_TIMEOUT = 600
 
     async def main() -> None:
         async with app.run_test(size=size) as pilot:
