@@ -127,4 +127,4 @@ def test_cluster_overhead_per_chain(benchmark, fleet_db: Path, table: Callable[[
     per_chain = (best - base) / N
     table(Row(f"replay --all --cluster: {N} recordings on a local Dask cluster (2 workers)",
               f"{best:.2f} s", f"--jobs 2: {base:.2f} s", f"{per_chain * 1000:+.1f} ms/chain", order=21,
-              notes=["reported, no target: the scheduler round trip per task against a local pool's pipe"]))
+              notes=["reported, no target: the scheduler round trip per batch of chains against a local pool's pipe"]))
