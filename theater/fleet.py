@@ -306,7 +306,9 @@ def _exit_reason(procs: dict[int, Any]) -> tuple[str, set[int]]:
     dead = {pid: code for pid, code in ended.items() if code != -signal.SIGTERM} or ended
     if not dead:
         return "a worker process died", set()
-    code = next(iter(dead.values()))
+    # a worker killed by a signal is the cause; the others of a broken pool may exit with a
+    # code of their own (255 when their pipe to the pool is cut) and are named only if none was
+    code = min(dead.values())
     if code < 0:
         try:
             name = signal.Signals(-code).name
