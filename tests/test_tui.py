@@ -244,13 +244,16 @@ def test_diff_picked_from_the_replay_puts_the_recording_first(demo):
     async def scenario(pilot):
         app = pilot.app
         await pilot.press("d")
+        await settle(pilot)  # the picker fills its table in a worker: slow under load
         assert app.screen.query_one(ChainTable).highlighted_id == ids["recording"]
         await pilot.press("enter")
         await settle(pilot)
         assert (app.screen.a.id, app.screen.b.id) == (ids["recording"], ids["replay"])
         await pilot.press("escape")
+        await settle(pilot)
         assert isinstance(app.screen, ChainScreen)
         await pilot.press("d", "escape")  # cancel the pick
+        await settle(pilot)
         assert isinstance(app.screen, ChainScreen)
 
     drive(app_for(path, ids["replay"]), scenario)
