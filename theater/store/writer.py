@@ -183,7 +183,8 @@ class ChainWriter:
     recorder's commit at the end of each export call promises), a store error is
     raised in the caller's thread at the next hand-off or flush (the failed batch kept
     for a retry, as without the thread), and ``on_commit`` is called in the caller's
-    thread once its commit is known to be done. The transactions, the rows and their
+    thread once its commit is known to be done. A ``flush`` commits what is left on
+    the store's own connection, in the caller's thread, as without the thread. The transactions, the rows and their
     order are the same as without the thread, so a crash still loses at most the
     uncommitted tail (now up to two batches: the one in flight and the one filling).
     """
@@ -291,6 +292,7 @@ class ChainWriter:
         c = self._committer
         assert c is not None
         self._collect()
+        self.store.check_writable()  # what store.transaction() checks first (cheap after the first)
         rows, self._rows = self._rows, []
         blobs, self._blobs = self._blobs, []
         c.submit(self._write, rows, blobs, False)
@@ -341,15 +343,10 @@ class ChainWriter:
 
         With ``complete`` the same transaction marks the chain complete, so no crash
         can leave an ended chain that still says it is being recorded."""
-        if self._committer is not None:  # the batch in flight first, then the rest, waited for
-            self._collect()
-            if not self._rows and not complete:
-                return
-            rows, self._rows = self._rows, []
-            blobs, self._blobs = self._blobs, []
-            self._committer.submit(self._write, rows, blobs, complete)
-            self._collect()
-            return
+        # background: the batch in flight first; the rest is committed here, on the
+        # store's connection (the caller waits for it anyway, and whatever it set on that
+        # connection, a max_page_count say, holds for its flushes)
+        self._collect()
         if not self._rows and not complete:
             return
         rows, self._rows = self._rows, []
