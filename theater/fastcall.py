@@ -64,6 +64,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from .errors import FastPathFallback, FastPathUnsupported
 from .wtpatch import FastPathStatus, decide, source_sha
 
 __all__ = ["Export", "export_func", "fingerprint", "status"]
@@ -243,13 +244,8 @@ def status() -> FastPathStatus:
                   layout="wasmtime_component_val_t or wasmtime_component_func_call is not as assumed")
 
 
-class Unsupported(Exception):
-    """A type :func:`_lowerer` / :func:`_lifter` do not build for (the export is left
-    to wasmtime-py)."""
-
-
-class _Fallback(Exception):
-    """A value the lowering is not sure of: wasmtime-py's own call takes it."""
+Unsupported = FastPathUnsupported  # a type the conversions do not cover
+_Fallback = FastPathFallback  # a value they are not sure of
 
 
 # -- lowering: Python value -> the 32 bytes of a wasmtime_component_val_t ---------------
