@@ -38,8 +38,12 @@
     ├── StopReplay               call; the first crossing that differs from the
     ├── ActorExit                record; stop a replay after ``--until``; the actor
     │                            called wasi:cli/exit (recorded), ending its run
-    └── HttpLimit                an HTTP body over its limit or malformed: the
-                                 http-client's ``err`` result, ``theater serve``'s 4xx
+    ├── HttpLimit                an HTTP body over its limit or malformed: the
+    │                            http-client's ``err`` result, ``theater serve``'s 4xx
+    ├── FastPathFallback         a value theater's conversions (theater/fastcall.py) are
+    │                            not sure of: wasmtime-py's own conversion takes it
+    └── FastPathUnsupported      a type they do not cover: the function is left to
+                                 wasmtime-py
 
 Every message is one line saying what is wrong and, where it helps, what to do.
 """
@@ -190,6 +194,17 @@ class DivergenceSignal(Exception):
 
 class StopReplay(Exception):
     """Raised to stop a replay after a given seq (``--until``)."""
+
+
+class FastPathFallback(Exception):
+    """A value theater/fastcall.py's conversions are not sure of (a ``bytearray``, an
+    ``int`` out of range...): caught by their caller, which calls wasmtime-py's own
+    conversion instead."""
+
+
+class FastPathUnsupported(Exception):
+    """A component type theater/fastcall.py's conversions do not cover (flags, a
+    resource...): the function is left to wasmtime-py."""
 
 
 class HttpLimit(Exception):

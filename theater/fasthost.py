@@ -126,18 +126,18 @@ _SCALARS = ("Bool", "S8", "U8", "S16", "U16", "S32", "U32", "S64", "U64", "F32",
 def _conversions(host: _Host) -> None:
     """theater/fastcall.py's liftings for the arguments and packing for a scalar result,
     when it is active and covers every parameter type (else wasmtime-py's conversions)."""
-    from . import fastcall
+    from . import fastcall, fastconv
 
     host.lifts, host.owned, host.lower = None, (), None
     if not fastcall.status().active:
         return
     try:
-        host.lifts = tuple(fastcall._lifter(ty) for ty in host.params or ())
-    except fastcall.Unsupported:
+        host.lifts = tuple(fastconv.lifter(ty) for ty in host.params or ())
+    except fastconv.Unsupported:
         return
     host.owned = tuple(i for i, ty in enumerate(host.params or ()) if type(ty).__name__ not in _SCALARS)
     if host.result is not None and type(host.result).__name__ in _SCALARS:
-        host.lower = fastcall._lowerer(host.result)
+        host.lower = fastconv.lowerer(host.result)
 
 
 def _types_of(host: _Host, ty_raw: Any, store: Any, nargs: int, nresults: int) -> tuple[tuple[Any, ...], Any]:
