@@ -22,7 +22,7 @@ import orjson
 
 from ..blobs import STATE_EXPORTS, compress, externalize, refs, threshold_of
 from ..chain import _Q, END_TYPE, EVENT_TAG, ChainBuilder, canonical_json, type_field
-from ..errors import ComponentMismatch
+from ..errors import ComponentMismatch, StoreError
 from ..outcomes import ChainStatus
 from .connection import DEFAULT_BATCH, STATUSES, Connection, Transaction, connect, store_error
 from .rows import _loads
@@ -307,9 +307,18 @@ class ChainWriter:
         try:
             ids = c.wait()
         except sqlite3.Error as e:
-            self._rows = rows + self._rows
-            self._blobs = blobs + self._blobs
-            raise store_error(e, f"cannot write events to {self.store.path}") from e
+            raise self._put_back(rows, blobs, e) from e
+        self._committed(ids)
+
+    def _put_back(self, rows: list[Any], blobs: list[tuple[bytes, bytes]], e: sqlite3.Error) -> StoreError:
+        """A batch that was not written goes back in front of the buffer (for a retry);
+        returns the error to raise."""
+        self._rows = rows + self._rows
+        self._blobs = blobs + self._blobs
+        return store_error(e, f"cannot write events to {self.store.path}")
+
+    def _committed(self, ids: dict[str, int]) -> None:
+        """After a commit: keep the type ids it used, tell ``on_commit``."""
         if ids:
             self.store.keep_type_ids(ids)
         if self.on_commit is not None:
@@ -355,13 +364,8 @@ class ChainWriter:
             with self.store.transaction() as conn:
                 ids = self._write(conn, rows, blobs, complete)
         except sqlite3.Error as e:
-            self._rows = rows + self._rows
-            self._blobs = blobs + self._blobs
-            raise store_error(e, f"cannot write events to {self.store.path}") from e
-        if ids:
-            self.store.keep_type_ids(ids)
-        if self.on_commit is not None:
-            self.on_commit(self)
+            raise self._put_back(rows, blobs, e) from e
+        self._committed(ids)
 
     # One INSERT statement of CHUNK rows costs about 30% less per row than executemany
     # of one-row statements (docs/performance.md): the per-statement work is shared.
