@@ -126,7 +126,7 @@ class MemoryWriter:
         return b""
 
 
-# -- running under pytest-xdist (`make test`: -n 2) ----------------------------------
+# -- running under pytest-xdist (`make test`: -n 4) ----------------------------------
 # An xdist worker was found running with COLUMNS=80 in its environment where the
 # controller had none (its source not traced), and `theater chains` cuts actor names to
 # fit a COLUMNS it sees: tests that check the uncut names of a pipe failed only under -n 2.
@@ -154,7 +154,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             os.environ[k] = v
 
 
-# -- the order files run in (`make test`: -n 2 --dist loadfile --no-loadscope-reorder) ---
+# -- the order files run in (`make test`: -n 4 --dist loadfile --no-loadscope-reorder) ---
 # xdist hands each worker a whole file at a time, by default the files with the most
 # tests first: the files of a few long tests (SIGKILL trials, four recorders, a million
 # events) went last, and one worker ran them alone for minutes after the other had
