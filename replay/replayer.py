@@ -263,7 +263,7 @@ def replay(
     rows = store.replay_rows(info.id, 0, stop, hashes=not save and integrity is None)
     writer: ChainWriter | Comparison
     if save:
-        writer = store.create_chain(info.header, replay_of=info.id, component_sha256=sha, background=True)
+        writer = store.create_chain(info.header, replay_of=info.id, component_sha256=sha)
     else:
         # the comparison takes each recorded row from a second branch of the same rows
         # (itertools.tee, in C): the row the boundary took for the event it appends

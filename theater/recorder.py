@@ -293,7 +293,7 @@ def record(
     store.put_component(data, sha256=loaded.sha)  # the engine's digest: hashed once
     # a long call's batches are committed by the writer's thread (issue 18 item 5), unless
     # checkpoints are signed at commits: each must name a head that is already committed
-    writer = store.create_chain(header, background=not (sign_key is not None and checkpoint_every))
+    writer = store.create_chain(header)
     _index_run(store, writer.chain_id, header, manifest.name)
     if sign_key is not None and checkpoint_every:
         writer.on_commit = _periodic_checkpoints(store, sign_key, checkpoint_every)
