@@ -252,11 +252,15 @@ class ChainWriter:
         # one flat list of the insert's values, the type's name where its id goes (flush)
         rows += (self.key, seq, h, type_, data, _time())
         if len(rows) >= self._flush_at:
-            if self._committer is None:
-                self.flush()
-            else:
-                self._hand_off()
+            self._batch_full()
         return h
+
+    def _batch_full(self) -> None:
+        """A batch is full: commit it, or hand it to the writer's thread."""
+        if self._committer is None:
+            self.flush()
+        else:
+            self._hand_off()
 
     def appender(self, type_: str) -> Callable[[bytes], bytes]:
         """``append`` for events of one type: ``appender(t)(data)`` is ``append(t, data)``
@@ -279,10 +283,7 @@ class ChainWriter:
             rows = self._rows
             rows += (key, seq, h, type_, data, now())
             if len(rows) >= self._flush_at:
-                if self._committer is None:
-                    self.flush()
-                else:
-                    self._hand_off()
+                self._batch_full()
             return h
 
         return append
