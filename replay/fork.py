@@ -256,7 +256,7 @@ def fork(
 
     fork_header = {**header, "component_sha256": sha,
                    "fork_of": {"chain": info.id, "seq": point.seq, "head": point.hash.hex()}}
-    store.put_component(data)
+    store.put_component(data, sha256=sha)
     writer = store.create_chain(fork_header)
     taken: deque[tuple[Any, ...]] = deque()
     checked = _CheckedWriter(writer, Comparison(info.header, taken, hashing=False))

@@ -157,7 +157,7 @@ def replay_overrides(
             new_header["fork_of"] = {"chain": info.id, "seq": first - 1, "head": before.hash.hex()}
     last = store.last_event(info.id)
     stop = None if last is None else last.seq + 1
-    store.put_component(data)
+    store.put_component(data, sha256=sha)
     writer = store.create_chain(new_header)
     boundary = ForkBoundary(writer, source=_substituted(store.event_rows(info.id, 0, stop), replaced),
                             resources=resource_codec(plan), then_live=then_live, redactor=redactor_for(handlers),

@@ -148,7 +148,7 @@ def serve(
 
     if interrupt is not None:
         interrupt.check()  # stopped while the component compiled: no chain at all
-    store.put_component(data)
+    store.put_component(data, sha256=loaded.sha)
     writer = store.create_chain(header)
     boundary = Boundary(writer, resources=resource_codec(plan), redactor=redactor)
     thread: threading.Thread | None = None

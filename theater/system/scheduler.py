@@ -124,7 +124,7 @@ class Scheduler:
         genesis = genesis_hash(hb)
         if actor_id is None:
             actor_id = root_actor_id(genesis)
-        self.store.put_component(prepared.data)
+        self.store.put_component(prepared.data, sha256=prepared.sha)
         writer = self.store.create_chain(hb)
         if parent is None:
             self.run_id = writer.chain_id
