@@ -5,7 +5,8 @@ import base64
 from conftest import write_chain
 from tamper import delete_events, insert_rows, loose_events
 
-from tui.data import LRU, ChainSource, hexdump, human_size, short_hash, tagged_bytes, utc
+from theater.text import human_size
+from tui.data import LRU, ChainSource, hexdump, short_hash, tagged_bytes, utc
 from tui.event_list import fit_type
 
 

@@ -37,3 +37,12 @@ def inert_line(s: object) -> str:
     """Like :func:`inert`, escaping newline and tab as well: for a value that must stay
     on one line (a table cell, an actor name, an event type)."""
     return _CONTROL_LINE.sub(_escape, s if isinstance(s, str) else str(s))
+
+
+def human_size(n: int) -> str:
+    """A byte count for a narrow column or a sentence: ``812 B``, ``12.5 KB``, ``3.0 MB``."""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / (1024 * 1024):.1f} MB"

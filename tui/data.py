@@ -285,13 +285,6 @@ def short_hash(h: bytes | None, n: int = 8) -> str:
     return "-" if not h else h.hex()[:n]
 
 
-def human_size(n: int) -> str:
-    """A byte count for a narrow column: ``812 B``, ``12.5 KB``, ``3.0 MB``."""
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / (1024 * 1024):.1f} MB"
 
 
 def utc(ts: float | None) -> str:

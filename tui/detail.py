@@ -27,11 +27,11 @@ from textual.widgets import Static
 from theater.chain import Event
 from theater.decode import Rendered, View, decoded, hexdump, is_json, parse_json, pretty_json, render
 from theater.decode import hex_width as hex_width
-from theater.text import inert, inert_line
+from theater.text import human_size, inert, inert_line
 from verify.integrity import Problem
 
 from .copy import copied_message, copy_choices
-from .data import human_size, utc
+from .data import utc
 from .event_list import type_style
 
 MAX_JSON = 256 * 1024  # larger payloads are shown as text, not pretty-printed

@@ -7,10 +7,10 @@ from rich.style import Style
 
 from theater.align import AlignKind, Alignment
 from theater.chain import Event
-from theater.text import inert_line
+from theater.text import human_size, inert_line
 from verify.diff import Row
 
-from .data import ChainSource, human_size
+from .data import ChainSource
 from .event_list import DIM, fit, fit_type, type_style
 from .virtual_list import VirtualList
 

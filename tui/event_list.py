@@ -7,9 +7,9 @@ from rich.style import Style
 
 from theater.chain import Event
 from theater.summary import summary
-from theater.text import inert_line
+from theater.text import human_size, inert_line
 
-from .data import LRU, ChainSource, RowView, human_size, short_hash
+from .data import LRU, ChainSource, RowView, short_hash
 from .virtual_list import VirtualList
 
 KIND_STYLES = {

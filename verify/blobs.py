@@ -45,17 +45,10 @@ def blob_problem(sha: bytes, row: tuple[object, object, object] | None, seq: int
     return None
 
 
-def check_blobs(store: Store, chain_id: str, verified: int) -> Problem | None:
-    """The first problem with the blobs the chain's first ``verified`` events refer to
-    (read again from the store: ``Store.blob_refs``)."""
-    return check_blob_rows(store, store.blob_refs(chain_id, verified), verified)
-
-
 def check_blob_rows(store: Store, rows: Iterable[tuple[Any, Any, Any]], verified: int) -> Problem | None:
     """The first problem with the blobs that the rows ``(seq, type, data)`` below seq
     ``verified`` refer to, in order: the rows of the verified events that may refer to
-    a blob, as the walk passed them (``walk(blob_rows=...)``) or as
-    ``Store.blob_refs`` reads them."""
+    a blob, as the walk passed them (``walk(blob_rows=...)``)."""
     seen: set[bytes] = set()
     for seq, type_, data in rows:
         if not isinstance(type_, str) or not isinstance(data, bytes) or not (type(seq) is int and seq < verified):

@@ -6,14 +6,7 @@ import click
 
 from ..cli import db_option, emit_json, err, json_option, open_store
 from ..errors import ChainInUse
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / (1024 * 1024):.1f} MB"
+from ..text import human_size
 
 
 @click.command()
@@ -70,8 +63,8 @@ def gc(dry_run: bool, db: str | None, as_json: bool) -> None:
     for sha in freed.components:
         click.echo(f"component {sha}")
     err(f"{verb} {len(freed.components)} component{'s' if len(freed.components) != 1 else ''} "
-        f"({_size(freed.component_bytes)}) and {freed.blobs} blob{'s' if freed.blobs != 1 else ''} "
-        f"({_size(freed.blob_bytes)})")
+        f"({human_size(freed.component_bytes)}) and {freed.blobs} blob{'s' if freed.blobs != 1 else ''} "
+        f"({human_size(freed.blob_bytes)})")
 
 
 COMMANDS = [rm, gc]
